@@ -1,0 +1,50 @@
+# SWE Fleet: `make demo` runs the main job on embedded defaults; `make test` passes the tests.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install test test-fast lint bench chaos demo up verify clean schemas
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	@echo "installing swe-fleet and its dependencies (the first install compiles llama.cpp: ~11 min, cached by pip)"
+	$(BIN)/pip install --quiet --progress-bar off -e '.[dev,local-llm]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -ra
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -ra -m "not llm and not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+chaos: $(STAMP)
+	$(BIN)/python -m pytest -q -ra tests/chaos --chaos-full
+
+demo: $(STAMP)
+	$(BIN)/fleet demo
+
+up: $(STAMP)
+	$(BIN)/fleet up
+
+verify: $(STAMP)
+	$(BIN)/fleet verify
+
+schemas: $(STAMP)
+	$(BIN)/fleet events schema --asyncapi > docs/asyncapi.json
+
+clean:
+	rm -rf $(VENV) .fleet .pytest_cache .mypy_cache .ruff_cache

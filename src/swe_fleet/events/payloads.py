@@ -1,0 +1,289 @@
+"""Typed payload models, one per subject. Producers build them; consumers validate against them.
+
+Payloads ignore unknown fields so that producers may add optional fields without breaking
+older consumers; a field a consumer needs and does not find is a validation error.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StoryState(StrEnum):
+    DRAFT = "DRAFT"
+    PO_REVIEW = "PO_REVIEW"
+    READY_FOR_PLANNING = "READY_FOR_PLANNING"
+    PLANNED = "PLANNED"
+    READY_FOR_EXECUTION = "READY_FOR_EXECUTION"
+    IN_PROGRESS = "IN_PROGRESS"
+    CODE_REVIEW = "CODE_REVIEW"
+    TESTING = "TESTING"
+    READY_TO_REVIEW = "READY_TO_REVIEW"
+    ACCEPTED = "ACCEPTED"
+    DONE = "DONE"
+    ARCHIVED = "ARCHIVED"
+    CARRY_OVER = "CARRY_OVER"
+
+
+class Role(StrEnum):
+    DEV = "DEV"
+    ARCHITECT = "ARCHITECT"
+    QA = "QA"
+    DEVOPS = "DEVOPS"
+    DATA = "DATA"
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+Id = Field(min_length=1, max_length=200)
+
+# ---------------------------------------------------------------- planning
+
+
+class ProjectCreated(Payload):
+    project_id: str = Id
+    name: str = Field(min_length=1)
+    description: str = ""
+    created_by: str = Field(min_length=1)
+
+
+class EpicCreated(Payload):
+    epic_id: str = Id
+    project_id: str = Id
+    title: str = Field(min_length=1)
+    description: str = ""
+    created_by: str = Field(min_length=1)
+
+
+class StoryCreated(Payload):
+    story_id: str = Id
+    epic_id: str | None = None
+    title: str = Field(min_length=1)
+    brief: str = ""
+    acceptance_criteria: list[str] = Field(default_factory=list)
+    owner: str = Field(min_length=1)
+    state: StoryState = StoryState.DRAFT
+    created_by: str = Field(min_length=1)
+
+
+class StoryTransitioned(Payload):
+    story_id: str = Id
+    from_state: StoryState
+    to_state: StoryState
+    transitioned_by: str = Field(min_length=1)
+    reason: str | None = None
+
+
+class PlanCreated(Payload):
+    plan_id: str = Id
+    story_id: str = Id
+    description: str = Field(min_length=1)
+    acceptance_criteria: list[str] = Field(min_length=1)
+    technical_notes: str = ""
+    roles: list[Role] = Field(default_factory=list)
+    created_by: str = Field(min_length=1)
+
+
+class PlanApproved(Payload):
+    story_id: str = Id
+    plan_id: str = Id
+    approved_by: str = Field(min_length=1)
+    roles: list[Role] = Field(default_factory=list)
+    notes: str = ""
+    # The plan's content travels with its approval so consumers need no call back to Planning.
+    description: str = ""
+    acceptance_criteria: list[str] = Field(default_factory=list)
+    technical_notes: str = ""
+
+
+class PlanRejected(Payload):
+    story_id: str = Id
+    plan_id: str = Id
+    rejected_by: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+class DecisionMade(Payload):
+    decision_id: str = Id
+    story_id: str = Id
+    task_id: str | None = None
+    title: str = Field(min_length=1)
+    rationale: str = Field(min_length=1)
+    decided_by: str = Field(min_length=1)
+    affects: list[str] = Field(
+        default_factory=list, description="ids of tasks or stories the decision affects"
+    )
+
+
+class DecisionApproved(DecisionMade):
+    pass
+
+
+class DecisionRejected(DecisionMade):
+    pass
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+class TaskSpec(Payload):
+    task_id: str = Id
+    title: str = Field(min_length=1)
+    description: str = ""
+    role: Role
+    estimate_hours: float = Field(ge=0, le=1000)
+    depends_on: list[str] = Field(default_factory=list)
+
+
+class TasksDerived(Payload):
+    story_id: str = Id
+    plan_id: str = Id
+    tasks: list[TaskSpec] = Field(min_length=1)
+    attempts: int = Field(ge=1)
+
+
+class TaskDerivationFailed(Payload):
+    story_id: str = Id
+    plan_id: str = Id
+    reason: str = Field(min_length=1)
+    attempts: int = Field(ge=0)
+
+
+class Critique(Payload):
+    critique_id: str = Id
+    author_agent_id: str = Id
+    content: str
+
+
+class ProposalRecord(Payload):
+    proposal_id: str = Id
+    agent_id: str = Id
+    content: str
+    revision: int = Field(ge=0, default=0)
+    critiques: list[Critique] = Field(default_factory=list)
+
+
+class CriterionScore(Payload):
+    criterion: str
+    score: float = Field(ge=0, le=10)
+    weight: float = Field(ge=0, default=1.0)
+    reason: str = ""
+
+
+class ObjectiveCheck(Payload):
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+class ScoreRecord(Payload):
+    proposal_id: str = Id
+    judge_agent_id: str | None = None
+    criteria: list[CriterionScore] = Field(default_factory=list)
+    checks: list[ObjectiveCheck] = Field(default_factory=list)
+    total: float
+
+
+class DeliberationDecision(Payload):
+    decision_id: str = Id
+    title: str
+    rationale: str
+    decided_by: str
+
+
+class AgentFailure(Payload):
+    agent_id: str
+    phase: str
+    error: str
+
+
+class DeliberationCompleted(Payload):
+    deliberation_id: str = Id
+    story_id: str = Id
+    plan_id: str | None = None
+    task_id: str = Id
+    role: Role
+    rounds: int = Field(ge=1)
+    agents: list[str] = Field(min_length=1)
+    proposals: list[ProposalRecord] = Field(min_length=1)
+    scores: list[ScoreRecord] = Field(default_factory=list)
+    winner_proposal_id: str = Id
+    winner_agent_id: str = Id
+    decisions: list[DeliberationDecision] = Field(default_factory=list)
+    failures: list[AgentFailure] = Field(default_factory=list)
+
+
+class TaskDispatched(Payload):
+    task_id: str = Id
+    story_id: str = Id
+    role: Role
+    agent_id: str = Id
+    deliberation_id: str | None = None
+    proposal_id: str | None = None
+
+
+# ---------------------------------------------------------------- agents
+
+
+class AgentCommand(Payload):
+    command_id: str = Id
+    kind: str = Field(pattern="^(derive|generate|critique|revise|score)$")
+    story_id: str = Id
+    task_id: str | None = None
+    deliberation_id: str | None = None
+    role: Role
+    agent_id: str = Id
+    round: int = Field(ge=0, default=0)
+    phase: str = ""
+    # What the agent works on: the task, the peer proposal to critique, the critiques to answer...
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    # The JSON Schema the answer must satisfy, when the answer is structured.
+    output_schema: dict[str, Any] | None = None
+    token_budget: int = Field(ge=64, default=2048)
+
+
+class LlmUsage(Payload):
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    attempts: int = 1
+
+
+class AgentResponseCompleted(Payload):
+    command_id: str = Id
+    kind: str
+    story_id: str = Id
+    task_id: str | None = None
+    deliberation_id: str | None = None
+    agent_id: str = Id
+    worker_id: str = ""
+    output: dict[str, Any]
+    usage: LlmUsage = Field(default_factory=LlmUsage)
+    context_version: str | None = None
+
+
+class AgentResponseFailed(Payload):
+    command_id: str = Id
+    kind: str
+    story_id: str = Id
+    task_id: str | None = None
+    deliberation_id: str | None = None
+    agent_id: str = Id
+    worker_id: str = ""
+    error: str
+    attempts: int = Field(ge=0, default=1)
+
+
+# ---------------------------------------------------------------- context
+
+
+class ContextUpdated(Payload):
+    story_ids: list[str]
+    version: int = Field(ge=0)
+    events_applied: int = Field(ge=0)

@@ -1,0 +1,38 @@
+"""Every subject the fleet publishes or consumes, named once."""
+
+# Planning: the Product Owner's system of record.
+PROJECT_CREATED = "planning.project.created"
+EPIC_CREATED = "planning.epic.created"
+STORY_CREATED = "planning.story.created"
+STORY_TRANSITIONED = "planning.story.transitioned"
+PLAN_CREATED = "planning.plan.created"
+PLAN_APPROVED = "planning.plan.approved"
+PLAN_REJECTED = "planning.plan.rejected"
+DECISION_APPROVED = "planning.decision.approved"
+DECISION_REJECTED = "planning.decision.rejected"
+
+# Orchestration: tasks, councils and dispatch.
+TASKS_DERIVED = "orchestration.tasks.derived"
+TASK_DERIVATION_FAILED = "orchestration.tasks.derivation_failed"
+DELIBERATION_COMPLETED = "orchestration.deliberation.completed"
+TASK_DISPATCHED = "orchestration.task.dispatched"
+
+# Agent work: commands shared by any number of workers, and their answers.
+AGENT_CMD_DERIVE = "agent.cmd.derive"
+AGENT_CMD_GENERATE = "agent.cmd.generate"
+AGENT_CMD_CRITIQUE = "agent.cmd.critique"
+AGENT_CMD_REVISE = "agent.cmd.revise"
+AGENT_CMD_SCORE = "agent.cmd.score"
+AGENT_RESPONSE_COMPLETED = "agent.response.completed"
+AGENT_RESPONSE_FAILED = "agent.response.failed"
+
+# Context.
+CONTEXT_UPDATED = "context.updated"
+
+# Dead letters: `dlq.<original subject>`.
+DEAD_LETTER_PREFIX = "dlq"
+
+
+def dead_letter_subject(original_subject: str) -> str:
+    """The DLQ subject for a message that failed on `original_subject`."""
+    return f"{DEAD_LETTER_PREFIX}.{original_subject or 'unknown'}"

