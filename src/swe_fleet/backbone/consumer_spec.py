@@ -41,7 +41,7 @@ class ConsumerSpec:
         delays, delay = [], self.ack_wait_seconds
         for _ in range(min(4, self.max_deliver - 1)):
             delays.append(delay)
-            delay = min(delay * 2, 300.0)
+            delay = min(delay * 2, max(300.0, self.ack_wait_seconds))
         return tuple(delays)
 
     def retry_delay(self, num_delivered: int) -> float:

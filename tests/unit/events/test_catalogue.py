@@ -1,0 +1,46 @@
+"""The catalogue and the streams agree: every subject lands in exactly one stream."""
+
+from __future__ import annotations
+
+import pytest
+
+from swe_fleet.events.catalogue import CATALOGUE
+from swe_fleet.events.schema_export import asyncapi_document, json_schemas
+from swe_fleet.events.streams import STREAMS, stream_for_subject
+from swe_fleet.events.subjects import dead_letter_subject
+
+
+def test_every_subject_of_the_catalogue_belongs_to_exactly_one_stream() -> None:
+    for subject in CATALOGUE:
+        owners = [spec.name for spec in STREAMS if spec.covers(subject)]
+        assert len(owners) == 1, (subject, owners)
+
+
+def test_the_design_minimum_catalogue_is_there() -> None:
+    minimum = {"planning.story.created", "planning.story.transitioned", "planning.plan.approved",
+               "planning.decision.approved", "planning.decision.rejected", "orchestration.deliberation.completed",
+               "orchestration.task.dispatched", "agent.cmd.generate", "agent.cmd.critique", "agent.cmd.revise",
+               "agent.response.completed", "agent.response.failed", "context.updated"}
+    assert minimum <= set(CATALOGUE)
+
+
+@pytest.mark.parametrize(("subject", "stream"), [
+    ("planning.plan.approved", "PLANNING_EVENTS"), ("agent.cmd.generate", "AGENT_COMMANDS"),
+    ("dlq.planning.plan.approved", "DEAD_LETTERS"), ("planning", None), ("other.x", None),
+])
+def test_subject_matching_follows_nats_wildcards(subject: str, stream: str | None) -> None:
+    found = stream_for_subject(subject)
+    assert (found.name if found else None) == stream
+
+
+def test_dead_letters_keep_the_original_subject() -> None:
+    assert dead_letter_subject("planning.plan.approved") == "dlq.planning.plan.approved"
+    assert stream_for_subject(dead_letter_subject("agent.cmd.x")).name == "DEAD_LETTERS"
+
+
+def test_schemas_export_every_subject() -> None:
+    schemas = json_schemas()
+    assert set(schemas["subjects"]) == set(CATALOGUE)
+    document = asyncapi_document()
+    assert document["asyncapi"].startswith("3.")
+    assert {channel["address"] for channel in document["channels"].values()} == set(CATALOGUE)
