@@ -1,0 +1,3 @@
+from swe_fleet.cli.main import app
+
+app()
