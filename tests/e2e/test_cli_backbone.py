@@ -90,3 +90,14 @@ async def test_dead_letters_are_listed_with_their_reason_and_replayed(nats_serve
     after = json.loads((await asyncio.to_thread(fleet, nats_server.url, "dlq", "ls", "--json")).stdout)
     assert len(after) == 1 and after[0]["seq"] != letters[0]["seq"]
     assert seen == []
+
+
+def test_tail_prints_the_last_events_and_stops_after_count(nats_server) -> None:
+    for n in range(3):
+        fleet(nats_server.url, "events", "publish", "planning.plan.approved",
+              json.dumps({"story_id": f"US-{n}", "plan_id": f"P-{n}", "approved_by": "po"}))
+    tail = fleet(nats_server.url, "events", "tail", "planning.>", "--last", "2", "--count", "2", "--json")
+    assert tail.returncode == 0, tail.stderr
+    events = [json.loads(line) for line in tail.stdout.splitlines()]
+    assert [e["seq"] for e in events] == [2, 3]
+    assert json.loads(events[-1]["data"])["payload"]["story_id"] == "US-2"
