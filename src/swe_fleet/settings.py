@@ -49,6 +49,15 @@ class FleetSettings(BaseSettings):
     llm_concurrency: int = 4
     llm_parallel_slots: int = 4
 
+    # Orchestrator: councils file (default: the packaged orchestrator/councils.yaml) and overrides
+    # applied to every council, e.g. FLEET_COUNCIL_AGENTS=1 for a benchmark of one agent alone.
+    orchestrator_councils: Path | None = None
+    council_agents: int | None = Field(default=None, ge=1, le=9)
+    council_rounds: int | None = Field(default=None, ge=1, le=5)
+    council_deadline_seconds: float | None = Field(default=None, gt=0)
+    orchestrator_bucket: str = "FLEET_ORCHESTRATOR"
+    orchestrator_tick_seconds: float = Field(default=0.5, gt=0)
+
     log_level: str = "INFO"
 
     @property

@@ -38,6 +38,14 @@ CATALOGUE: dict[str, SubjectSpec] = {
             s.DELIBERATION_COMPLETED, p.DeliberationCompleted, "A council finished deliberating a task"
         ),
         SubjectSpec(s.TASK_DISPATCHED, p.TaskDispatched, "A task was dispatched to an agent"),
+        SubjectSpec(
+            s.DELIBERATION_FAILED, p.DeliberationFailed, "A council deliberation ended with no usable proposal"
+        ),
+        SubjectSpec(
+            s.DELIBERATION_CANCELLED,
+            p.DeliberationCancelled,
+            "A deliberation was stopped because its story moved back",
+        ),
         SubjectSpec(s.AGENT_CMD_DERIVE, p.AgentCommand, "Derive tasks from a plan"),
         SubjectSpec(s.AGENT_CMD_GENERATE, p.AgentCommand, "Generate a proposal for a task"),
         SubjectSpec(s.AGENT_CMD_CRITIQUE, p.AgentCommand, "Critique a peer's proposal"),

@@ -138,6 +138,8 @@ class TaskSpec(Payload):
     role: Role
     estimate_hours: float = Field(ge=0, le=1000)
     depends_on: list[str] = Field(default_factory=list)
+    # The short key the deriving agent gave the task (T1, T2...); the task id is derived from it.
+    key: str = ""
 
 
 class TasksDerived(Payload):
@@ -166,6 +168,9 @@ class ProposalRecord(Payload):
     content: str
     revision: int = Field(ge=0, default=0)
     critiques: list[Critique] = Field(default_factory=list)
+    summary: str = ""
+    # selected | candidate | disqualified (its author failed to generate or revise it)
+    status: str = "candidate"
 
 
 class CriterionScore(Payload):
@@ -187,6 +192,9 @@ class ScoreRecord(Payload):
     criteria: list[CriterionScore] = Field(default_factory=list)
     checks: list[ObjectiveCheck] = Field(default_factory=list)
     total: float
+    # True for the one record per proposal that combines the judges and the checks (judge_agent_id
+    # None): its total is what selection ranks. Other records are single judges' rubric scores.
+    aggregate: bool = False
 
 
 class DeliberationDecision(Payload):
@@ -216,6 +224,31 @@ class DeliberationCompleted(Payload):
     winner_agent_id: str = Id
     decisions: list[DeliberationDecision] = Field(default_factory=list)
     failures: list[AgentFailure] = Field(default_factory=list)
+
+
+class DeliberationFailed(Payload):
+    """Every agent of the council failed or timed out: there is no proposal to select."""
+
+    deliberation_id: str = Id
+    story_id: str = Id
+    plan_id: str | None = None
+    task_id: str = Id
+    role: Role
+    agents: list[str] = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    failures: list[AgentFailure] = Field(default_factory=list)
+
+
+class DeliberationCancelled(Payload):
+    """The story moved back (DRAFT, CARRY_OVER, ARCHIVED) while its task was being deliberated."""
+
+    deliberation_id: str = Id
+    story_id: str = Id
+    plan_id: str | None = None
+    task_id: str = Id
+    role: Role
+    reason: str = Field(min_length=1)
+    story_state: StoryState | None = None
 
 
 class TaskDispatched(Payload):

@@ -16,6 +16,8 @@ TASKS_DERIVED = "orchestration.tasks.derived"
 TASK_DERIVATION_FAILED = "orchestration.tasks.derivation_failed"
 DELIBERATION_COMPLETED = "orchestration.deliberation.completed"
 TASK_DISPATCHED = "orchestration.task.dispatched"
+DELIBERATION_FAILED = "orchestration.deliberation.failed"
+DELIBERATION_CANCELLED = "orchestration.deliberation.cancelled"
 
 # Agent work: commands shared by any number of workers, and their answers.
 AGENT_CMD_DERIVE = "agent.cmd.derive"
