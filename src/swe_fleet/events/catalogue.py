@@ -39,7 +39,7 @@ CATALOGUE: dict[str, SubjectSpec] = {
         ),
         SubjectSpec(s.TASK_DISPATCHED, p.TaskDispatched, "A task was dispatched to an agent"),
         SubjectSpec(
-            s.DELIBERATION_FAILED, p.DeliberationFailed, "A council deliberation ended with no usable proposal"
+            s.DELIBERATION_FAILED, p.DeliberationFailed, "A deliberation ended with no usable proposal"
         ),
         SubjectSpec(
             s.DELIBERATION_CANCELLED,
