@@ -48,6 +48,26 @@ class FleetSettings(BaseSettings):
     llm_timeout_seconds: float = 120.0
     llm_concurrency: int = 4
     llm_parallel_slots: int = 4
+    # LLM client: a model per role (JSON, e.g. {"ARCHITECT": "qwen2.5-7b"}), output cap, transport
+    # retries, and the structured-output mode (auto: json_schema, falling back to json_object).
+    llm_models_by_role: dict[str, str] = Field(default_factory=dict)
+    llm_max_tokens: int = Field(default=384, ge=16)
+    llm_max_attempts: int = Field(default=4, ge=1)
+    llm_structured_output: str = Field(default="auto", pattern="^(auto|json_schema|json_object|none)$")
+    # The embedded llama-server: context tokens per parallel slot and CPU threads (None: all cores).
+    llm_context_per_slot: int = Field(default=4096, ge=512)
+    llm_threads: int | None = Field(default=None, ge=1)
+
+    # Agent workers: concurrent pullers on the shared durable, commands per fetch, lease, answer
+    # attempts (first try plus repairs), the deadline of one command, context fetch attempts.
+    agent_pullers: int = Field(default=4, ge=1, le=64)
+    agent_batch_size: int = Field(default=1, ge=1, le=16)
+    agent_ack_wait_seconds: float = Field(default=30.0, gt=0)
+    agent_answer_attempts: int = Field(default=3, ge=1, le=10)
+    agent_command_timeout_seconds: float = Field(default=600.0, gt=0)
+    agent_context_attempts: int = Field(default=3, ge=1)
+    agent_worker_id: str | None = None
+
 
     # Orchestrator: councils file (default: the packaged orchestrator/councils.yaml) and overrides
     # applied to every council, e.g. FLEET_COUNCIL_AGENTS=1 for a benchmark of one agent alone.
@@ -71,6 +91,11 @@ class FleetSettings(BaseSettings):
     @property
     def resolved_planning_url(self) -> str:
         return (self.planning_url or self.resolved_api_url).rstrip("/")
+
+    @property
+    def resolved_llm_url(self) -> str:
+        """The OpenAI-compatible server: FLEET_LLM_URL, else the embedded llama-server's address."""
+        return (self.llm_url or f"http://{self.host}:{self.llm_port}").rstrip("/")
 
     @property
     def resolved_nats_url(self) -> str:
