@@ -68,7 +68,6 @@ class FleetSettings(BaseSettings):
     agent_context_attempts: int = Field(default=3, ge=1)
     agent_worker_id: str | None = None
 
-
     # Orchestrator: councils file (default: the packaged orchestrator/councils.yaml) and overrides
     # applied to every council, e.g. FLEET_COUNCIL_AGENTS=1 for a benchmark of one agent alone.
     orchestrator_councils: Path | None = None
