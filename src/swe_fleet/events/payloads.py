@@ -6,6 +6,7 @@ older consumers; a field a consumer needs and does not find is a validation erro
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -284,8 +285,13 @@ class LlmUsage(Payload):
     model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Summed over every LLM call the command needed (repairs included); `attempts` counts those calls.
     latency_ms: float = 0.0
     attempts: int = 1
+    # When the first LLM call started and the last one ended (wall clock, UTC): the orchestration
+    # overhead benchmark subtracts these intervals from a deliberation's wall time.
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
 
 
 class AgentResponseCompleted(Payload):
@@ -299,6 +305,9 @@ class AgentResponseCompleted(Payload):
     output: dict[str, Any]
     usage: LlmUsage = Field(default_factory=LlmUsage)
     context_version: str | None = None
+    # Set when the agent answered without its surgical context (Context service down, story unknown,
+    # role refused by the scope policy...): why, in one line.
+    context_error: str | None = None
 
 
 class AgentResponseFailed(Payload):
