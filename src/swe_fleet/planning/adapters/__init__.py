@@ -1,0 +1,1 @@
+"""Planning's edges: the SQL store, the outbox relay to NATS, the HTTP API."""

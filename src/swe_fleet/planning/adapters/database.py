@@ -1,0 +1,106 @@
+"""Opening the planning store: SQLite (default, one machine) or PostgreSQL (many replicas).
+
+SQLite runs in WAL mode (readers never block the writer) with `synchronous=FULL` (a committed
+change, and so its outbox row, survives a power cut, not only a process crash). Writers are
+serialized: in-process by a lock (cheaper than SQLite's sleeping busy handler), across processes
+by `BEGIN IMMEDIATE`, which takes the write lock when the transaction starts instead of failing
+to upgrade a read lock half-way. PostgreSQL needs neither: row locks and the version check do it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from swe_fleet.planning.adapters.tables import metadata
+
+_WRITE = "planning_write"
+
+
+class StoreUnavailable(Exception):
+    """The planning database cannot be reached or stayed locked too long; retrying later may work."""
+
+
+class Database:
+    def __init__(self, url: str, *, schema: str | None = None) -> None:
+        self.url = sa.engine.make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.schema = schema
+        self.engine = self._sqlite_engine() if self.is_sqlite else self._server_engine()
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+
+    def _sqlite_engine(self) -> Engine:
+        database = self.url.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            self.url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=8,
+            max_overflow=8,
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _configure(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _begin)
+            cursor = dbapi_connection.cursor()
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=FULL",
+                "foreign_keys=ON",
+                "busy_timeout=30000",
+            ):
+                cursor.execute(f"PRAGMA {pragma}")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(connection: Connection) -> None:
+            write = connection.get_execution_options().get(_WRITE, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    def _server_engine(self) -> Engine:
+        engine = sa.create_engine(self.url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        if self.schema:
+            engine = engine.execution_options(schema_translate_map={None: self.schema})  # type: ignore[assignment]
+        return engine
+
+    def create_schema(self) -> None:
+        """Create missing tables and indexes (idempotent; never drops or alters existing ones)."""
+        with self.engine.begin() as connection:
+            if self.schema and not self.is_sqlite:
+                connection.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
+            metadata.create_all(connection, checkfirst=True)
+
+    @contextlib.contextmanager
+    def connect(self, *, write: bool) -> Iterator[Connection]:
+        """A connection whose next `begin()` opens a read or a write transaction."""
+        lock = self._write_lock if write else None
+        with lock if lock is not None else contextlib.nullcontext():
+            try:
+                connection = self.engine.connect().execution_options(**{_WRITE: write})
+            except sa.exc.OperationalError as error:
+                raise StoreUnavailable(f"planning database unavailable: {error.orig}") from None
+            with connection:
+                yield connection
+
+    def ping(self) -> None:
+        with self.connect(write=False) as connection, connection.begin():
+            connection.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def drop_schema(self) -> None:
+        """For tests: remove everything this store created."""
+        with self.engine.begin() as connection:
+            if self.schema and not self.is_sqlite:
+                connection.execute(sa.schema.DropSchema(self.schema, cascade=True, if_exists=True))
+            else:
+                metadata.drop_all(connection)

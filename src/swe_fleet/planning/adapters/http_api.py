@@ -1,0 +1,285 @@
+"""The planning HTTP API (FastAPI router under /v1), mounted by the process host.
+
+Domain errors travel up as exceptions and the host maps them (`ERROR_STATUSES`) to a status and a
+`{"detail": "..."}` body; invalid input is answered like FastAPI's own 422s, naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+
+from swe_fleet.events.payloads import StoryState
+from swe_fleet.planning.adapters.database import StoreUnavailable
+from swe_fleet.planning.adapters.http_models import (
+    ID_PATTERN,
+    DecisionIn,
+    DecisionOut,
+    DecisionVerdictIn,
+    EpicIn,
+    EpicOut,
+    ErrorOut,
+    Name,
+    PlanApprovalIn,
+    PlanIn,
+    PlanOut,
+    PlanRejectionIn,
+    ProjectIn,
+    ProjectOut,
+    StoryDetailOut,
+    StoryIn,
+    StoryOut,
+    TransitionIn,
+)
+from swe_fleet.planning.app import commands as c
+from swe_fleet.planning.app import queries as q
+from swe_fleet.planning.app import use_cases as uc
+from swe_fleet.planning.app.planning_app import PlanningApp
+from swe_fleet.planning.app.ports import Page, StoryFilter
+from swe_fleet.planning.domain.errors import (
+    ActionNotAllowed,
+    Conflict,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+)
+from swe_fleet.planning.domain.model import DecisionStatus
+
+ERROR_STATUSES: dict[type[Exception], int] = {
+    NotFound: 404,
+    IllegalTransition: 409,
+    Conflict: 409,
+    ActionNotAllowed: 409,
+    InvalidInput: 422,
+    StoreUnavailable: 503,
+}
+
+
+class PlanningRoute(APIRoute):
+    """Answers a domain InvalidInput exactly like a request that failed validation (422, field named)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except InvalidInput as error:
+                message = str(error).removeprefix(f"{error.field}: ")
+                raise RequestValidationError(
+                    [{"type": "value_error", "loc": ("body", error.field), "msg": message, "input": None}]
+                ) from None
+
+        return handle
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    described = {
+        404: "No such id",
+        409: "Not allowed now: illegal transition, stale version, already decided, or id taken",
+        503: "The planning database is unavailable",
+    }
+    return {status: {"model": ErrorOut, "description": described[status]} for status in (*statuses, 503)}
+
+
+PathId = Annotated[str, Path(pattern=ID_PATTERN)]
+QueryId = Annotated[str | None, Query(pattern=ID_PATTERN)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
+
+
+def expected_version(if_match: str | None, in_body: int | None) -> int | None:
+    """The version a client based its change on: `If-Match: "3"` (an ETag) or `expected_version`."""
+    header_version: int | None = None
+    if if_match is not None and if_match.strip() != "*":
+        tag = if_match.strip().removeprefix("W/").strip('"')
+        if not tag.isdigit() or not 1 <= int(tag) < 2**31:
+            message = 'expected a story version such as "3" (the ETag you read)'
+            raise RequestValidationError(
+                [{"type": "value_error", "loc": ("header", "if-match"), "msg": message, "input": if_match}]
+            )
+        header_version = int(tag)
+    if header_version is not None and in_body is not None and header_version != in_body:
+        raise InvalidInput("expected_version", f"If-Match says {header_version}, the body says {in_body}")
+    return header_version if header_version is not None else in_body
+
+
+def _etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = f'"{version}"'
+
+
+def build_router(app: PlanningApp) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["planning"], route_class=PlanningRoute)
+
+    # ---------------------------------------------------------------- projects
+
+    @router.post("/projects", status_code=201, response_model=ProjectOut, responses=_errors(409))
+    async def create_project(body: ProjectIn) -> ProjectOut:
+        command = c.CreateProject(
+            name=body.name, created_by=body.created_by, description=body.description, project_id=body.id
+        )
+        return ProjectOut.of(await app.execute(uc.create_project, command))
+
+    @router.get("/projects", response_model=list[ProjectOut], responses=_errors())
+    async def list_projects(limit: Limit = 100, offset: Offset = 0) -> list[ProjectOut]:
+        return [ProjectOut.of(p) for p in await app.query(q.list_projects, Page(limit, offset))]
+
+    @router.get("/projects/{project_id}", response_model=ProjectOut, responses=_errors(404))
+    async def get_project(project_id: PathId) -> ProjectOut:
+        return ProjectOut.of(await app.query(q.get_project, project_id))
+
+    # ---------------------------------------------------------------- epics
+
+    @router.post("/epics", status_code=201, response_model=EpicOut, responses=_errors(404, 409))
+    async def create_epic(body: EpicIn) -> EpicOut:
+        command = c.CreateEpic(
+            project_id=body.project_id,
+            title=body.title,
+            created_by=body.created_by,
+            description=body.description,
+            epic_id=body.id,
+        )
+        return EpicOut.of(await app.execute(uc.create_epic, command))
+
+    @router.get("/epics", response_model=list[EpicOut], responses=_errors(404))
+    async def list_epics(project_id: QueryId = None, limit: Limit = 100, offset: Offset = 0) -> list[EpicOut]:
+        return [EpicOut.of(e) for e in await app.query(q.list_epics, project_id, Page(limit, offset))]
+
+    @router.get("/epics/{epic_id}", response_model=EpicOut, responses=_errors(404))
+    async def get_epic(epic_id: PathId) -> EpicOut:
+        return EpicOut.of(await app.query(q.get_epic, epic_id))
+
+    # ---------------------------------------------------------------- stories
+
+    @router.post("/stories", status_code=201, response_model=StoryOut, responses=_errors(404, 409))
+    async def create_story(body: StoryIn, response: Response) -> StoryOut:
+        command = c.CreateStory(
+            title=body.title,
+            owner=body.owner,
+            created_by=body.created_by or body.owner,
+            epic_id=body.epic_id,
+            brief=body.brief,
+            acceptance_criteria=tuple(body.acceptance_criteria),
+            story_id=body.id,
+        )
+        story = await app.execute(uc.create_story, command)
+        _etag(response, story.version)
+        return StoryOut.of(story)
+
+    @router.get("/stories", response_model=list[StoryOut], responses=_errors())
+    async def list_stories(
+        project_id: QueryId = None,
+        epic_id: QueryId = None,
+        state: StoryState | None = None,
+        owner: Annotated[Name | None, Query()] = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> list[StoryOut]:
+        where = StoryFilter(project_id=project_id, epic_id=epic_id, state=state, owner=owner)
+        return [StoryOut.of(s) for s in await app.query(q.list_stories, where, Page(limit, offset))]
+
+    @router.get("/stories/{story_id}", response_model=StoryDetailOut, responses=_errors(404))
+    async def get_story(story_id: PathId, response: Response) -> StoryDetailOut:
+        view = await app.query(q.get_story, story_id)
+        _etag(response, view.story.version)
+        return StoryDetailOut.of_view(view)
+
+    @router.post(
+        "/stories/{story_id}/transitions",
+        response_model=StoryOut,
+        responses=_errors(404, 409),
+        summary="Move a story to another lifecycle state",
+    )
+    async def transition_story(
+        story_id: PathId,
+        body: TransitionIn,
+        response: Response,
+        if_match: Annotated[str | None, Header(max_length=100)] = None,
+    ) -> StoryOut:
+        command = c.TransitionStory(
+            story_id=story_id,
+            to_state=body.to_state,
+            by=body.by,
+            reason=body.reason,
+            expected_version=expected_version(if_match, body.expected_version),
+        )
+        story = await app.execute(uc.transition_story, command)
+        _etag(response, story.version)
+        return StoryOut.of(story)
+
+    # ---------------------------------------------------------------- plans
+
+    @router.post(
+        "/stories/{story_id}/plans", status_code=201, response_model=PlanOut, responses=_errors(404, 409)
+    )
+    async def create_plan(story_id: PathId, body: PlanIn) -> PlanOut:
+        command = c.CreatePlan(
+            story_id=story_id,
+            description=body.description,
+            acceptance_criteria=tuple(body.acceptance_criteria),
+            created_by=body.created_by,
+            technical_notes=body.technical_notes,
+            roles=tuple(body.roles),
+            plan_id=body.id,
+        )
+        return PlanOut.of(await app.execute(uc.create_plan, command))
+
+    @router.get("/stories/{story_id}/plans", response_model=list[PlanOut], responses=_errors(404))
+    async def list_plans(story_id: PathId) -> list[PlanOut]:
+        return [PlanOut.of(p) for p in await app.query(q.list_plans, story_id)]
+
+    @router.get("/plans/{plan_id}", response_model=PlanOut, responses=_errors(404))
+    async def get_plan(plan_id: PathId) -> PlanOut:
+        return PlanOut.of(await app.query(q.get_plan, plan_id))
+
+    @router.post("/plans/{plan_id}/approve", response_model=PlanOut, responses=_errors(404, 409))
+    async def approve_plan(plan_id: PathId, body: PlanApprovalIn) -> PlanOut:
+        command = c.ApprovePlan(plan_id=plan_id, by=body.by, notes=body.notes)
+        return PlanOut.of(await app.execute(uc.approve_plan, command))
+
+    @router.post("/plans/{plan_id}/reject", response_model=PlanOut, responses=_errors(404, 409))
+    async def reject_plan(plan_id: PathId, body: PlanRejectionIn) -> PlanOut:
+        command = c.RejectPlan(plan_id=plan_id, by=body.by, reason=body.reason)
+        return PlanOut.of(await app.execute(uc.reject_plan, command))
+
+    # ---------------------------------------------------------------- decisions
+
+    @router.post("/decisions", status_code=201, response_model=DecisionOut, responses=_errors(404, 409))
+    async def propose_decision(body: DecisionIn) -> DecisionOut:
+        command = c.ProposeDecision(
+            story_id=body.story_id,
+            title=body.title,
+            proposed_by=body.proposed_by,
+            description=body.description,
+            task_id=body.task_id,
+            affects=tuple(body.affects),
+            decision_id=body.id,
+        )
+        return DecisionOut.of(await app.execute(uc.propose_decision, command))
+
+    @router.get("/decisions", response_model=list[DecisionOut], responses=_errors())
+    async def list_decisions(
+        story_id: QueryId = None, status: DecisionStatus | None = None, limit: Limit = 100, offset: Offset = 0
+    ) -> list[DecisionOut]:
+        found = await app.query(q.list_decisions, story_id, status, Page(limit, offset))
+        return [DecisionOut.of(d) for d in found]
+
+    @router.get("/decisions/{decision_id}", response_model=DecisionOut, responses=_errors(404))
+    async def get_decision(decision_id: PathId) -> DecisionOut:
+        return DecisionOut.of(await app.query(q.get_decision, decision_id))
+
+    @router.post("/decisions/{decision_id}/approve", response_model=DecisionOut, responses=_errors(404, 409))
+    async def approve_decision(decision_id: PathId, body: DecisionVerdictIn) -> DecisionOut:
+        command = c.ApproveDecision(decision_id=decision_id, by=body.by, rationale=body.rationale)
+        return DecisionOut.of(await app.execute(uc.approve_decision, command))
+
+    @router.post("/decisions/{decision_id}/reject", response_model=DecisionOut, responses=_errors(404, 409))
+    async def reject_decision(decision_id: PathId, body: DecisionVerdictIn) -> DecisionOut:
+        command = c.RejectDecision(decision_id=decision_id, by=body.by, rationale=body.rationale)
+        return DecisionOut.of(await app.execute(uc.reject_decision, command))
+
+    return router

@@ -1,0 +1,1 @@
+"""Planning use cases: small functions of (command, unit of work)."""

@@ -1,0 +1,95 @@
+"""What the use cases need from persistence: repositories inside a unit of work, and an outbox.
+
+One unit of work is one transaction. Everything a use case changes, and the events that record
+those changes, commit together or not at all (the transactional outbox).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from swe_fleet.events.envelope import Envelope
+from swe_fleet.events.payloads import StoryState
+from swe_fleet.planning.domain.model import (
+    Decision,
+    DecisionStatus,
+    Epic,
+    Plan,
+    Project,
+    Story,
+    TransitionRecord,
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class StoryFilter:
+    project_id: str | None = None
+    epic_id: str | None = None
+    state: StoryState | None = None
+    owner: str | None = None
+
+
+class ProjectRepository(Protocol):
+    def add(self, project: Project) -> None: ...
+    def get(self, project_id: str) -> Project | None: ...
+    def list(self, page: Page) -> list[Project]: ...
+
+
+class EpicRepository(Protocol):
+    def add(self, epic: Epic) -> None: ...
+    def get(self, epic_id: str) -> Epic | None: ...
+    def list(self, project_id: str | None, page: Page) -> list[Epic]: ...
+
+
+class StoryRepository(Protocol):
+    def add(self, story: Story) -> None: ...
+    def get(self, story_id: str) -> Story | None: ...
+    def list(self, where: StoryFilter, page: Page) -> list[Story]: ...
+    def update(self, story: Story, read_version: int) -> None:
+        """Write `story` if its stored version is still `read_version`, else raise Conflict."""
+        ...
+
+    def add_transition(self, record: TransitionRecord) -> None: ...
+    def transitions(self, story_id: str) -> list[TransitionRecord]: ...
+
+
+class PlanRepository(Protocol):
+    def add(self, plan: Plan) -> None: ...
+    def get(self, plan_id: str) -> Plan | None: ...
+    def for_story(self, story_id: str) -> list[Plan]: ...
+    def update(self, plan: Plan, read_version: int) -> None: ...
+
+
+class DecisionRepository(Protocol):
+    def add(self, decision: Decision) -> None: ...
+    def get(self, decision_id: str) -> Decision | None: ...
+    def list(self, story_id: str | None, status: DecisionStatus | None, page: Page) -> list[Decision]: ...
+    def update(self, decision: Decision, read_version: int) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    projects: ProjectRepository
+    epics: EpicRepository
+    stories: StoryRepository
+    plans: PlanRepository
+    decisions: DecisionRepository
+
+    def __enter__(self) -> UnitOfWork: ...
+    def __exit__(self, *exc_info: object) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def record(self, envelope: Envelope) -> None:
+        """Queue `envelope` for publication; it is stored in the outbox in this transaction."""
+        ...
+
+
+# Opens a unit of work; `write=False` gives a read-only one (no writer lock is taken).
+UnitOfWorkFactory = Callable[..., UnitOfWork]

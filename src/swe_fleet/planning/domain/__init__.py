@@ -1,0 +1,1 @@
+"""The planning domain: plain models and rules, no infrastructure."""
