@@ -27,6 +27,10 @@ class FleetSettings(BaseSettings):
     valkey_url: str | None = None
     llm_url: str | None = None
     planning_db_url: str | None = None
+    # Planning: the PostgreSQL schema to use (None: the connection's default), and the outbox relay.
+    planning_db_schema: str | None = None
+    planning_outbox_poll_seconds: float = 1.0
+    planning_outbox_lease_seconds: float = 10.0
 
     # Ports of the embedded parts and of the HTTP API.
     host: str = "127.0.0.1"

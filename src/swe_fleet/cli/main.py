@@ -9,6 +9,7 @@ import typer
 
 from swe_fleet import __version__
 from swe_fleet.cli import backbone
+from swe_fleet.cli import planning as planning_cli
 
 app = typer.Typer(
     name="fleet",
@@ -39,3 +40,4 @@ def main(
 
 
 backbone.register(app)
+planning_cli.register(app)
