@@ -1,0 +1,66 @@
+"""What a state transition asks the world to do: messages to publish, kept in the state's outbox.
+
+A transition appends its messages to the state it returns; the state and its outbox are written in
+one compare-and-set, then the messages are published and removed. Each message carries the key and
+the moment its event id is derived from, so a re-publish after a crash has the very same id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from swe_fleet.events.catalogue import model_for_subject
+from swe_fleet.events.payloads import Payload
+from swe_fleet.orchestrator.domain import ids
+
+
+class Outgoing(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    subject: str
+    payload: dict[str, Any]
+    key: str  # the event id is deterministic_event_id(key, at)
+    at: float  # epoch seconds: the id's time part and the envelope's occurred_at
+
+    @classmethod
+    def of(cls, subject: str, payload: Payload, subject_id: str, at: float) -> Outgoing:
+        return cls(
+            subject=subject,
+            payload=payload.model_dump(mode="json"),
+            key=ids.event_key(subject, subject_id),
+            at=at,
+        )
+
+    @property
+    def moment(self) -> datetime:
+        return datetime.fromtimestamp(self.at, UTC)
+
+    def model(self) -> Payload:
+        """The typed payload again (as consumers will see it)."""
+        model = model_for_subject(self.subject)
+        if model is None:
+            raise ValueError(f"unknown subject {self.subject}")
+        return model.model_validate(self.payload)
+
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Step(Generic[S]):
+    """A transition's result: the new state (with the messages also in its outbox) and those messages."""
+
+    state: S
+    messages: tuple[Outgoing, ...] = ()
+
+    @property
+    def commands(self) -> tuple[Outgoing, ...]:
+        return tuple(m for m in self.messages if m.subject.startswith("agent.cmd."))
+
+    @property
+    def events(self) -> tuple[Outgoing, ...]:
+        return tuple(m for m in self.messages if not m.subject.startswith("agent.cmd."))
