@@ -35,7 +35,7 @@ def derive_answer(inputs: dict[str, Any], *, count: int = 2) -> dict[str, Any]:
 
 def proposal_answer(task: dict[str, Any], agent: str, *, broken_artifact: bool = False) -> dict[str, Any]:
     title = task["title"]
-    artifact = "def handler(event):\n    return {'ok': True, 'task': %r}\n" % title
+    artifact = f"def handler(event):\n    return {{'ok': True, 'task': {title!r}}}\n"
     if broken_artifact:
         artifact = "def handler(event)\n    return {'ok': True\n"
     return {
@@ -55,7 +55,9 @@ def proposal_answer(task: dict[str, Any], agent: str, *, broken_artifact: bool =
     }
 
 
-def answer(command: dict[str, Any], *, broken_artifact_agents: frozenset[str] = frozenset()) -> dict[str, Any]:
+def answer(
+    command: dict[str, Any], *, broken_artifact_agents: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """A valid output for an AgentCommand (as a dict), according to its kind."""
     kind = CommandKind(command["kind"])
     inputs = command["inputs"]
