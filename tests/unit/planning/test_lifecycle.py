@@ -14,38 +14,8 @@ from swe_fleet.events.payloads import StoryState
 from swe_fleet.planning.domain import lifecycle
 from swe_fleet.planning.domain.errors import IllegalTransition
 from swe_fleet.planning.domain.model import Story
+from tests.unit.planning.issue_table import ALLOWED, path_to
 
-# Copied from the issue text, and parsed here independently of the implementation's table.
-ISSUE_TABLE = """
-DRAFT -> PO_REVIEW
-PO_REVIEW -> READY_FOR_PLANNING | DRAFT
-READY_FOR_PLANNING -> PLANNED
-PLANNED -> READY_FOR_EXECUTION
-READY_FOR_EXECUTION -> IN_PROGRESS | CARRY_OVER
-IN_PROGRESS -> CODE_REVIEW | CARRY_OVER
-CODE_REVIEW -> TESTING | IN_PROGRESS | CARRY_OVER
-TESTING -> READY_TO_REVIEW | IN_PROGRESS | CARRY_OVER
-READY_TO_REVIEW -> ACCEPTED | IN_PROGRESS | CARRY_OVER
-ACCEPTED -> DONE
-DONE -> ARCHIVED
-CARRY_OVER -> DRAFT | READY_FOR_EXECUTION | ARCHIVED
-"""
-
-
-def issue_pairs() -> set[tuple[StoryState, StoryState]]:
-    pairs = set()
-    for line in filter(None, (line.strip() for line in ISSUE_TABLE.splitlines())):
-        source, _, targets = line.partition("->")
-        for target in targets.split("|"):
-            pairs.add((StoryState(source.strip()), StoryState(target.strip())))
-    # "any state but ARCHIVED -> DRAFT" (DRAFT -> DRAFT would change nothing: not a transition).
-    for state in StoryState:
-        if state not in (StoryState.ARCHIVED, StoryState.DRAFT):
-            pairs.add((state, StoryState.DRAFT))
-    return pairs
-
-
-ALLOWED = issue_pairs()
 ALL_PAIRS = list(itertools.product(StoryState, StoryState))
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -142,3 +112,11 @@ TestStoryLifecycle.settings = settings(max_examples=60, stateful_step_count=40, 
 def test_only_archived_cannot_return_to_draft(state: StoryState) -> None:
     can_reset = lifecycle.is_allowed(state, StoryState.DRAFT)
     assert can_reset == (state not in (StoryState.ARCHIVED, StoryState.DRAFT))
+
+
+@pytest.mark.parametrize("state", list(StoryState))
+def test_every_state_is_reachable_from_draft(state: StoryState) -> None:
+    story = story_in(StoryState.DRAFT)
+    for step in path_to(state):
+        story.transition(step, by="po", reason=None, at=AT)
+    assert story.state is state

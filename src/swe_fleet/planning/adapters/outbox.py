@@ -150,15 +150,27 @@ class OutboxRelay:
         self.lease_seconds = lease_seconds
         self.retention = retention
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._lease_renew_at = 0.0
         self._next_purge_at = 0.0
         self.published_total = 0
 
     def wake(self) -> None:
-        """Publish now: called right after a commit that recorded events."""
-        self._wake.set()
+        """Publish now: called right after a commit that recorded events (from any thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return  # not running: the next run() starts by draining anyway
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:  # asyncio.Event is not thread-safe: hand the wake-up to the relay's own loop
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
         failures = 0
         try:
             while not stop.is_set():

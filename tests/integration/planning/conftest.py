@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.planning.support import StoreTarget, store_target
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreTarget]:
+    """Each test runs against a SQLite file and against a throw-away PostgreSQL schema."""
+    with store_target(request.param, tmp_path) as target:
+        yield target
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[StoreTarget]:
+    with store_target("sqlite", tmp_path) as target:
+        yield target
