@@ -320,6 +320,8 @@ class AgentResponseFailed(Payload):
     worker_id: str = ""
     error: str
     attempts: int = Field(ge=0, default=1)
+    # The LLM calls the failed command still made (none when it failed before calling the LLM).
+    usage: LlmUsage | None = None
 
 
 # ---------------------------------------------------------------- context
