@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from swe_fleet import __version__
-from swe_fleet.cli import backbone
+from swe_fleet.cli import backbone, up
 from swe_fleet.cli import planning as planning_cli
 
 app = typer.Typer(
@@ -41,3 +41,4 @@ def main(
 
 backbone.register(app)
 planning_cli.register(app)
+up.register(app)

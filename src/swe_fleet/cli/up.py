@@ -1,0 +1,267 @@
+"""`fleet up` (every service in one process, embedded defaults) and `fleet serve NAME` (one service)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from swe_fleet.cli.common import err, fail, out, print_table, settings
+from swe_fleet.settings import FleetSettings
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", envvar="FLEET_DATA_DIR", help="Embedded data.")]
+Host = Annotated[str | None, typer.Option("--host", envvar="FLEET_HOST", help="Interface to listen on.")]
+HttpPort = Annotated[int | None, typer.Option("--http-port", envvar="FLEET_HTTP_PORT", help="HTTP API port.")]
+NatsPort = Annotated[
+    int | None, typer.Option("--nats-port", envvar="FLEET_NATS_PORT", help="Embedded NATS port.")
+]
+ValkeyPort = Annotated[
+    int | None, typer.Option("--valkey-port", envvar="FLEET_VALKEY_PORT", help="Embedded cache port.")
+]
+LlmPort = Annotated[
+    int | None, typer.Option("--llm-port", envvar="FLEET_LLM_PORT", help="Embedded LLM port.")
+]
+NatsUrl = Annotated[str | None, typer.Option("--nats-url", envvar="FLEET_NATS_URL", help="External NATS.")]
+GraphUrl = Annotated[
+    str | None,
+    typer.Option("--graph-url", envvar="FLEET_GRAPH_URL", help="ladybug:///path or neo4j://host:7687."),
+]
+ValkeyUrl = Annotated[
+    str | None, typer.Option("--valkey-url", envvar="FLEET_VALKEY_URL", help="External Valkey.")
+]
+LlmUrl = Annotated[
+    str | None,
+    typer.Option("--llm-url", envvar="FLEET_LLM_URL", help="External OpenAI-compatible LLM server."),
+]
+LogLevel = Annotated[str, typer.Option("--log-level", envvar="FLEET_LOG_LEVEL", help="DEBUG, INFO, WARNING.")]
+
+
+def _settings(ctx: typer.Context, **flags: Any) -> FleetSettings:
+    base = settings(ctx)
+    overrides = {key: value for key, value in flags.items() if value is not None}
+    return base.model_copy(update=overrides) if overrides else base
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("nats", "httpx", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+_MARKS = {"starting": "…", "ok": "✓", "external": "→", "skipped": "-", "failed": "✗"}
+
+
+def _report(part: str, state: str, detail: str) -> None:
+    err.print(f"  {_MARKS.get(state, '?')} {part:<13} {detail}", highlight=False)
+
+
+async def run_fleet(
+    s: FleetSettings,
+    *,
+    with_llm: bool = True,
+    started: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+    announce: bool = True,
+) -> None:
+    """Start the embedded stack and every service in this process; return when `stop` is set."""
+    from swe_fleet.backbone.connection import connect
+    from swe_fleet.backbone.provisioning import ensure_streams
+    from swe_fleet.backbone.supervision import on_termination
+    from swe_fleet.host.assembly import build_service
+    from swe_fleet.host.runner import ServiceHost
+    from swe_fleet.host.stack import EmbeddedStack
+
+    stop = stop or asyncio.Event()
+    stack = EmbeddedStack(s, report=_report if announce else None, with_llm=with_llm)
+    err.print(f"fleet up: data in {s.data_dir.resolve()}", highlight=False) if announce else None
+    endpoints = await asyncio.to_thread(stack.start)
+    nc = None
+    try:
+        nc = await connect(endpoints.nats_url, "fleet-up", wait_seconds=15)
+        changes = await ensure_streams(nc.jetstream())
+        if announce:
+            _report(
+                "streams",
+                "ok",
+                f"{len(changes)} streams ensured ({', '.join(sorted({c.change.value for c in changes}))})",
+            )
+        names = ["planning", "context"] + (["orchestrator", "agent-worker"] if endpoints.llm_url else [])
+        services = []
+        for name in names:
+            if announce:
+                _report(name, "starting", "")
+            services.append(await build_service(name, s, nc, endpoints))
+        host = ServiceHost(services, http_host=s.host, http_port=s.http_port)
+        on_termination(stop.set)
+        ready = asyncio.Event()
+        serving = asyncio.create_task(host.serve(stop, ready))
+        await asyncio.wait([serving, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if serving.done():
+            serving.result()
+        if announce:
+            _print_where(s, endpoints, services)
+        if started is not None:
+            started.set()
+        await serving
+    finally:
+        if announce:
+            err.print("fleet: stopping (draining consumers)…", highlight=False)
+        if nc is not None:
+            await nc.drain()
+        await asyncio.to_thread(stack.stop)
+        if announce:
+            err.print("fleet: stopped", highlight=False)
+
+
+def _print_where(s: FleetSettings, endpoints: Any, services: list[Any]) -> None:
+    api = s.resolved_api_url
+    rows = [
+        ("nats", endpoints.nats_url, endpoints.embedded.get("nats", "external")),
+        (
+            "graph",
+            endpoints.graph_url,
+            "embedded Ladybug" if endpoints.graph_url.startswith("ladybug") else "external",
+        ),
+        (
+            "cache",
+            endpoints.valkey_url or "-",
+            endpoints.embedded.get(
+                "cache", "external" if endpoints.valkey_url else "none: context runs uncached"
+            ),
+        ),
+        (
+            "llm",
+            endpoints.llm_url or "-",
+            endpoints.embedded.get("llm", "external" if endpoints.llm_url else "none"),
+        ),
+        ("http api", api, f"OpenAPI at {api}/docs; /healthz /readyz /metrics"),
+    ]
+    for service in services:
+        durables = ", ".join(runtime.spec.durable for runtime in service.consumers) or "-"
+        rows.append((service.name, f"{len(service.consumers)} consumers", durables))
+    print_table(None, ["part", "where", "what"], rows)
+    out.print("fleet is up — Ctrl-C to stop", highlight=False)
+
+
+def up(
+    ctx: typer.Context,
+    data_dir: DataDir = None,
+    host: Host = None,
+    http_port: HttpPort = None,
+    nats_port: NatsPort = None,
+    valkey_port: ValkeyPort = None,
+    llm_port: LlmPort = None,
+    nats_url: NatsUrl = None,
+    graph_url: GraphUrl = None,
+    valkey_url: ValkeyUrl = None,
+    llm_url: LlmUrl = None,
+    no_llm: Annotated[
+        bool, typer.Option("--no-llm", help="Start without an LLM (no orchestrator, no workers).")
+    ] = False,
+    log_level: LogLevel = "WARNING",
+) -> None:
+    """Run the whole fleet in this process: embedded NATS, graph, cache and LLM unless given as URLs."""
+    from swe_fleet.backbone.connection import NatsUnavailable
+    from swe_fleet.embedded.child import EmbeddedServerError
+
+    _logging(log_level)
+    s = _settings(
+        ctx,
+        data_dir=data_dir,
+        host=host,
+        http_port=http_port,
+        nats_port=nats_port,
+        valkey_port=valkey_port,
+        llm_port=llm_port,
+        nats_url=nats_url,
+        graph_url=graph_url,
+        valkey_url=valkey_url,
+        llm_url=llm_url,
+    )
+    try:
+        asyncio.run(run_fleet(s, with_llm=not no_llm))
+    except (EmbeddedServerError, NatsUnavailable) as error:
+        fail(str(error), 3)
+    except OSError as error:
+        fail(f"could not start: {error}", 3)
+    except KeyboardInterrupt:
+        pass
+
+
+def serve(
+    ctx: typer.Context,
+    service: Annotated[str, typer.Argument(help="planning, context, orchestrator or agent-worker.")],
+    host: Host = None,
+    http_port: HttpPort = None,
+    nats_url: NatsUrl = None,
+    graph_url: GraphUrl = None,
+    valkey_url: ValkeyUrl = None,
+    llm_url: LlmUrl = None,
+    log_level: LogLevel = "INFO",
+) -> None:
+    """Run one service in this process (production: any number of replicas share its durables)."""
+    from swe_fleet.backbone.connection import NatsUnavailable, connect
+    from swe_fleet.backbone.supervision import on_termination
+    from swe_fleet.host.assembly import SERVICE_NAMES, build_service
+    from swe_fleet.host.runner import ServiceHost
+    from swe_fleet.host.stack import Endpoints
+
+    if service not in SERVICE_NAMES:
+        fail(f"unknown service {service!r}: choose one of {', '.join(SERVICE_NAMES)}", 2)
+    _logging(log_level)
+    s = _settings(
+        ctx,
+        host=host,
+        http_port=http_port,
+        nats_url=nats_url,
+        graph_url=graph_url,
+        valkey_url=valkey_url,
+        llm_url=llm_url,
+    )
+    if service == "agent-worker" and not s.llm_url:
+        fail("agent-worker needs an LLM server: set FLEET_LLM_URL or --llm-url", 2)
+
+    async def main() -> None:
+        nc = await connect(s.resolved_nats_url, f"fleet-{service}", wait_seconds=30)
+        endpoints = Endpoints(
+            nats_url=s.resolved_nats_url,
+            graph_url=s.resolved_graph_url,
+            valkey_url=s.valkey_url,
+            llm_url=s.llm_url,
+            api_url=s.resolved_api_url,
+        )
+        built = await build_service(service, s, nc, endpoints)
+        stop = asyncio.Event()
+        on_termination(stop.set)
+        ready = asyncio.Event()
+        serving = asyncio.create_task(
+            ServiceHost([built], http_host=s.host, http_port=s.http_port).serve(stop, ready)
+        )
+        await asyncio.wait([serving, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if not serving.done():
+            err.print(
+                f"fleet serve {service}: listening on http://{s.host}:{s.http_port}, "
+                f"{len(built.consumers)} consumers",
+                highlight=False,
+            )
+        try:
+            await serving
+        finally:
+            await nc.drain()
+
+    try:
+        asyncio.run(main())
+    except NatsUnavailable as error:
+        fail(str(error), 3)
+    except OSError as error:
+        fail(f"could not start {service}: {error}", 3)
+    except KeyboardInterrupt:
+        pass
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+    app.command("serve")(serve)
