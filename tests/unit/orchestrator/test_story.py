@@ -90,7 +90,7 @@ def test_an_unusable_answer_is_repaired_then_given_up_on() -> None:
     step = story.on_derive_response(record, reply(record, CYCLIC), councils=COUNCILS, now=T0 + 1)
     (retry,) = step.commands
     inputs = retry.model().inputs
-    assert inputs["attempt"] == 2 and "dependency cycle T1 -> T2 -> T1" in inputs["repair"]
+    assert inputs["attempt"] == 2 and "dependency cycle T1 -> T2 -> T1" in inputs["feedback"]
     assert inputs["previous_answer"] == CYCLIC
     record = step.state
     record = story.on_derive_response(

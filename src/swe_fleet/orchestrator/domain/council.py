@@ -97,6 +97,7 @@ class CouncilEntry(_Strict):
 class DerivationConfig(_Strict):
     role: Role = Role.ARCHITECT
     max_attempts: int = Field(default=3, ge=1, le=10)
+    max_tasks: int = Field(default=6, ge=1, le=12)
     deadline_seconds: float = Field(default=300.0, gt=0)
     max_estimate_hours: float = Field(default=80.0, gt=0, le=200)
     token_budget: int = Field(default=3072, ge=64)

@@ -132,7 +132,14 @@ def cancel(
         reason=reason,
         story_state=story_state,
     )
-    return _step(state, [Outgoing.of(subjects.DELIBERATION_CANCELLED, event, state.deliberation_id, now)])
+    return _step(
+        state,
+        [
+            Outgoing.of(
+                subjects.DELIBERATION_CANCELLED, event, state.deliberation_id, now, state.correlation_id
+            )
+        ],
+    )
 
 
 def with_story_phase(state: DeliberationState, phase: str) -> DeliberationState:
@@ -274,7 +281,9 @@ def _begin(
             output_schema=protocol.output_schema(kind),
             token_budget=state.council.token_budget,
         )
-        sent.append(Outgoing.of(protocol.SUBJECT_FOR_KIND[kind], command, command_id, now))
+        sent.append(
+            Outgoing.of(protocol.SUBJECT_FOR_KIND[kind], command, command_id, now, state.correlation_id)
+        )
 
 
 def _inputs(state: DeliberationState, kind: CommandKind, agent: str, target: str) -> dict:
@@ -320,7 +329,9 @@ def _fail(state: DeliberationState, now: float, sent: list[Outgoing]) -> None:
         reason=reason,
         failures=state.failures,
     )
-    sent.append(Outgoing.of(subjects.DELIBERATION_FAILED, event, state.deliberation_id, now))
+    sent.append(
+        Outgoing.of(subjects.DELIBERATION_FAILED, event, state.deliberation_id, now, state.correlation_id)
+    )
 
 
 def _step(state: DeliberationState, sent: list[Outgoing]) -> Step[DeliberationState]:

@@ -36,6 +36,7 @@ class DerivationVerdict:
     problems: tuple[DerivationProblem, ...] = ()
     roles_allowed: tuple[Role, ...] = field(default=(), compare=False)
     max_estimate_hours: float = field(default=0.0, compare=False)
+    max_tasks: int = field(default=12, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -54,7 +55,8 @@ class DerivationVerdict:
             lines.append(f"... and {len(self.problems) - 12} more problems of the same kinds.")
         roles = ", ".join(role.value for role in self.roles_allowed)
         lines.append(
-            'Answer again with the complete JSON object {"tasks": [...]} (1 to 12 tasks). Each task needs: '
+            f'Answer again with the complete JSON object {{"tasks": [...]}} (1 to {self.max_tasks} tasks). '
+            "Each task needs: "
             'key (short and unique, letters/digits/-/_ only, such as "T1"), title (unique), description, '
             f"role (one of {roles}), estimate_hours (more than 0, at most {self.max_estimate_hours:g}) "
             "and depends_on (keys of other tasks in this answer; no task may depend on itself or, "
@@ -71,9 +73,10 @@ def validate_derived_tasks(
     council_roles: Collection[Role],
     plan_roles: Sequence[Role],
     max_estimate_hours: float,
+    max_tasks: int = 12,
 ) -> DerivationVerdict:
     allowed = tuple(role for role in Role if role in council_roles and (not plan_roles or role in plan_roles))
-    verdict = _verdict(allowed, max_estimate_hours)
+    verdict = _verdict(allowed, max_estimate_hours, max_tasks)
     try:
         derived = DerivedTasks.model_validate(output)
     except ValidationError as error:
@@ -81,6 +84,10 @@ def validate_derived_tasks(
 
     drafts = derived.tasks
     problems: list[DerivationProblem] = []
+    if len(drafts) > max_tasks:
+        problems.append(
+            DerivationProblem("tasks", f"{len(drafts)} tasks; at most {max_tasks}: merge the smallest ones")
+        )
     problems += _key_problems(drafts)
     problems += _title_problems(drafts)
     problems += _role_problems(drafts, allowed, plan_roles)
@@ -109,12 +116,18 @@ def validate_derived_tasks(
         )
         for d in topological_order(drafts)
     )
-    return DerivationVerdict(tasks=tasks, roles_allowed=allowed, max_estimate_hours=max_estimate_hours)
+    return _verdict(allowed, max_estimate_hours, max_tasks)((), tasks)
 
 
-def _verdict(allowed: tuple[Role, ...], max_hours: float):
-    def make(problems: tuple[DerivationProblem, ...]) -> DerivationVerdict:
-        return DerivationVerdict(problems=problems, roles_allowed=allowed, max_estimate_hours=max_hours)
+def _verdict(allowed: tuple[Role, ...], max_hours: float, max_tasks: int):
+    def make(problems: tuple[DerivationProblem, ...], tasks: tuple[TaskSpec, ...] = ()) -> DerivationVerdict:
+        return DerivationVerdict(
+            tasks=tasks,
+            problems=problems,
+            roles_allowed=allowed,
+            max_estimate_hours=max_hours,
+            max_tasks=max_tasks,
+        )
 
     return make
 

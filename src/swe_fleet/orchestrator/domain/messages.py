@@ -7,9 +7,10 @@ the moment its event id is derived from, so a re-publish after a crash has the v
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -25,14 +26,18 @@ class Outgoing(BaseModel):
     payload: dict[str, Any]
     key: str  # the event id is deterministic_event_id(key, at)
     at: float  # epoch seconds: the id's time part and the envelope's occurred_at
+    correlation_id: str | None = None  # the flow it belongs to (the plan approval's correlation id)
 
     @classmethod
-    def of(cls, subject: str, payload: Payload, subject_id: str, at: float) -> Outgoing:
+    def of(
+        cls, subject: str, payload: Payload, subject_id: str, at: float, correlation_id: str | None = None
+    ) -> Outgoing:
         return cls(
             subject=subject,
             payload=payload.model_dump(mode="json"),
             key=ids.event_key(subject, subject_id),
             at=at,
+            correlation_id=correlation_id,
         )
 
     @property
@@ -64,3 +69,19 @@ class Step(Generic[S]):
     @property
     def events(self) -> tuple[Outgoing, ...]:
         return tuple(m for m in self.messages if not m.subject.startswith("agent.cmd."))
+
+
+class HasOutbox(Protocol):
+    outbox: list[Outgoing]
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Any: ...
+
+
+WithOutbox = TypeVar("WithOutbox", bound=HasOutbox)
+
+
+def without_published(state: WithOutbox | None, published: Collection[str]) -> Step[WithOutbox]:
+    """The state with the published messages (by key) gone from its outbox; later additions stay."""
+    if state is None or not any(m.key in published for m in state.outbox):
+        return Step(state)  # type: ignore[arg-type]
+    return Step(state.model_copy(update={"outbox": [m for m in state.outbox if m.key not in published]}))

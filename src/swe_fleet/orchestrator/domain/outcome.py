@@ -95,8 +95,14 @@ def complete(state: DeliberationState, now: float, sent: list[Outgoing]) -> None
         deliberation_id=state.deliberation_id,
         proposal_id=winner.candidate.proposal_id,
     )
-    sent.append(Outgoing.of(subjects.DELIBERATION_COMPLETED, completed, state.deliberation_id, now))
-    sent.append(Outgoing.of(subjects.TASK_DISPATCHED, dispatched, state.deliberation_id, now))
+    sent.append(
+        Outgoing.of(
+            subjects.DELIBERATION_COMPLETED, completed, state.deliberation_id, now, state.correlation_id
+        )
+    )
+    sent.append(
+        Outgoing.of(subjects.TASK_DISPATCHED, dispatched, state.deliberation_id, now, state.correlation_id)
+    )
 
 
 def _proposal_records(state: DeliberationState, winner: str) -> list[ProposalRecord]:

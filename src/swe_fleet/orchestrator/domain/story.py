@@ -185,6 +185,7 @@ def on_derive_response(
         council_roles=list(councils.councils),
         plan_roles=derivation.plan.roles,
         max_estimate_hours=councils.derivation.max_estimate_hours,
+        max_tasks=councils.derivation.max_tasks,
     )
     if verdict.ok:
         # A late answer to an earlier attempt is as good as any: take it and stop waiting.
@@ -197,7 +198,11 @@ def on_derive_response(
             tasks=derivation.tasks,
             attempts=len(derivation.attempts),
         )
-        sent.append(Outgoing.of(subjects.TASKS_DERIVED, event, derivation.derivation_id, now))
+        sent.append(
+            Outgoing.of(
+                subjects.TASKS_DERIVED, event, derivation.derivation_id, now, derivation.correlation_id
+            )
+        )
         return _step(record, sent)
     if not current:
         return Step(record)  # an unusable late answer: the current attempt is still running
@@ -292,7 +297,11 @@ def _end(
         reason=reason,
         attempts=len(derivation.attempts),
     )
-    sent.append(Outgoing.of(subjects.TASK_DERIVATION_FAILED, event, derivation.derivation_id, now))
+    sent.append(
+        Outgoing.of(
+            subjects.TASK_DERIVATION_FAILED, event, derivation.derivation_id, now, derivation.correlation_id
+        )
+    )
 
 
 def _send_attempt(
@@ -316,10 +325,13 @@ def _send_attempt(
             "approved_by": plan.approved_by,
         },
         "roles": [role.value for role in (plan.roles or list(councils.councils))],
+        "max_tasks": councils.derivation.max_tasks,
+        "max_estimate_hours": councils.derivation.max_estimate_hours,
         "attempt": number,
     }
     if previous is not None:
-        inputs["repair"] = previous.repair or (
+        # `feedback` is what the worker shows the model about its earlier attempt.
+        inputs["feedback"] = previous.repair or (
             f"Your previous attempt gave no usable answer ({previous.outcome}). Answer with the JSON object."
         )
         if previous.answer is not None:
@@ -336,7 +348,7 @@ def _send_attempt(
         output_schema=protocol.output_schema(CommandKind.DERIVE),
         token_budget=councils.derivation.token_budget,
     )
-    sent.append(Outgoing.of(subjects.AGENT_CMD_DERIVE, command, command_id, now))
+    sent.append(Outgoing.of(subjects.AGENT_CMD_DERIVE, command, command_id, now, derivation.correlation_id))
 
 
 def _shortened(answer: dict[str, Any]) -> dict[str, Any] | None:
@@ -349,3 +361,22 @@ def _shortened(answer: dict[str, Any]) -> dict[str, Any] | None:
 def _step(record: StoryRecord, sent: list[Outgoing]) -> Step[StoryRecord]:
     record.outbox.extend(sent)
     return Step(record, tuple(sent))
+
+
+def mark_follow_up_done(
+    record: StoryRecord | None, plan_id: str, *, created: bool, cancelled: bool
+) -> Step[StoryRecord]:
+    """Record that a derivation's deliberations exist (and, if asked, were cancelled)."""
+    if record is None or plan_id not in record.derivations:
+        return Step(record)  # type: ignore[arg-type]
+    derivation = record.derivations[plan_id]
+    update: dict[str, bool] = {}
+    if created and not derivation.deliberations_created:
+        update["deliberations_created"] = True
+    if cancelled and not derivation.deliberations_cancelled:
+        update["deliberations_cancelled"] = True
+    if not update:
+        return Step(record)
+    record = record.model_copy(deep=True)
+    record.derivations[plan_id] = record.derivations[plan_id].model_copy(update=update)
+    return Step(record)

@@ -1,0 +1,204 @@
+"""Orchestration state in a JetStream KV bucket, changed only by compare-and-set.
+
+One key per story (`story.<id>`: phase and derivations) and one per deliberation
+(`deliberation.<id>`). `mutate` reads a value and its revision, applies a pure transition and
+writes the result with `update(last=revision)`; if another replica wrote first
+(KeyWrongLastSequenceError) it reads again and re-applies. So any number of orchestrator replicas
+share the work, and a restarted one finds every in-flight deliberation where it was left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import nats.errors
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from pydantic import BaseModel
+
+from swe_fleet.errors import TransientError
+from swe_fleet.orchestrator.domain.deliberation_state import DeliberationState
+from swe_fleet.orchestrator.domain.messages import Step
+from swe_fleet.orchestrator.domain.story import StoryRecord
+
+log = logging.getLogger(__name__)
+
+STORY_PREFIX = "story."
+DELIBERATION_PREFIX = "deliberation."
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9_-]{1,120}$")
+# Every way the server or the connection can be briefly unavailable: retried by the consumer runtime.
+UNAVAILABLE = (
+    nats.errors.TimeoutError,
+    asyncio.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.js.errors.NoStreamResponseError,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def key_part(identifier: str) -> str:
+    """An id as a KV key token: as is when it is plain, else `=` and a hash (`=` never starts a plain id)."""
+    if _PLAIN_ID.match(identifier):
+        return identifier
+    return "=" + hashlib.sha256(identifier.encode()).hexdigest()[:40]
+
+
+def story_key(story_id: str) -> str:
+    return STORY_PREFIX + key_part(story_id)
+
+
+def deliberation_key(deliberation_id: str) -> str:
+    return DELIBERATION_PREFIX + key_part(deliberation_id)
+
+
+@dataclass(frozen=True)
+class Mutation(Generic[M]):
+    state: M | None
+    revision: int
+    changed: bool
+    step: Step[M] | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """A value seen by a watcher: a story record or a deliberation (None when the key was deleted)."""
+
+    key: str
+    revision: int
+    value: StoryRecord | DeliberationState | None
+
+
+class StateStore:
+    def __init__(self, kv: KeyValue, *, max_attempts: int = 100) -> None:
+        self._kv = kv
+        self._max_attempts = max_attempts
+
+    @classmethod
+    async def open(cls, js: JetStreamContext, bucket: str) -> StateStore:
+        """Bind the bucket, creating it (file storage, one revision per key) on first use."""
+        try:
+            kv = await js.key_value(bucket)
+        except nats.js.errors.BucketNotFoundError:
+            try:
+                kv = await js.create_key_value(
+                    KeyValueConfig(
+                        bucket=bucket,
+                        description="Orchestrator: story phases, task derivations, deliberations",
+                        history=1,
+                        storage=StorageType.FILE,
+                    )
+                )
+            except nats.js.errors.BadRequestError:
+                kv = await js.key_value(bucket)  # another replica created it first
+        return cls(kv)
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, key: str, model: type[M]) -> tuple[M | None, int]:
+        try:
+            entry = await self._kv.get(key)
+        except nats.js.errors.KeyNotFoundError:
+            return None, 0
+        except UNAVAILABLE as error:
+            raise TransientError(f"orchestrator state unavailable: {error!r}") from error
+        return model.model_validate_json(entry.value or b"{}"), entry.revision or 0
+
+    async def story(self, story_id: str) -> StoryRecord | None:
+        return (await self.get(story_key(story_id), StoryRecord))[0]
+
+    async def deliberation(self, deliberation_id: str) -> DeliberationState | None:
+        return (await self.get(deliberation_key(deliberation_id), DeliberationState))[0]
+
+    # ------------------------------------------------------------------ writes
+
+    async def mutate(
+        self, key: str, model: type[M], transition: Callable[[M | None], Step[M]]
+    ) -> Mutation[M]:
+        """Apply `transition` to the current value and write it if it changed, retrying lost races."""
+        for attempt in range(1, self._max_attempts + 1):
+            current, revision = await self.get(key, model)
+            step = transition(current)
+            if step.state is None or step.state == current:
+                return Mutation(current, revision, False, step)
+            data = step.state.model_dump_json().encode()
+            try:
+                if current is None:
+                    revision = await self._kv.create(key, data)
+                else:
+                    revision = await self._kv.update(key, data, last=revision)
+            except nats.js.errors.KeyWrongLastSequenceError:
+                # Another replica wrote first: read its value and apply the transition to it.
+                await asyncio.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
+                continue
+            except UNAVAILABLE as error:
+                raise TransientError(f"orchestrator state unavailable: {error!r}") from error
+            return Mutation(step.state, revision, True, step)
+        raise TransientError(f"{key}: still contended after {self._max_attempts} compare-and-set attempts")
+
+    async def create(self, key: str, value: BaseModel) -> bool:
+        """Write `value` only if the key does not exist; False when it already did (idempotent create)."""
+        try:
+            await self._kv.create(key, value.model_dump_json().encode())
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return False
+        except UNAVAILABLE as error:
+            raise TransientError(f"orchestrator state unavailable: {error!r}") from error
+        return True
+
+    # ------------------------------------------------------------------ watching
+
+    async def watch(self) -> AsyncIterator[Change | None]:
+        """Every key's latest value, then every change as it happens; None marks 'caught up'."""
+        watcher = await self._kv.watchall()
+        try:
+            async for entry in watcher:
+                if entry is None:
+                    yield None
+                    continue
+                if entry.operation in (KV_DEL, KV_PURGE):
+                    yield Change(entry.key, entry.revision or 0, None)
+                    continue
+                value = _decode(entry.key, entry.value)
+                if value is not None:
+                    yield Change(entry.key, entry.revision or 0, value)
+        finally:
+            try:
+                await watcher.stop()
+            except Exception as error:  # the connection may be gone already
+                log.debug("stopping the state watcher: %r", error)
+
+    async def keys(self, prefix: str) -> list[str]:
+        try:
+            keys = await self._kv.keys()
+        except nats.js.errors.NoKeysError:
+            return []
+        return sorted(key for key in keys if key.startswith(prefix))
+
+    async def ping(self) -> str:
+        status = await self._kv.status()
+        return f"bucket {status.bucket}: {status.values} values"
+
+
+def _decode(key: str, data: bytes | None) -> StoryRecord | DeliberationState | None:
+    try:
+        if key.startswith(STORY_PREFIX):
+            return StoryRecord.model_validate_json(data or b"{}")
+        if key.startswith(DELIBERATION_PREFIX):
+            return DeliberationState.model_validate_json(data or b"{}")
+    except ValueError as error:
+        log.error("orchestrator state %s cannot be read: %s", key, error)
+    return None

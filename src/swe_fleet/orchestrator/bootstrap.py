@@ -1,0 +1,111 @@
+"""Wiring the Orchestrator: settings and a NATS connection in, a hostable Service out.
+
+    service = await build(settings, nc)    # then ServiceHost([service], ...).serve(stop)
+
+Consumers (durable pull, shared by every replica): `orchestrator-plan-approved`
+(planning.plan.approved), `orchestrator-story-transitioned` (planning.story.transitioned) and
+`orchestrator-agent-responses` (agent.response.>). One loop: the deadline/settling timer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from nats.aio.client import Client as NATS
+
+from swe_fleet.backbone.consumer import ConsumerRuntime
+from swe_fleet.backbone.consumer_spec import ConsumerSpec
+from swe_fleet.backbone.dead_letters import DeadLetterWriter
+from swe_fleet.backbone.provisioning import ensure_streams
+from swe_fleet.backbone.publisher import EventPublisher
+from swe_fleet.events import subjects
+from swe_fleet.host.service import CheckResult, Health, Service
+from swe_fleet.orchestrator.adapters.outbox_publisher import OutboxPublisher
+from swe_fleet.orchestrator.adapters.state_store import StateStore
+from swe_fleet.orchestrator.app.orchestrator import Orchestrator
+from swe_fleet.orchestrator.app.sweeper import Sweeper
+from swe_fleet.orchestrator.domain.council import Councils, load_councils
+from swe_fleet.settings import FleetSettings
+
+PRODUCER = "orchestrator"
+
+PLAN_APPROVED = ConsumerSpec(
+    durable="orchestrator-plan-approved",
+    stream="PLANNING_EVENTS",
+    filter_subject=subjects.PLAN_APPROVED,
+    description="Orchestrator: derive tasks from approved plans",
+    batch_size=20,
+)
+STORY_TRANSITIONED = ConsumerSpec(
+    durable="orchestrator-story-transitioned",
+    stream="PLANNING_EVENTS",
+    filter_subject=subjects.STORY_TRANSITIONED,
+    description="Orchestrator: follow story phases; cancel work on stories moved back",
+    batch_size=50,
+)
+AGENT_RESPONSES = ConsumerSpec(
+    durable="orchestrator-agent-responses",
+    stream="AGENT_RESPONSES",
+    filter_subject="agent.response.>",
+    description="Orchestrator: agents' answers to derive and council commands",
+    batch_size=50,
+    fetch_wait_seconds=0.5,
+)
+CONSUMERS = (PLAN_APPROVED, STORY_TRANSITIONED, AGENT_RESPONSES)
+
+
+def councils_from(settings: FleetSettings) -> Councils:
+    """The councils file (validated: a bad entry stops start-up naming it) with the settings' overrides."""
+    return load_councils(settings.orchestrator_councils).with_overrides(
+        agents=settings.council_agents,
+        rounds=settings.council_rounds,
+        deadline_seconds=settings.council_deadline_seconds,
+    )
+
+
+async def build(
+    settings: FleetSettings,
+    nc: NATS,
+    *,
+    councils: Councils | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Service:
+    councils = councils or councils_from(settings)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    store = await StateStore.open(js, settings.orchestrator_bucket)
+    publisher = EventPublisher(js, PRODUCER)
+    orchestrator = Orchestrator(store, OutboxPublisher(publisher), councils, clock=clock)
+    dead_letters = DeadLetterWriter(publisher)
+    consumers = [
+        ConsumerRuntime(nc, PLAN_APPROVED, orchestrator.handle_plan_approvals, dead_letters),
+        ConsumerRuntime(nc, STORY_TRANSITIONED, orchestrator.handle_story_transitions, dead_letters),
+        ConsumerRuntime(nc, AGENT_RESPONSES, orchestrator.handle_agent_responses, dead_letters),
+    ]
+
+    async def responses_backlog() -> int:
+        info = await js.consumer_info(AGENT_RESPONSES.stream, AGENT_RESPONSES.durable)
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    sweeper = Sweeper(
+        orchestrator,
+        store,
+        responses_backlog=responses_backlog,
+        tick_seconds=settings.orchestrator_tick_seconds,
+    )
+
+    async def state_check() -> CheckResult:
+        return CheckResult(Health.OK, await store.ping())
+
+    async def timer_check() -> CheckResult:
+        if sweeper.caught_up.is_set():
+            return CheckResult(Health.OK, "following every deliberation")
+        return CheckResult(Health.DEGRADED, "still reading the in-flight deliberations")
+
+    return Service(
+        name="orchestrator",
+        consumers=consumers,
+        loops=[sweeper.run],
+        checks={"state": state_check, "timer": timer_check},
+    )
