@@ -1,0 +1,216 @@
+"""Turns a batch of `EventWrites` into a few batched Cypher statements, the same on every adapter.
+
+Writes of the whole batch are coalesced per node and per relationship, then grouped by shape, so a
+batch of hundreds of events becomes one `UNWIND $rows ... MERGE` statement per (label, shape): the
+statement count depends on the variety of the batch, not on its size. Coalescing also matters for
+correctness: an embedded engine evaluates an UNWIND statement column-wise, so two rows updating the
+same node in one statement would not see each other's guard; after coalescing there is one row per
+node, carrying the newest guarded values of the batch.
+
+Labels and relationship types in the text come only from the vocabulary (`schema.py`); event data
+travels as parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from swe_fleet.graph.schema import (
+    GRAPH_META_ID,
+    SCHEMA_VERSION,
+    Label,
+    node_label,
+    rel_type,
+)
+from swe_fleet.graph.writes import EventWrites, NodeUpsert, coerce
+
+
+@dataclass(frozen=True)
+class Statement:
+    cypher: str
+    params: dict[str, Any]
+
+
+@dataclass
+class _NodeRow:
+    label: str
+    id: str
+    created_event_id: str
+    props: dict[str, Any] = field(default_factory=dict)
+    guarded: dict[str, Any] = field(default_factory=dict)
+    stamp: str | None = None
+    placeholder: bool = True
+
+
+@dataclass
+class _RelRow:
+    type: str
+    from_label: str
+    from_id: str
+    to_label: str
+    to_id: str
+    props: dict[str, Any] = field(default_factory=dict)
+
+
+def _coalesce(events: Sequence[EventWrites]) -> tuple[list[_NodeRow], list[_RelRow]]:
+    nodes: dict[tuple[str, str], _NodeRow] = {}
+    rels: dict[tuple[str, str, str, str, str], _RelRow] = {}
+    for event in events:
+        for write in event.writes:
+            if isinstance(write, NodeUpsert):
+                _add_node(nodes, write, event.event_id)
+            else:
+                key = (write.type, write.from_label, write.from_id, write.to_label, write.to_id)
+                row = rels.setdefault(key, _RelRow(*key))
+                typed = _typed(rel_type(write.type).all_properties(), write.props, write.type)
+                row.props.update({k: v for k, v in typed.items() if v is not None})
+                for label, node_id in ((write.from_label, write.from_id), (write.to_label, write.to_id)):
+                    # A relationship's ends must exist before it is merged: make sure they do.
+                    nodes.setdefault((label, node_id), _NodeRow(label, node_id, event.event_id))
+    return list(nodes.values()), list(rels.values())
+
+
+def _add_node(nodes: dict[tuple[str, str], _NodeRow], write: NodeUpsert, event_id: str) -> None:
+    row = nodes.setdefault((write.label, write.id), _NodeRow(write.label, write.id, event_id))
+    row.placeholder = row.placeholder and write.placeholder
+    declared = node_label(write.label).all_properties()
+    # A later event that does not know a property (None) must not erase what an earlier one set.
+    row.props.update({k: v for k, v in _typed(declared, write.props, write.label).items() if v is not None})
+    if write.guarded and (row.stamp is None or (write.stamp or "") > row.stamp):
+        row.guarded = _typed(declared, write.guarded, write.label)
+        row.stamp = write.stamp
+
+
+def _typed(declared: dict, values: Any, owner: str) -> dict[str, Any]:
+    return {name: coerce(declared[name], value, f"{owner}.{name}") for name, value in values.items()}
+
+
+def _present(values: dict[str, Any]) -> tuple[str, ...]:
+    # None means "not known by this event": the property is left as it is, never cleared.
+    return tuple(sorted(name for name, value in values.items() if value is not None))
+
+
+def node_statement(
+    label: str, placeholder: bool, prop_names: Sequence[str], guarded_names: Sequence[str]
+) -> str:
+    lines = ["UNWIND $rows AS row", f"MERGE (n:{node_label(label).name} {{id: row.id}})"]
+    if placeholder:
+        lines.append("ON CREATE SET n.created_event_id = row.eid, n.placeholder = true")
+        assignments = ["n.version = $version"]
+    else:
+        lines.append("ON CREATE SET n.created_event_id = row.eid")
+        assignments = ["n.placeholder = false", "n.version = $version"]
+    assignments += [f"n.{name} = row.p_{name}" for name in prop_names]
+    lines.append("SET " + ", ".join(assignments))
+    if guarded_names:
+        lines.append("WITH n, row, coalesce(n.status_at, '') < row.at AS newer")
+        guarded = [
+            f"n.{name} = CASE WHEN newer THEN row.g_{name} ELSE n.{name} END" for name in guarded_names
+        ]
+        guarded.append("n.status_at = CASE WHEN newer THEN row.at ELSE n.status_at END")
+        lines.append("SET " + ", ".join(guarded))
+    return "\n".join(lines)
+
+
+def rel_statement(type_: str, from_label: str, to_label: str, prop_names: Sequence[str]) -> str:
+    spec = rel_type(type_)
+    start, end = node_label(from_label).name, node_label(to_label).name
+    lines = [
+        "UNWIND $rows AS row",
+        f"MATCH (a:{start} {{id: row.a}}), (b:{end} {{id: row.b}})",
+        f"MERGE (a)-[r:{spec.name}]->(b)",
+    ]
+    if prop_names:
+        lines.append("SET " + ", ".join(f"r.{name} = row.p_{name}" for name in prop_names))
+    return "\n".join(lines)
+
+
+def compile_writes(events: Sequence[EventWrites], version: int) -> list[Statement]:
+    """The statements that apply `events` (already filtered to the new ones) at graph `version`."""
+    nodes, rels = _coalesce(events)
+    node_groups: dict[tuple[str, bool, tuple[str, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
+    for row in nodes:
+        props, guarded = _present(row.props), _present(row.guarded)
+        params: dict[str, Any] = {"id": row.id, "eid": row.created_event_id}
+        params.update({f"p_{name}": row.props[name] for name in props})
+        if guarded:
+            params.update({f"g_{name}": row.guarded[name] for name in guarded})
+            params["at"] = row.stamp
+        node_groups.setdefault((row.label, row.placeholder, props, guarded), []).append(params)
+    rel_groups: dict[tuple[str, str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
+    for rel in rels:
+        props = _present(rel.props)
+        params = {"a": rel.from_id, "b": rel.to_id, **{f"p_{name}": rel.props[name] for name in props}}
+        rel_groups.setdefault((rel.type, rel.from_label, rel.to_label, props), []).append(params)
+
+    statements = [
+        Statement(node_statement(label, placeholder, props, guarded), {"rows": rows, "version": version})
+        # Real rows before placeholders: harmless either way, but it reads better in query logs.
+        for (label, placeholder, props, guarded), rows in sorted(
+            node_groups.items(), key=lambda item: (item[0][1], item[0][0], item[0][2], item[0][3])
+        )
+    ]
+    statements += [
+        Statement(rel_statement(type_, start, end, props), {"rows": rows})
+        for (type_, start, end, props), rows in sorted(rel_groups.items())
+    ]
+    return statements
+
+
+# ------------------------------------------------------------------ the ledger and the graph version
+
+SEEN_EVENTS = f"UNWIND $ids AS eid MATCH (e:{Label.PROJECTED_EVENT.value} {{id: eid}}) RETURN e.id AS id"
+
+BUMP_VERSION = (
+    f"MERGE (m:{Label.GRAPH_META.value} {{id: $id}}) "
+    "ON CREATE SET m.version = 0, m.schema_version = $schema_version, m.placeholder = false "
+    "SET m.version = m.version + 1 RETURN m.version AS version"
+)
+
+READ_VERSION = f"MATCH (m:{Label.GRAPH_META.value} {{id: $id}}) RETURN m.version AS version"
+
+
+def seen_events_statement(event_ids: Iterable[str]) -> Statement:
+    return Statement(SEEN_EVENTS, {"ids": list(event_ids)})
+
+
+def bump_version_statement() -> Statement:
+    return Statement(BUMP_VERSION, {"id": GRAPH_META_ID, "schema_version": SCHEMA_VERSION})
+
+
+def read_version_statement() -> Statement:
+    return Statement(READ_VERSION, {"id": GRAPH_META_ID})
+
+
+LEDGER = (
+    "UNWIND $rows AS row\n"
+    f"MERGE (e:{Label.PROJECTED_EVENT.value} {{id: row.id}})\n"
+    "ON CREATE SET e.subject = row.subject, e.occurred_at = row.occurred_at, e.story_ids = row.story_ids, "
+    "e.created_event_id = row.id, e.placeholder = false, e.version = $version"
+)
+
+
+def ledger_statement(events: Sequence[EventWrites], version: int) -> Statement:
+    rows = [
+        {
+            "id": event.event_id,
+            "subject": event.subject,
+            "occurred_at": event.occurred_at,
+            "story_ids": list(event.story_ids),
+        }
+        for event in events
+    ]
+    return Statement(LEDGER, {"rows": rows, "version": version})
+
+
+def new_events(events: Sequence[EventWrites], seen: set[str]) -> list[EventWrites]:
+    """The events of the batch not applied before, each once (a batch may hold a duplicate)."""
+    fresh: list[EventWrites] = []
+    taken = set(seen)
+    for event in events:
+        if event.event_id not in taken:
+            taken.add(event.event_id)
+            fresh.append(event)
+    return fresh

@@ -1,0 +1,232 @@
+"""The embedded graph store on Ladybug (Kùzu's successor): a database file under the data directory.
+
+Ladybug's calls block, so each goes through `asyncio.to_thread`; a whole batch runs in one thread
+hop. One process owns the file (Ladybug locks it); inside it, writes are serialized on one writer
+connection and reads run on a small pool of reader connections, each in a READ ONLY transaction
+(the engine refuses writes there, whatever the query text). Ladybug has MVCC: reads see the last
+committed snapshot while a write transaction is open.
+
+A dialect fact that shapes `_apply_sync`: when a statement fails inside an explicit transaction,
+Ladybug rolls the transaction back at once and later statements would run in auto-commit mode, so
+the batch must stop at the first error (it does: the exception propagates) and the ROLLBACK that
+follows may find no transaction (tolerated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import ladybug
+
+from swe_fleet.graph import compile as cq
+from swe_fleet.graph.dialect import ladybug_add_column_ddl, ladybug_schema_ddl, ladybug_value
+from swe_fleet.graph.port import GraphQueryError, GraphUnavailable, Row
+from swe_fleet.graph.writes import ApplyResult, EventWrites
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUFFER_POOL_MB = 256
+
+# Ladybug error texts that mean "the store is not usable right now", not "your query is wrong".
+_UNAVAILABLE_MARKERS = (
+    "Could not set lock",
+    "IO exception",
+    "is closed",
+    "closed database",
+    "Buffer manager",
+)
+
+
+def _is_unavailable(error: BaseException) -> bool:
+    text = str(error)
+    return any(marker.lower() in text.lower() for marker in _UNAVAILABLE_MARKERS)
+
+
+def parse_ladybug_url(url: str) -> tuple[Path, int]:
+    """`ladybug:///abs/path/fleet.lbug?buffer_pool_mb=256` -> (path, buffer pool MiB)."""
+    parsed = urlparse(url)
+    if parsed.scheme != "ladybug":
+        raise ValueError(f"not a ladybug URL: {url!r}")
+    raw_path = (parsed.netloc + parsed.path) if parsed.netloc not in ("", "localhost") else parsed.path
+    if not raw_path:
+        raise ValueError(f"{url!r}: a ladybug URL needs a path, e.g. ladybug:///var/fleet/graph/fleet.lbug")
+    query = parse_qs(parsed.query)
+    buffer_mb = int(query.get("buffer_pool_mb", [DEFAULT_BUFFER_POOL_MB])[0])
+    return Path(raw_path), buffer_mb
+
+
+class LadybugGraphStore:
+    dialect = "ladybug"
+
+    def __init__(self, url: str, *, readers: int = 2) -> None:
+        self.url = url
+        self.path, self._buffer_mb = parse_ladybug_url(url)
+        self._reader_count = readers
+        self._db: Any = None
+        self._writer: Any = None
+        self._readers: asyncio.Queue[Any] = asyncio.Queue()
+        self._all_readers: list[Any] = []
+        self._write_lock = asyncio.Lock()
+        self._thread_guard = threading.Lock()  # start/close vs calls in flight on worker threads
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._db is not None:
+            return
+        await asyncio.to_thread(self._open_sync)
+        for connection in self._all_readers:
+            self._readers.put_nowait(connection)
+        log.info("graph: ladybug store at %s ready", self.path)
+
+    def _open_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = ladybug.Database(str(self.path), buffer_pool_size=self._buffer_mb * 1024 * 1024)
+        except RuntimeError as error:
+            if "Could not set lock" in str(error):
+                raise GraphUnavailable(
+                    f"the embedded graph {self.path} is owned by another process (one writer per file); "
+                    "read it through that process's API, or point FLEET_GRAPH_URL elsewhere"
+                ) from error
+            raise GraphUnavailable(f"cannot open the embedded graph {self.path}: {error}") from error
+        writer = ladybug.Connection(db)
+        for statement in ladybug_schema_ddl() + ladybug_add_column_ddl():
+            writer.execute(statement)
+        with self._thread_guard:
+            self._db, self._writer = db, writer
+            self._all_readers = [ladybug.Connection(db) for _ in range(self._reader_count)]
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            await asyncio.to_thread(self._close_sync)
+
+    def _close_sync(self) -> None:
+        with self._thread_guard:
+            connections, db = [self._writer, *self._all_readers], self._db
+            self._db, self._writer, self._all_readers = None, None, []
+        for connection in connections:
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.close()
+        if db is not None:
+            with contextlib.suppress(Exception):
+                db.close()
+
+    def _require_open(self) -> None:
+        if self._db is None:
+            raise GraphUnavailable(f"the embedded graph {self.path} is not open")
+
+    # ------------------------------------------------------------------ writes
+
+    async def apply(
+        self, batch: Sequence[EventWrites], *, before_commit: Callable[[], None] | None = None
+    ) -> ApplyResult:
+        self._require_open()
+        async with self._write_lock:
+            try:
+                return await asyncio.to_thread(self._apply_sync, batch, before_commit)
+            except RuntimeError as error:
+                if _is_unavailable(error):
+                    raise GraphUnavailable(f"graph write failed: {error}") from error
+                raise
+
+    def _apply_sync(
+        self, batch: Sequence[EventWrites], before_commit: Callable[[], None] | None
+    ) -> ApplyResult:
+        connection = self._writer
+        if connection is None:
+            raise GraphUnavailable(f"the embedded graph {self.path} is not open")
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            seen_statement = cq.seen_events_statement(event.event_id for event in batch)
+            seen = {row[0] for row in _rows(connection.execute(seen_statement.cypher, seen_statement.params))}
+            fresh = cq.new_events(batch, seen)
+            if not fresh:
+                version_statement = cq.read_version_statement()
+                found = _rows(connection.execute(version_statement.cypher, version_statement.params))
+                connection.execute("ROLLBACK")
+                return ApplyResult((), tuple(e.event_id for e in batch), (), int(found[0][0]) if found else 0)
+            bump = cq.bump_version_statement()
+            version = int(_rows(connection.execute(bump.cypher, bump.params))[0][0])
+            for statement in cq.compile_writes(fresh, version):
+                connection.execute(statement.cypher, statement.params)
+            ledger = cq.ledger_statement(fresh, version)
+            connection.execute(ledger.cypher, ledger.params)
+            if before_commit is not None:
+                before_commit()
+            connection.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                connection.execute("ROLLBACK")  # may already be rolled back by the engine
+            raise
+        fresh_ids = {event.event_id for event in fresh}
+        story_ids = tuple(dict.fromkeys(sid for event in fresh for sid in event.story_ids))
+        return ApplyResult(
+            tuple(event.event_id for event in fresh),
+            tuple(event.event_id for event in batch if event.event_id not in fresh_ids),
+            story_ids,
+            version,
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    async def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        return (await self.read_many([(query, params or {})]))[0]
+
+    async def read_many(self, queries: Sequence[tuple[str, dict[str, Any]]]) -> list[list[Row]]:
+        """Several read queries in one READ ONLY transaction: one consistent snapshot, one thread hop."""
+        self._require_open()
+        connection = await self._readers.get()
+        try:
+            return await asyncio.to_thread(self._read_sync, connection, queries)
+        finally:
+            self._readers.put_nowait(connection)
+
+    def _read_sync(self, connection: Any, queries: Sequence[tuple[str, dict[str, Any]]]) -> list[list[Row]]:
+        if self._db is None:
+            raise GraphUnavailable(f"the embedded graph {self.path} is not open")
+        try:
+            connection.execute("BEGIN TRANSACTION READ ONLY")
+        except RuntimeError as error:
+            raise GraphUnavailable(f"graph read failed: {error}") from error
+        try:
+            results = []
+            for query, params in queries:
+                result = connection.execute(query, params)
+                if isinstance(result, list):
+                    raise GraphQueryError("one statement per query")
+                columns = result.get_column_names()
+                results.append(
+                    [
+                        {column: ladybug_value(value) for column, value in zip(columns, row, strict=True)}
+                        for row in result.get_all()
+                    ]
+                )
+            return results
+        except RuntimeError as error:
+            if _is_unavailable(error):
+                raise GraphUnavailable(f"graph read failed: {error}") from error
+            raise GraphQueryError(str(error).strip()) from None
+        finally:
+            with contextlib.suppress(Exception):
+                connection.execute("ROLLBACK")
+
+    async def version(self) -> int:
+        statement = cq.read_version_statement()
+        rows = await self.read(statement.cypher, statement.params)
+        return int(rows[0]["version"]) if rows else 0
+
+    async def ping(self) -> None:
+        await self.read("RETURN 1 AS ok")
+
+
+def _rows(result: Any) -> list[list[Any]]:
+    return result.get_all()

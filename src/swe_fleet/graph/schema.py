@@ -1,0 +1,315 @@
+"""THE graph vocabulary: every label, relationship type and property the fleet writes, declared once.
+
+Both graph adapters create their schema from this module, the projection handlers may only name
+what is declared here (writes are checked against it), and no query builds a label or relationship
+name from event data. Every node has a unique `id`; the properties below are added to every node:
+
+- `version`: the graph version (see `GraphMeta`) of the last committed batch that touched the node;
+  the context cache keys on it, so any change makes old cache entries unreachable.
+- `created_event_id`: the event that created the node (audit).
+- `placeholder`: true while the node exists only because another event referred to it (a plan
+  approval about a story the graph has not seen yet); the node's own event fills it in later.
+
+Labels with `guarded` properties also carry `status_at` ("<occurred_at>|<event_id>"): a guarded
+property only moves forward in event time, so events arriving out of order lose nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class PropType(StrEnum):
+    STRING = "STRING"
+    INT = "INT"
+    FLOAT = "FLOAT"
+    BOOL = "BOOL"
+    STRING_LIST = "STRING_LIST"
+
+
+# Short names keep the declarations below readable as a table.
+S, N, F, B, L = PropType.STRING, PropType.INT, PropType.FLOAT, PropType.BOOL, PropType.STRING_LIST
+
+
+@dataclass(frozen=True)
+class NodeLabel:
+    name: str
+    properties: tuple[tuple[str, PropType], ...]
+    # Properties that only move forward in event time (latest occurred_at wins).
+    guarded: tuple[str, ...] = ()
+    description: str = ""
+
+    def all_properties(self) -> dict[str, PropType]:
+        props = {"id": S, **COMMON_NODE_PROPERTIES, **dict(self.properties)}
+        if self.guarded:
+            props["status_at"] = S
+        return props
+
+
+@dataclass(frozen=True)
+class RelType:
+    name: str
+    ends: tuple[tuple[str, str], ...]  # (from label, to label) pairs
+    properties: tuple[tuple[str, PropType], ...] = ()
+    description: str = ""
+
+    def all_properties(self) -> dict[str, PropType]:
+        return dict(self.properties)
+
+
+COMMON_NODE_PROPERTIES: dict[str, PropType] = {"version": N, "created_event_id": S, "placeholder": B}
+
+# Names the write compiler uses for its own row fields; no declared property may take them.
+RESERVED_PROPERTY_NAMES = frozenset({"id", "version", "created_event_id", "placeholder", "status_at"})
+
+
+class Label(StrEnum):
+    PROJECT = "Project"
+    EPIC = "Epic"
+    STORY = "Story"
+    PLAN = "Plan"
+    PLAN_APPROVAL = "PlanApproval"
+    PLAN_REJECTION = "PlanRejection"
+    PHASE_TRANSITION = "PhaseTransition"
+    TASK = "Task"
+    DERIVATION_FAILURE = "DerivationFailure"
+    DECISION = "Decision"
+    DELIBERATION = "Deliberation"
+    PROPOSAL = "Proposal"
+    CRITIQUE = "Critique"
+    SCORE = "Score"
+    AGENT = "Agent"
+    TASK_DISPATCH = "TaskDispatch"
+    PROJECTED_EVENT = "ProjectedEvent"
+    GRAPH_META = "GraphMeta"
+
+
+class Rel(StrEnum):
+    CONTAINS = "CONTAINS"
+    HAS_PLAN = "HAS_PLAN"
+    HAS_APPROVAL = "HAS_APPROVAL"
+    APPROVES = "APPROVES"
+    HAS_REJECTION = "HAS_REJECTION"
+    REJECTS = "REJECTS"
+    HAS_TRANSITION = "HAS_TRANSITION"
+    HAS_TASK = "HAS_TASK"
+    DERIVED_FROM = "DERIVED_FROM"
+    DEPENDS_ON = "DEPENDS_ON"
+    DERIVATION_FAILED = "DERIVATION_FAILED"
+    HAS_DECISION = "HAS_DECISION"
+    AFFECTS = "AFFECTS"
+    DECIDED_IN = "DECIDED_IN"
+    HAS_DELIBERATION = "HAS_DELIBERATION"
+    PARTICIPATED_IN = "PARTICIPATED_IN"
+    HAS_PROPOSAL = "HAS_PROPOSAL"
+    PROPOSED_BY = "PROPOSED_BY"
+    SELECTED = "SELECTED"
+    HAS_CRITIQUE = "HAS_CRITIQUE"
+    AUTHORED_BY = "AUTHORED_BY"
+    HAS_SCORE = "HAS_SCORE"
+    SCORED_BY = "SCORED_BY"
+    HAS_DISPATCH = "HAS_DISPATCH"
+    DISPATCHED_TO = "DISPATCHED_TO"
+
+
+NODES: dict[str, NodeLabel] = {
+    node.name: node
+    for node in (
+        NodeLabel(Label.PROJECT, (("name", S), ("description", S), ("created_by", S))),
+        NodeLabel(Label.EPIC, (("title", S), ("description", S), ("created_by", S))),
+        NodeLabel(
+            Label.STORY,
+            (
+                ("title", S),
+                ("brief", S),
+                ("acceptance_criteria", L),
+                ("owner", S),
+                ("created_by", S),
+                ("state", S),
+            ),
+            guarded=("state",),
+            description="A user story; `state` is a StoryState value",
+        ),
+        NodeLabel(
+            Label.PLAN,
+            (
+                ("description", S),
+                ("acceptance_criteria", L),
+                ("technical_notes", S),
+                ("roles", L),
+                ("created_by", S),
+                ("status", S),
+            ),
+            guarded=("status",),
+            description="A plan for a story; status PROPOSED, APPROVED or REJECTED",
+        ),
+        NodeLabel(
+            Label.PLAN_APPROVAL,
+            (
+                ("plan_id", S),
+                ("story_id", S),
+                ("approved_by", S),
+                ("notes", S),
+                ("roles", L),
+                ("approved_at", S),
+            ),
+            description="One approval of a plan by the PO; its id derives from the event id",
+        ),
+        NodeLabel(
+            Label.PLAN_REJECTION,
+            (("plan_id", S), ("story_id", S), ("rejected_by", S), ("reason", S), ("rejected_at", S)),
+        ),
+        NodeLabel(
+            Label.PHASE_TRANSITION,
+            (
+                ("story_id", S),
+                ("from_state", S),
+                ("to_state", S),
+                ("transitioned_by", S),
+                ("reason", S),
+                ("at", S),
+            ),
+        ),
+        NodeLabel(
+            Label.TASK,
+            (("title", S), ("description", S), ("role", S), ("estimate_hours", F), ("status", S)),
+            guarded=("status",),
+            description="A task derived from a plan; status DERIVED, DELIBERATED or DISPATCHED",
+        ),
+        NodeLabel(
+            Label.DERIVATION_FAILURE,
+            (("plan_id", S), ("story_id", S), ("reason", S), ("attempts", N), ("at", S)),
+        ),
+        NodeLabel(
+            Label.DECISION,
+            (
+                ("title", S),
+                ("rationale", S),
+                ("decided_by", S),
+                ("source", S),
+                ("affects_ids", L),
+                ("story_id", S),
+                ("task_id", S),
+                ("status", S),
+            ),
+            guarded=("status",),
+            description="A decision with its rationale; source is `planning` or `deliberation`",
+        ),
+        NodeLabel(
+            Label.DELIBERATION,
+            (
+                ("story_id", S),
+                ("task_id", S),
+                ("role", S),
+                ("rounds", N),
+                ("agents", L),
+                ("winner_proposal_id", S),
+                ("winner_agent_id", S),
+                ("failures", L),
+                ("completed_at", S),
+            ),
+        ),
+        NodeLabel(
+            Label.PROPOSAL,
+            (("content", S), ("revision", N), ("total_score", F), ("selected", B), ("agent_id", S)),
+        ),
+        NodeLabel(Label.CRITIQUE, (("content", S), ("author_agent_id", S))),
+        NodeLabel(
+            Label.SCORE,
+            (("proposal_id", S), ("judge_agent_id", S), ("total", F), ("criteria", L), ("checks", L)),
+            description="A rubric score; criteria and checks are 'name=value: reason' strings",
+        ),
+        NodeLabel(Label.AGENT, (("role", S),)),
+        NodeLabel(
+            Label.TASK_DISPATCH,
+            (
+                ("task_id", S),
+                ("story_id", S),
+                ("agent_id", S),
+                ("role", S),
+                ("deliberation_id", S),
+                ("proposal_id", S),
+                ("at", S),
+            ),
+        ),
+        NodeLabel(
+            Label.PROJECTED_EVENT,
+            (("subject", S), ("occurred_at", S), ("story_ids", L)),
+            description="The projection's ledger: one node per applied event, so a redelivery is skipped",
+        ),
+        NodeLabel(
+            Label.GRAPH_META,
+            (("schema_version", N),),
+            description="One node (id 'graph') holding the graph version, bumped by each committed batch",
+        ),
+    )
+}
+
+RELS: dict[str, RelType] = {
+    rel.name: rel
+    for rel in (
+        RelType(Rel.CONTAINS, ((Label.PROJECT, Label.EPIC), (Label.EPIC, Label.STORY))),
+        RelType(Rel.HAS_PLAN, ((Label.STORY, Label.PLAN),)),
+        RelType(Rel.HAS_APPROVAL, ((Label.STORY, Label.PLAN_APPROVAL),)),
+        RelType(Rel.APPROVES, ((Label.PLAN_APPROVAL, Label.PLAN),)),
+        RelType(Rel.HAS_REJECTION, ((Label.STORY, Label.PLAN_REJECTION),)),
+        RelType(Rel.REJECTS, ((Label.PLAN_REJECTION, Label.PLAN),)),
+        RelType(Rel.HAS_TRANSITION, ((Label.STORY, Label.PHASE_TRANSITION),)),
+        RelType(Rel.HAS_TASK, ((Label.STORY, Label.TASK),)),
+        RelType(Rel.DERIVED_FROM, ((Label.TASK, Label.PLAN),)),
+        RelType(Rel.DEPENDS_ON, ((Label.TASK, Label.TASK),)),
+        RelType(Rel.DERIVATION_FAILED, ((Label.PLAN, Label.DERIVATION_FAILURE),)),
+        RelType(Rel.HAS_DECISION, ((Label.STORY, Label.DECISION),)),
+        RelType(Rel.AFFECTS, ((Label.DECISION, Label.TASK), (Label.DECISION, Label.STORY))),
+        RelType(Rel.DECIDED_IN, ((Label.DECISION, Label.DELIBERATION),)),
+        RelType(Rel.HAS_DELIBERATION, ((Label.TASK, Label.DELIBERATION),)),
+        RelType(Rel.PARTICIPATED_IN, ((Label.AGENT, Label.DELIBERATION),)),
+        RelType(Rel.HAS_PROPOSAL, ((Label.DELIBERATION, Label.PROPOSAL),)),
+        RelType(Rel.PROPOSED_BY, ((Label.PROPOSAL, Label.AGENT),)),
+        RelType(Rel.SELECTED, ((Label.DELIBERATION, Label.PROPOSAL),)),
+        RelType(Rel.HAS_CRITIQUE, ((Label.PROPOSAL, Label.CRITIQUE),)),
+        RelType(Rel.AUTHORED_BY, ((Label.CRITIQUE, Label.AGENT),)),
+        RelType(Rel.HAS_SCORE, ((Label.PROPOSAL, Label.SCORE),)),
+        RelType(Rel.SCORED_BY, ((Label.SCORE, Label.AGENT),)),
+        RelType(Rel.HAS_DISPATCH, ((Label.TASK, Label.TASK_DISPATCH),)),
+        RelType(Rel.DISPATCHED_TO, ((Label.TASK_DISPATCH, Label.AGENT),)),
+    )
+}
+
+GRAPH_META_ID = "graph"
+SCHEMA_VERSION = 1
+
+
+class SchemaViolation(ValueError):
+    """A write names a label, relationship or property the vocabulary does not declare."""
+
+
+def node_label(name: str) -> NodeLabel:
+    try:
+        return NODES[name]
+    except KeyError:
+        raise SchemaViolation(f"unknown node label {name!r}") from None
+
+
+def rel_type(name: str) -> RelType:
+    try:
+        return RELS[name]
+    except KeyError:
+        raise SchemaViolation(f"unknown relationship type {name!r}") from None
+
+
+def _check_vocabulary() -> None:
+    for node in NODES.values():
+        clash = {name for name, _ in node.properties} & RESERVED_PROPERTY_NAMES
+        if clash:
+            raise SchemaViolation(f"{node.name} declares reserved properties {sorted(clash)}")
+        if not set(node.guarded) <= {name for name, _ in node.properties}:
+            raise SchemaViolation(f"{node.name}: guarded properties must be declared")
+    for rel in RELS.values():
+        for start, end in rel.ends:
+            if start not in NODES or end not in NODES:
+                raise SchemaViolation(f"{rel.name} connects undeclared labels {start}->{end}")
+
+
+_check_vocabulary()
