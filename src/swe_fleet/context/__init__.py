@@ -1,0 +1,1 @@
+"""The Context service: the decision graph, its cache, and surgical context for agents."""

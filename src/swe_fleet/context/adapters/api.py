@@ -1,0 +1,168 @@
+"""The Context service's HTTP API (paths under /v1); errors become status codes in bootstrap.
+
+GET  /v1/context/stories/{story_id}?role=&phase=&task_id=&token_budget=   a context pack
+POST /v1/context/rehydrate {story_id, roles, phase?, token_budget}       one pack per role
+POST /v1/graph/query {cypher, params}                                    read-only Cypher
+GET  /v1/graph/stories/{story_id}                                        a story's summary
+GET  /v1/graph/stats                                                     nodes and relationships
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from swe_fleet.context.adapters.graph_reader import StoryGraphReader
+from swe_fleet.context.app.service import MAX_TOKEN_BUDGET, ContextService
+from swe_fleet.graph.port import GraphStore
+from swe_fleet.graph.readonly import check_read_only
+from swe_fleet.graph.schema import NODES, RELS
+
+DEFAULT_TOKEN_BUDGET = 2048
+MAX_QUERY_ROWS = 10_000
+
+
+class Blocks(BaseModel):
+    system: str
+    context: str
+    tools: str
+
+
+class ContextPackOut(BaseModel):
+    story_id: str
+    role: str
+    phase: str
+    task_id: str | None
+    version: int
+    token_count: int
+    token_budget: int
+    tokenizer: str
+    blocks: Blocks
+    sections_included: list[str]
+    sections_cut: list[str]
+    sections_shortened: list[str]
+    cached: bool
+
+
+class RehydrateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    story_id: str = Field(min_length=1, max_length=200)
+    roles: list[str] = Field(min_length=1, max_length=20)
+    phase: str | None = Field(default=None, description="Default: the story's current state")
+    token_budget: int = Field(default=DEFAULT_TOKEN_BUDGET, ge=0, le=MAX_TOKEN_BUDGET)
+
+
+class RehydrateOut(BaseModel):
+    story_id: str
+    packs: dict[str, ContextPackOut]
+    refused: dict[str, str]
+
+
+class GraphQueryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cypher: str = Field(min_length=1, max_length=20_000)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class GraphQueryOut(BaseModel):
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    row_count: int
+    truncated: bool
+
+
+def build_router(service: ContextService, store: GraphStore, reader: StoryGraphReader) -> APIRouter:
+    router = APIRouter(prefix="/v1")
+
+    @router.get(
+        "/context/stories/{story_id}",
+        response_model=ContextPackOut,
+        tags=["context"],
+        summary="GetContext: the role's surgical context for a story (and task), within a token budget",
+        responses={403: {"description": "the scope policy refuses this role in this phase"}, 404: {}},
+    )
+    async def get_context(
+        story_id: str,
+        role: Annotated[str, Query(min_length=1, max_length=40, description="DEV, ARCHITECT, QA, ...")],
+        phase: Annotated[
+            str | None, Query(max_length=40, description="A StoryState; default: the story's")
+        ] = None,
+        task_id: Annotated[str | None, Query(max_length=200)] = None,
+        token_budget: Annotated[int, Query(ge=0, le=MAX_TOKEN_BUDGET)] = DEFAULT_TOKEN_BUDGET,
+    ) -> dict[str, Any]:
+        pack = await service.get_context(story_id, role, phase or None, token_budget, task_id or None)
+        return pack.as_dict()
+
+    @router.post(
+        "/context/rehydrate",
+        response_model=RehydrateOut,
+        tags=["context"],
+        summary="RehydrateSession: one context pack per role (refused roles listed with the reason)",
+    )
+    async def rehydrate(body: RehydrateIn) -> dict[str, Any]:
+        packs, refused = await service.rehydrate(body.story_id, body.roles, body.phase, body.token_budget)
+        return {
+            "story_id": body.story_id,
+            "packs": {role: pack.as_dict() for role, pack in packs.items()},
+            "refused": refused,
+        }
+
+    @router.post(
+        "/graph/query",
+        response_model=GraphQueryOut,
+        tags=["graph"],
+        summary="Run a read-only Cypher query (write clauses are refused with 400)",
+    )
+    async def graph_query(body: GraphQueryIn) -> dict[str, Any]:
+        query = check_read_only(body.cypher)
+        rows = await store.read(query, body.params)
+        columns = list(rows[0].keys()) if rows else []
+        return {
+            "columns": columns,
+            "rows": rows[:MAX_QUERY_ROWS],
+            "row_count": len(rows),
+            "truncated": len(rows) > MAX_QUERY_ROWS,
+        }
+
+    @router.get("/graph/stories/{story_id}", tags=["graph"], summary="A story's summary in the graph")
+    async def story_summary(story_id: str) -> dict[str, Any]:
+        graph = await reader.load(story_id)
+        story = graph.story
+        return {
+            "story_id": story.id,
+            "version": graph.version,
+            "title": story.title,
+            "state": story.state,
+            "placeholder": story.placeholder,
+            "epic_id": story.epic_id,
+            "project_id": story.project_id,
+            "plans": [{"id": plan.id, "status": plan.status} for plan in graph.plans],
+            "approvals": sum(1 for event in graph.plan_events if event.kind == "approved"),
+            "rejections": sum(1 for event in graph.plan_events if event.kind == "rejected"),
+            "transitions": len(graph.transitions),
+            "tasks": len(graph.tasks),
+            "decisions": len(graph.decisions),
+            "deliberations": len(graph.deliberations),
+            "dispatches": len(graph.dispatches),
+        }
+
+    @router.get("/graph/stats", tags=["graph"], summary="Node counts per label, relationship counts per type")
+    async def graph_stats() -> dict[str, Any]:
+        queries = [(f"MATCH (n:{label}) RETURN count(n) AS n", {}) for label in NODES]
+        queries += [(f"MATCH ()-[r:{rel}]->() RETURN count(r) AS n", {}) for rel in RELS]
+        results = await store.read_many(queries)
+        counts = [int(rows[0]["n"]) if rows else 0 for rows in results]
+        nodes = dict(zip(NODES, counts[: len(NODES)], strict=True))
+        relationships = dict(zip(RELS, counts[len(NODES) :], strict=True))
+        return {
+            "store": store.dialect,
+            "version": await store.version(),
+            "nodes": nodes,
+            "relationships": relationships,
+            "node_total": sum(nodes.values()),
+            "relationship_total": sum(relationships.values()),
+        }
+
+    return router

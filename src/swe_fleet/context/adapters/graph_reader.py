@@ -1,0 +1,257 @@
+"""Reads one story's part of the decision graph into the assembler's model, in one snapshot.
+
+The queries are the same Cypher on Ladybug and Neo4j: flat patterns from the story by relationship
+type, explicit property lists (no map projections, which Ladybug lacks), no label functions. They
+run in one read transaction, so the version and the facts come from the same snapshot: a pack is
+never cached under a version newer than its content.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from swe_fleet.context.domain.model import (
+    DecisionFacts,
+    DeliberationFacts,
+    DispatchFacts,
+    PlanEventFacts,
+    PlanFacts,
+    StoryFacts,
+    StoryGraph,
+    StoryNotFound,
+    TaskFacts,
+    TransitionFacts,
+)
+from swe_fleet.graph.port import GraphStore
+
+STORY = """
+MATCH (s:Story {id: $story_id})
+OPTIONAL MATCH (e:Epic)-[:CONTAINS]->(s)
+OPTIONAL MATCH (p:Project)-[:CONTAINS]->(e)
+RETURN s.id AS id, s.title AS title, s.brief AS brief, s.acceptance_criteria AS acceptance_criteria,
+       s.owner AS owner, s.state AS state, s.placeholder AS placeholder, s.version AS story_version,
+       e.id AS epic_id, e.title AS epic_title, e.version AS epic_version,
+       p.id AS project_id, p.name AS project_name, p.version AS project_version
+"""
+
+PLANS = """
+MATCH (s:Story {id: $story_id})-[:HAS_PLAN]->(p:Plan)
+RETURN p.id AS id, p.status AS status, p.description AS description,
+       p.acceptance_criteria AS acceptance_criteria, p.technical_notes AS technical_notes,
+       p.roles AS roles, p.status_at AS status_at
+"""
+
+APPROVALS = """
+MATCH (s:Story {id: $story_id})-[:HAS_APPROVAL]->(a:PlanApproval)
+RETURN a.plan_id AS plan_id, a.approved_by AS by, a.notes AS text, a.approved_at AS at
+"""
+
+REJECTIONS = """
+MATCH (s:Story {id: $story_id})-[:HAS_REJECTION]->(r:PlanRejection)
+RETURN r.plan_id AS plan_id, r.rejected_by AS by, r.reason AS text, r.rejected_at AS at
+"""
+
+TRANSITIONS = """
+MATCH (s:Story {id: $story_id})-[:HAS_TRANSITION]->(t:PhaseTransition)
+RETURN t.from_state AS from_state, t.to_state AS to_state, t.transitioned_by AS by,
+       t.reason AS reason, t.at AS at
+"""
+
+TASKS = """
+MATCH (s:Story {id: $story_id})-[:HAS_TASK]->(t:Task)
+RETURN t.id AS id, t.title AS title, t.description AS description, t.role AS role,
+       t.estimate_hours AS estimate_hours, t.status AS status
+"""
+
+DEPENDENCIES = """
+MATCH (s:Story {id: $story_id})-[:HAS_TASK]->(t:Task)-[:DEPENDS_ON]->(d:Task)
+RETURN t.id AS task_id, d.id AS depends_on
+"""
+
+DECISIONS = """
+MATCH (s:Story {id: $story_id})-[:HAS_DECISION]->(d:Decision)
+RETURN d.id AS id, d.title AS title, d.rationale AS rationale, d.decided_by AS decided_by,
+       d.status AS status, d.source AS source, d.task_id AS task_id, d.affects_ids AS affects,
+       d.status_at AS at
+"""
+
+DELIBERATIONS = """
+MATCH (s:Story {id: $story_id})-[:HAS_TASK]->(t:Task)-[:HAS_DELIBERATION]->(d:Deliberation)
+OPTIONAL MATCH (d)-[:SELECTED]->(w:Proposal)
+RETURN d.id AS id, t.id AS task_id, d.role AS role, d.rounds AS rounds, d.agents AS agents,
+       d.winner_agent_id AS winner_agent_id, d.failures AS failures, d.completed_at AS completed_at,
+       w.content AS winner_content, w.total_score AS winner_score
+"""
+
+WINNER_SCORES = """
+MATCH (s:Story {id: $story_id})-[:HAS_TASK]->(t:Task {id: $task_id})-[:HAS_DELIBERATION]->(d:Deliberation)
+MATCH (d)-[:SELECTED]->(w:Proposal)-[:HAS_SCORE]->(sc:Score)
+RETURN d.id AS deliberation_id, sc.criteria AS criteria
+"""
+
+DISPATCHES = """
+MATCH (s:Story {id: $story_id})-[:HAS_TASK]->(t:Task)-[:HAS_DISPATCH]->(x:TaskDispatch)
+RETURN t.id AS task_id, x.agent_id AS agent_id, x.role AS role, x.at AS at
+"""
+
+
+def _tuple(value: Any) -> tuple[str, ...]:
+    return tuple(value) if value else ()
+
+
+def context_version(row: dict[str, Any]) -> int:
+    """A story's context changes with the story, its epic or its project: the newest of their versions."""
+    return max(int(row.get(key) or 0) for key in ("story_version", "epic_version", "project_version"))
+
+
+def story_facts(row: dict[str, Any]) -> StoryFacts:
+    return StoryFacts(
+        id=row["id"],
+        title=row.get("title"),
+        brief=row.get("brief"),
+        acceptance_criteria=_tuple(row.get("acceptance_criteria")),
+        owner=row.get("owner"),
+        state=row.get("state"),
+        placeholder=bool(row.get("placeholder")),
+        epic_id=row.get("epic_id"),
+        epic_title=row.get("epic_title"),
+        project_id=row.get("project_id"),
+        project_name=row.get("project_name"),
+    )
+
+
+class StoryGraphReader:
+    def __init__(self, store: GraphStore) -> None:
+        self._store = store
+
+    async def header(self, story_id: str) -> tuple[StoryFacts, int]:
+        """The story's own facts and its context version (one small query: the cache's key)."""
+        rows = await self._store.read(STORY, {"story_id": story_id})
+        if not rows:
+            raise StoryNotFound(f"story {story_id!r} is not in the context graph")
+        return story_facts(rows[0]), context_version(rows[0])
+
+    async def load(self, story_id: str, task_id: str | None = None) -> StoryGraph:
+        params = {"story_id": story_id}
+        queries = [
+            (STORY, params),
+            (PLANS, params),
+            (APPROVALS, params),
+            (REJECTIONS, params),
+            (TRANSITIONS, params),
+            (TASKS, params),
+            (DEPENDENCIES, params),
+            (DECISIONS, params),
+            (DELIBERATIONS, params),
+            (DISPATCHES, params),
+        ]
+        if task_id:
+            queries.append((WINNER_SCORES, {"story_id": story_id, "task_id": task_id}))
+        results = await self._store.read_many(queries)
+        (
+            story_rows,
+            plans,
+            approvals,
+            rejections,
+            transitions,
+            tasks,
+            deps,
+            decisions,
+            deliberations,
+            dispatches,
+        ) = results[:10]
+        scores = results[10] if task_id else []
+        if not story_rows:
+            raise StoryNotFound(f"story {story_id!r} is not in the context graph")
+
+        depends_on: dict[str, list[str]] = defaultdict(list)
+        for row in deps:
+            depends_on[row["task_id"]].append(row["depends_on"])
+        criteria: dict[str, list[str]] = defaultdict(list)
+        for row in scores:
+            criteria[row["deliberation_id"]] += list(row.get("criteria") or [])
+
+        return StoryGraph(
+            story=story_facts(story_rows[0]),
+            version=context_version(story_rows[0]),
+            plans=tuple(
+                PlanFacts(
+                    id=row["id"],
+                    status=row.get("status"),
+                    description=row.get("description"),
+                    acceptance_criteria=_tuple(row.get("acceptance_criteria")),
+                    technical_notes=row.get("technical_notes"),
+                    roles=_tuple(row.get("roles")),
+                    status_at=row.get("status_at"),
+                )
+                for row in plans
+            ),
+            plan_events=tuple(
+                [
+                    PlanEventFacts(r["plan_id"], "approved", r.get("by"), r.get("text"), r.get("at"))
+                    for r in approvals
+                ]
+                + [
+                    PlanEventFacts(r["plan_id"], "rejected", r.get("by"), r.get("text"), r.get("at"))
+                    for r in rejections
+                ]
+            ),
+            transitions=tuple(
+                TransitionFacts(
+                    r.get("from_state"), r.get("to_state"), r.get("by"), r.get("reason"), r.get("at")
+                )
+                for r in transitions
+            ),
+            tasks=tuple(
+                sorted(
+                    (
+                        TaskFacts(
+                            id=row["id"],
+                            title=row.get("title"),
+                            description=row.get("description"),
+                            role=row.get("role"),
+                            estimate_hours=row.get("estimate_hours"),
+                            status=row.get("status"),
+                            depends_on=tuple(sorted(depends_on.get(row["id"], ()))),
+                        )
+                        for row in tasks
+                    ),
+                    key=lambda task: task.id,
+                )
+            ),
+            decisions=tuple(
+                DecisionFacts(
+                    id=row["id"],
+                    title=row.get("title"),
+                    rationale=row.get("rationale"),
+                    decided_by=row.get("decided_by"),
+                    status=row.get("status"),
+                    source=row.get("source"),
+                    task_id=row.get("task_id"),
+                    affects=_tuple(row.get("affects")),
+                    at=(row.get("at") or "").split("|")[0] or None,
+                )
+                for row in sorted(decisions, key=lambda r: r["id"])
+            ),
+            deliberations=tuple(
+                DeliberationFacts(
+                    id=row["id"],
+                    task_id=row.get("task_id"),
+                    role=row.get("role"),
+                    rounds=row.get("rounds"),
+                    agents=_tuple(row.get("agents")),
+                    winner_agent_id=row.get("winner_agent_id"),
+                    winner_content=row.get("winner_content"),
+                    winner_score=row.get("winner_score"),
+                    winner_criteria=tuple(criteria.get(row["id"], ())),
+                    failures=_tuple(row.get("failures")),
+                    completed_at=row.get("completed_at"),
+                )
+                for row in sorted(deliberations, key=lambda r: r["id"])
+            ),
+            dispatches=tuple(
+                DispatchFacts(row["task_id"], row.get("agent_id"), row.get("role"), row.get("at"))
+                for row in sorted(dispatches, key=lambda r: (r.get("at") or "", r["task_id"]))
+            ),
+        )

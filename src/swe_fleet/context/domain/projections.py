@@ -1,0 +1,433 @@
+"""Projection handlers: one pure function per subject, turning one event into its graph writes.
+
+Rules every handler follows (the store and the compiler rely on them):
+- ids are deterministic: the node an event creates takes its id from the payload or, for records
+  of something happening (PlanApproval, PhaseTransition, TaskDispatch...), from the event id, so a
+  redelivery MERGEs the same node;
+- a node the event only refers to (the story of a plan approval) is a placeholder upsert: created
+  if missing, filled in by its own event later, whatever the order of arrival;
+- properties that change over a node's life (a story's state, a plan's status) are guarded by the
+  event's time, so the latest event wins even when an older one arrives last;
+- every event names the stories whose context it changes (`story_ids`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from swe_fleet.events import payloads as p
+from swe_fleet.events import subjects as s
+from swe_fleet.events.envelope import Envelope, format_utc
+from swe_fleet.graph.schema import Label as L
+from swe_fleet.graph.schema import Rel as R
+from swe_fleet.graph.writes import EventWrites, NodeUpsert, RelMerge, Write, guard_stamp
+
+
+class _Event:
+    """What a handler needs from the envelope: its id, time, and the stamp for guarded properties."""
+
+    def __init__(self, envelope: Envelope) -> None:
+        self.id = envelope.event_id
+        self.at = format_utc(envelope.occurred_at)
+        self.stamp = guard_stamp(self.at, self.id)
+        self.subject = envelope.event_type
+
+
+def _story(story_id: str) -> NodeUpsert:
+    return NodeUpsert(L.STORY, story_id, placeholder=True)
+
+
+def _non_empty(**values: object) -> dict[str, object]:
+    """Only what the event actually carries: an empty field must not erase a known value."""
+    return {key: value for key, value in values.items() if value not in (None, "", [], ())}
+
+
+# ------------------------------------------------------------------ planning
+
+
+def project_created(e: _Event, payload: p.ProjectCreated) -> tuple[list[Write], tuple[str, ...]]:
+    props = {"name": payload.name, "description": payload.description, "created_by": payload.created_by}
+    return [NodeUpsert(L.PROJECT, payload.project_id, props=props)], ()
+
+
+def epic_created(e: _Event, payload: p.EpicCreated) -> tuple[list[Write], tuple[str, ...]]:
+    props = {"title": payload.title, "description": payload.description, "created_by": payload.created_by}
+    return [
+        NodeUpsert(L.EPIC, payload.epic_id, props=props),
+        NodeUpsert(L.PROJECT, payload.project_id, placeholder=True),
+        RelMerge(R.CONTAINS, L.PROJECT, payload.project_id, L.EPIC, payload.epic_id),
+    ], ()
+
+
+def story_created(e: _Event, payload: p.StoryCreated) -> tuple[list[Write], tuple[str, ...]]:
+    props = {
+        "title": payload.title,
+        "brief": payload.brief,
+        "acceptance_criteria": list(payload.acceptance_criteria),
+        "owner": payload.owner,
+        "created_by": payload.created_by,
+    }
+    writes: list[Write] = [
+        NodeUpsert(L.STORY, payload.story_id, props=props, guarded={"state": payload.state}, stamp=e.stamp)
+    ]
+    if payload.epic_id:
+        writes += [
+            NodeUpsert(L.EPIC, payload.epic_id, placeholder=True),
+            RelMerge(R.CONTAINS, L.EPIC, payload.epic_id, L.STORY, payload.story_id),
+        ]
+    return writes, (payload.story_id,)
+
+
+def story_transitioned(e: _Event, payload: p.StoryTransitioned) -> tuple[list[Write], tuple[str, ...]]:
+    transition_id = f"PT-{e.id}"
+    props = {
+        "story_id": payload.story_id,
+        "from_state": payload.from_state,
+        "to_state": payload.to_state,
+        "transitioned_by": payload.transitioned_by,
+        "reason": payload.reason,
+        "at": e.at,
+    }
+    return [
+        NodeUpsert(
+            L.STORY, payload.story_id, guarded={"state": payload.to_state}, stamp=e.stamp, placeholder=True
+        ),
+        NodeUpsert(L.PHASE_TRANSITION, transition_id, props=props),
+        RelMerge(R.HAS_TRANSITION, L.STORY, payload.story_id, L.PHASE_TRANSITION, transition_id),
+    ], (payload.story_id,)
+
+
+def plan_created(e: _Event, payload: p.PlanCreated) -> tuple[list[Write], tuple[str, ...]]:
+    props = {
+        "description": payload.description,
+        "acceptance_criteria": list(payload.acceptance_criteria),
+        "technical_notes": payload.technical_notes,
+        "roles": [str(role) for role in payload.roles],
+        "created_by": payload.created_by,
+    }
+    return [
+        NodeUpsert(L.PLAN, payload.plan_id, props=props, guarded={"status": "PROPOSED"}, stamp=e.stamp),
+        _story(payload.story_id),
+        RelMerge(R.HAS_PLAN, L.STORY, payload.story_id, L.PLAN, payload.plan_id),
+    ], (payload.story_id,)
+
+
+def plan_approved(e: _Event, payload: p.PlanApproved) -> tuple[list[Write], tuple[str, ...]]:
+    approval_id = f"PA-{e.id}"
+    roles = [str(role) for role in payload.roles]
+    plan_content = _non_empty(
+        description=payload.description,
+        acceptance_criteria=list(payload.acceptance_criteria),
+        technical_notes=payload.technical_notes,
+        roles=roles,
+    )
+    approval = {
+        "plan_id": payload.plan_id,
+        "story_id": payload.story_id,
+        "approved_by": payload.approved_by,
+        "notes": payload.notes,
+        "roles": roles,
+        "approved_at": e.at,
+    }
+    return [
+        # The approval may arrive before plan.created: the plan is a placeholder until then.
+        NodeUpsert(
+            L.PLAN,
+            payload.plan_id,
+            props=plan_content,
+            guarded={"status": "APPROVED"},
+            stamp=e.stamp,
+            placeholder=True,
+        ),
+        _story(payload.story_id),
+        NodeUpsert(L.PLAN_APPROVAL, approval_id, props=approval),
+        RelMerge(R.HAS_PLAN, L.STORY, payload.story_id, L.PLAN, payload.plan_id),
+        RelMerge(R.APPROVES, L.PLAN_APPROVAL, approval_id, L.PLAN, payload.plan_id),
+        RelMerge(R.HAS_APPROVAL, L.STORY, payload.story_id, L.PLAN_APPROVAL, approval_id),
+    ], (payload.story_id,)
+
+
+def plan_rejected(e: _Event, payload: p.PlanRejected) -> tuple[list[Write], tuple[str, ...]]:
+    rejection_id = f"PR-{e.id}"
+    rejection = {
+        "plan_id": payload.plan_id,
+        "story_id": payload.story_id,
+        "rejected_by": payload.rejected_by,
+        "reason": payload.reason,
+        "rejected_at": e.at,
+    }
+    return [
+        NodeUpsert(L.PLAN, payload.plan_id, guarded={"status": "REJECTED"}, stamp=e.stamp, placeholder=True),
+        _story(payload.story_id),
+        NodeUpsert(L.PLAN_REJECTION, rejection_id, props=rejection),
+        RelMerge(R.HAS_PLAN, L.STORY, payload.story_id, L.PLAN, payload.plan_id),
+        RelMerge(R.REJECTS, L.PLAN_REJECTION, rejection_id, L.PLAN, payload.plan_id),
+        RelMerge(R.HAS_REJECTION, L.STORY, payload.story_id, L.PLAN_REJECTION, rejection_id),
+    ], (payload.story_id,)
+
+
+def _affects(decision_id: str, story_id: str, ids: list[str]) -> list[Write]:
+    """AFFECTS edges: the decision's own story by id, every other id as a task (placeholder if unseen)."""
+    writes: list[Write] = []
+    for target in dict.fromkeys(ids):
+        if target == story_id:
+            writes.append(RelMerge(R.AFFECTS, L.DECISION, decision_id, L.STORY, story_id))
+        else:
+            writes += [
+                NodeUpsert(L.TASK, target, placeholder=True),
+                RelMerge(R.AFFECTS, L.DECISION, decision_id, L.TASK, target),
+            ]
+    return writes
+
+
+def _decision_made(e: _Event, payload: p.DecisionMade, status: str) -> tuple[list[Write], tuple[str, ...]]:
+    props = {
+        "title": payload.title,
+        "rationale": payload.rationale,
+        "decided_by": payload.decided_by,
+        "source": "planning",
+        "affects_ids": list(payload.affects),
+        "story_id": payload.story_id,
+        "task_id": payload.task_id,
+    }
+    writes: list[Write] = [
+        NodeUpsert(L.DECISION, payload.decision_id, props=props, guarded={"status": status}, stamp=e.stamp),
+        _story(payload.story_id),
+        RelMerge(R.HAS_DECISION, L.STORY, payload.story_id, L.DECISION, payload.decision_id),
+    ]
+    affected = list(payload.affects)
+    if payload.task_id:
+        affected.insert(0, payload.task_id)
+        writes.append(RelMerge(R.HAS_TASK, L.STORY, payload.story_id, L.TASK, payload.task_id))
+    writes += _affects(payload.decision_id, payload.story_id, affected)
+    return writes, (payload.story_id,)
+
+
+def decision_approved(e: _Event, payload: p.DecisionApproved) -> tuple[list[Write], tuple[str, ...]]:
+    return _decision_made(e, payload, "APPROVED")
+
+
+def decision_rejected(e: _Event, payload: p.DecisionRejected) -> tuple[list[Write], tuple[str, ...]]:
+    return _decision_made(e, payload, "REJECTED")
+
+
+# ------------------------------------------------------------------ orchestration
+
+
+def tasks_derived(e: _Event, payload: p.TasksDerived) -> tuple[list[Write], tuple[str, ...]]:
+    writes: list[Write] = [
+        _story(payload.story_id),
+        NodeUpsert(L.PLAN, payload.plan_id, placeholder=True),
+        RelMerge(R.HAS_PLAN, L.STORY, payload.story_id, L.PLAN, payload.plan_id),
+    ]
+    for task in payload.tasks:
+        props = {
+            "title": task.title,
+            "description": task.description,
+            "role": str(task.role),
+            "estimate_hours": task.estimate_hours,
+        }
+        writes += [
+            NodeUpsert(L.TASK, task.task_id, props=props, guarded={"status": "DERIVED"}, stamp=e.stamp),
+            RelMerge(R.HAS_TASK, L.STORY, payload.story_id, L.TASK, task.task_id),
+            RelMerge(R.DERIVED_FROM, L.TASK, task.task_id, L.PLAN, payload.plan_id),
+        ]
+        for dependency in dict.fromkeys(task.depends_on):
+            if dependency != task.task_id:
+                writes.append(RelMerge(R.DEPENDS_ON, L.TASK, task.task_id, L.TASK, dependency))
+    return writes, (payload.story_id,)
+
+
+def task_derivation_failed(e: _Event, payload: p.TaskDerivationFailed) -> tuple[list[Write], tuple[str, ...]]:
+    failure_id = f"DF-{e.id}"
+    props = {
+        "plan_id": payload.plan_id,
+        "story_id": payload.story_id,
+        "reason": payload.reason,
+        "attempts": payload.attempts,
+        "at": e.at,
+    }
+    return [
+        _story(payload.story_id),
+        NodeUpsert(L.PLAN, payload.plan_id, placeholder=True),
+        NodeUpsert(L.DERIVATION_FAILURE, failure_id, props=props),
+        RelMerge(R.HAS_PLAN, L.STORY, payload.story_id, L.PLAN, payload.plan_id),
+        RelMerge(R.DERIVATION_FAILED, L.PLAN, payload.plan_id, L.DERIVATION_FAILURE, failure_id),
+    ], (payload.story_id,)
+
+
+def _criterion_line(score: p.CriterionScore) -> str:
+    return f"{score.criterion}={score.score:g} (weight {score.weight:g}): {score.reason}".rstrip(": ")
+
+
+def _check_line(check: p.ObjectiveCheck) -> str:
+    return f"{check.name}: {'passed' if check.passed else 'failed'} {check.detail}".rstrip()
+
+
+def deliberation_completed(
+    e: _Event, payload: p.DeliberationCompleted
+) -> tuple[list[Write], tuple[str, ...]]:
+    d, task, story, role = payload.deliberation_id, payload.task_id, payload.story_id, str(payload.role)
+    totals: dict[str, float] = {}
+    for score in payload.scores:
+        totals[score.proposal_id] = max(totals.get(score.proposal_id, score.total), score.total)
+    writes: list[Write] = [
+        _story(story),
+        NodeUpsert(L.TASK, task, guarded={"status": "DELIBERATED"}, stamp=e.stamp, placeholder=True),
+        RelMerge(R.HAS_TASK, L.STORY, story, L.TASK, task),
+        NodeUpsert(
+            L.DELIBERATION,
+            d,
+            props={
+                "story_id": story,
+                "task_id": task,
+                "role": role,
+                "rounds": payload.rounds,
+                "agents": list(payload.agents),
+                "winner_proposal_id": payload.winner_proposal_id,
+                "winner_agent_id": payload.winner_agent_id,
+                "failures": [f"{f.agent_id} ({f.phase}): {f.error}" for f in payload.failures],
+                "completed_at": e.at,
+            },
+        ),
+        RelMerge(R.HAS_DELIBERATION, L.TASK, task, L.DELIBERATION, d),
+    ]
+    if payload.plan_id:
+        writes += [
+            NodeUpsert(L.PLAN, payload.plan_id, placeholder=True),
+            RelMerge(R.DERIVED_FROM, L.TASK, task, L.PLAN, payload.plan_id),
+        ]
+    for agent in dict.fromkeys(payload.agents):
+        writes += [
+            NodeUpsert(L.AGENT, agent, props={"role": role}),
+            RelMerge(R.PARTICIPATED_IN, L.AGENT, agent, L.DELIBERATION, d),
+        ]
+    for proposal in payload.proposals:
+        props = {
+            "content": proposal.content,
+            "revision": proposal.revision,
+            "agent_id": proposal.agent_id,
+            "selected": proposal.proposal_id == payload.winner_proposal_id,
+            "total_score": totals.get(proposal.proposal_id),
+        }
+        writes += [
+            NodeUpsert(L.PROPOSAL, proposal.proposal_id, props=props),
+            RelMerge(R.HAS_PROPOSAL, L.DELIBERATION, d, L.PROPOSAL, proposal.proposal_id),
+            NodeUpsert(L.AGENT, proposal.agent_id, placeholder=True),
+            RelMerge(R.PROPOSED_BY, L.PROPOSAL, proposal.proposal_id, L.AGENT, proposal.agent_id),
+        ]
+        for critique in proposal.critiques:
+            writes += [
+                NodeUpsert(
+                    L.CRITIQUE,
+                    critique.critique_id,
+                    props={"content": critique.content, "author_agent_id": critique.author_agent_id},
+                ),
+                RelMerge(R.HAS_CRITIQUE, L.PROPOSAL, proposal.proposal_id, L.CRITIQUE, critique.critique_id),
+                NodeUpsert(L.AGENT, critique.author_agent_id, placeholder=True),
+                RelMerge(R.AUTHORED_BY, L.CRITIQUE, critique.critique_id, L.AGENT, critique.author_agent_id),
+            ]
+    for index, score in enumerate(payload.scores):
+        score_id = f"{d}:score:{index}"
+        writes += [
+            NodeUpsert(
+                L.SCORE,
+                score_id,
+                props={
+                    "proposal_id": score.proposal_id,
+                    "judge_agent_id": score.judge_agent_id,
+                    "total": score.total,
+                    "criteria": [_criterion_line(c) for c in score.criteria],
+                    "checks": [_check_line(c) for c in score.checks],
+                },
+            ),
+            NodeUpsert(L.PROPOSAL, score.proposal_id, placeholder=True),
+            RelMerge(R.HAS_SCORE, L.PROPOSAL, score.proposal_id, L.SCORE, score_id),
+        ]
+        if score.judge_agent_id:
+            writes += [
+                NodeUpsert(L.AGENT, score.judge_agent_id, placeholder=True),
+                RelMerge(R.SCORED_BY, L.SCORE, score_id, L.AGENT, score.judge_agent_id),
+            ]
+    writes += [
+        NodeUpsert(L.PROPOSAL, payload.winner_proposal_id, placeholder=True),
+        RelMerge(R.SELECTED, L.DELIBERATION, d, L.PROPOSAL, payload.winner_proposal_id),
+    ]
+    for decision in payload.decisions:
+        props = {
+            "title": decision.title,
+            "rationale": decision.rationale,
+            "decided_by": decision.decided_by,
+            "source": "deliberation",
+            "affects_ids": [task],
+            "story_id": story,
+            "task_id": task,
+        }
+        writes += [
+            NodeUpsert(
+                L.DECISION, decision.decision_id, props=props, guarded={"status": "DECIDED"}, stamp=e.stamp
+            ),
+            RelMerge(R.HAS_DECISION, L.STORY, story, L.DECISION, decision.decision_id),
+            RelMerge(R.DECIDED_IN, L.DECISION, decision.decision_id, L.DELIBERATION, d),
+            RelMerge(R.AFFECTS, L.DECISION, decision.decision_id, L.TASK, task),
+        ]
+    return writes, (story,)
+
+
+def task_dispatched(e: _Event, payload: p.TaskDispatched) -> tuple[list[Write], tuple[str, ...]]:
+    dispatch_id = f"TD-{e.id}"
+    props = {
+        "task_id": payload.task_id,
+        "story_id": payload.story_id,
+        "agent_id": payload.agent_id,
+        "role": str(payload.role),
+        "deliberation_id": payload.deliberation_id,
+        "proposal_id": payload.proposal_id,
+        "at": e.at,
+    }
+    return [
+        _story(payload.story_id),
+        NodeUpsert(
+            L.TASK, payload.task_id, guarded={"status": "DISPATCHED"}, stamp=e.stamp, placeholder=True
+        ),
+        RelMerge(R.HAS_TASK, L.STORY, payload.story_id, L.TASK, payload.task_id),
+        NodeUpsert(L.TASK_DISPATCH, dispatch_id, props=props),
+        RelMerge(R.HAS_DISPATCH, L.TASK, payload.task_id, L.TASK_DISPATCH, dispatch_id),
+        NodeUpsert(L.AGENT, payload.agent_id, props={"role": str(payload.role)}),
+        RelMerge(R.DISPATCHED_TO, L.TASK_DISPATCH, dispatch_id, L.AGENT, payload.agent_id),
+    ], (payload.story_id,)
+
+
+Handler = Callable[[_Event, p.Payload], tuple[list[Write], tuple[str, ...]]]
+
+HANDLERS: dict[str, Handler] = {
+    s.PROJECT_CREATED: project_created,  # type: ignore[dict-item]
+    s.EPIC_CREATED: epic_created,  # type: ignore[dict-item]
+    s.STORY_CREATED: story_created,  # type: ignore[dict-item]
+    s.STORY_TRANSITIONED: story_transitioned,  # type: ignore[dict-item]
+    s.PLAN_CREATED: plan_created,  # type: ignore[dict-item]
+    s.PLAN_APPROVED: plan_approved,  # type: ignore[dict-item]
+    s.PLAN_REJECTED: plan_rejected,  # type: ignore[dict-item]
+    s.DECISION_APPROVED: decision_approved,  # type: ignore[dict-item]
+    s.DECISION_REJECTED: decision_rejected,  # type: ignore[dict-item]
+    s.TASKS_DERIVED: tasks_derived,  # type: ignore[dict-item]
+    s.TASK_DERIVATION_FAILED: task_derivation_failed,  # type: ignore[dict-item]
+    s.DELIBERATION_COMPLETED: deliberation_completed,  # type: ignore[dict-item]
+    s.TASK_DISPATCHED: task_dispatched,  # type: ignore[dict-item]
+}
+
+PROJECTED_SUBJECTS: tuple[str, ...] = tuple(HANDLERS)
+
+
+class NotProjected(ValueError):
+    """An event on a subject the context graph has no handler for."""
+
+
+def project(envelope: Envelope) -> EventWrites:
+    """The graph writes of one event."""
+    handler = HANDLERS.get(envelope.event_type)
+    if handler is None:
+        raise NotProjected(f"no projection for {envelope.event_type}")
+    event = _Event(envelope)
+    writes, story_ids = handler(event, envelope.payload)
+    return EventWrites(event.id, event.subject, event.at, tuple(writes), tuple(story_ids))

@@ -1,0 +1,244 @@
+"""Renders a story's graph into named sections of text, each a header and items ordered by relevance.
+
+The order of items inside a section is what the budget cutter relies on: when a section must be
+shortened, its tail goes first, so the items that matter most for this role and task come first
+(decisions affecting the task before the others, the task's dependencies before other tasks, the
+latest events before older ones). Every text is redacted here, before anything is measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from swe_fleet.context.domain.model import ContextRequest, StoryGraph, TaskFacts
+from swe_fleet.context.domain.redaction import redact
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    header: str
+    items: tuple[str, ...]
+
+    def render(self, keep: int | None = None) -> str:
+        """The section with its first `keep` items (all by default), saying how many were left out."""
+        items = self.items if keep is None else self.items[:keep]
+        lines = [self.header, *items]
+        omitted = len(self.items) - len(items)
+        if omitted:
+            lines.append(omission_line(omitted))
+        return "\n".join(lines)
+
+
+def omission_line(count: int) -> str:
+    return f"… +{count} more"
+
+
+def _text(value: object) -> str:
+    return redact(" ".join(str(value).split())) if value not in (None, "") else ""
+
+
+def _join(*parts: str) -> str:
+    return " ".join(part for part in parts if part)
+
+
+def _story(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
+    story = graph.story
+    items = [
+        _join("State:", _text(story.state) or "unknown"),
+        _join("Owner:", _text(story.owner)) if story.owner else "",
+        _join("Epic:", _text(story.epic_title or story.epic_id)) if story.epic_id else "",
+        _join("Project:", _text(story.project_name or story.project_id)) if story.project_id else "",
+        _join("Brief:", _text(story.brief)) if story.brief else "",
+    ]
+    if story.placeholder:
+        items.append("Note: the story's own record has not reached the graph yet; details may be missing.")
+    heading = f"## {title}: {_text(story.id)}" + (f" — {_text(story.title)}" if story.title else "")
+    return Section("story", heading, tuple(item for item in items if item))
+
+
+def _acceptance_criteria(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
+    criteria = list(graph.story.acceptance_criteria)
+    plan = _current_plan(graph)
+    if plan is not None:
+        criteria += [c for c in plan.acceptance_criteria if c not in criteria]
+    if not criteria:
+        return None
+    return Section("acceptance_criteria", f"## {title}", tuple(f"- {_text(c)}" for c in criteria))
+
+
+def _current_plan(graph: StoryGraph):
+    approved = [plan for plan in graph.plans if plan.status == "APPROVED"]
+    candidates = approved or list(graph.plans)
+    return max(candidates, key=lambda plan: plan.status_at or "", default=None)
+
+
+def _plan(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
+    plan = _current_plan(graph)
+    if plan is None:
+        return None
+    approvals = [e for e in graph.plan_events if e.plan_id == plan.id and e.kind == "approved"]
+    items = [
+        _join("Status:", _text(plan.status) or "unknown"),
+        _join("Description:", _text(plan.description)) if plan.description else "",
+        _join("Technical notes:", _text(plan.technical_notes)) if plan.technical_notes else "",
+        _join("Roles:", ", ".join(_text(role) for role in plan.roles)) if plan.roles else "",
+    ]
+    for approval in sorted(approvals, key=lambda e: e.at or "", reverse=True):
+        note = f": {_text(approval.text)}" if approval.text else ""
+        items.append(f"Approved by {_text(approval.by)} at {_text(approval.at)}{note}")
+    return Section("plan", f"## {title}: {_text(plan.id)}", tuple(item for item in items if item))
+
+
+def _plan_history(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
+    events = sorted(graph.plan_events, key=lambda e: e.at or "", reverse=True)
+    if not events:
+        return None
+    items = [
+        f"- {_text(e.at)} plan {_text(e.plan_id)} {e.kind} by {_text(e.by)}"
+        + (f": {_text(e.text)}" if e.text else "")
+        for e in events
+    ]
+    return Section("plan_history", f"## {title}", tuple(items))
+
+
+def _phase_history(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
+    transitions = sorted(graph.transitions, key=lambda t: t.at or "", reverse=True)
+    if not transitions:
+        return None
+    items = [
+        f"- {_text(t.at)} {_text(t.from_state)} → {_text(t.to_state)} by {_text(t.by)}"
+        + (f" ({_text(t.reason)})" if t.reason else "")
+        for t in transitions
+    ]
+    return Section("phase_history", f"## {title}", tuple(items))
+
+
+def _task_line(task: TaskFacts) -> str:
+    tags = ", ".join(_text(tag) for tag in (task.role, task.status) if tag)
+    deps = f" (depends on {', '.join(_text(d) for d in task.depends_on)})" if task.depends_on else ""
+    return f"- {_text(task.id)} [{tags}] {_text(task.title) or '(untitled)'}{deps}"
+
+
+def _focused_task(graph: StoryGraph, request: ContextRequest) -> TaskFacts | None:
+    if request.task_id is None:
+        return None
+    return next((task for task in graph.tasks if task.id == request.task_id), None)
+
+
+def _task(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
+    task = _focused_task(graph, request)
+    if task is None:
+        return None
+    by_id = {t.id: t for t in graph.tasks}
+    items = [
+        _join("Title:", _text(task.title)) if task.title else "",
+        _join("Role:", _text(task.role)) if task.role else "",
+        _join("Status:", _text(task.status)) if task.status else "",
+        f"Estimate: {task.estimate_hours:g} h" if task.estimate_hours is not None else "",
+        _join("Description:", _text(task.description)) if task.description else "",
+    ]
+    for dependency in task.depends_on:
+        found = by_id.get(dependency)
+        status = f" [{_text(found.status)}]" if found and found.status else ""
+        state = f"{status} {_text(found.title)}" if found else " (not yet known)"
+        items.append(f"Depends on {_text(dependency)}{state}")
+    return Section("task", f"## {title}: {_text(task.id)}", tuple(item for item in items if item))
+
+
+def _tasks(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
+    if not graph.tasks:
+        return None
+    focused = _focused_task(graph, request)
+    near = set(focused.depends_on) if focused else set()
+
+    def rank(task: TaskFacts) -> tuple[int, int, str]:
+        return (task.id not in near, task.role != request.role, task.id)
+
+    tasks = [t for t in graph.tasks if focused is None or t.id != focused.id]
+    if not tasks:
+        return None
+    return Section(
+        "tasks", f"## {title} ({len(graph.tasks)})", tuple(_task_line(t) for t in sorted(tasks, key=rank))
+    )
+
+
+def _decisions(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
+    if not graph.decisions:
+        return None
+    task_id = request.task_id
+
+    def rank(decision) -> tuple[bool, bool, str]:
+        touches_task = task_id is not None and (decision.task_id == task_id or task_id in decision.affects)
+        # Affecting the task first, then standing decisions before rejected ones, newest first.
+        return (not touches_task, decision.status == "REJECTED", _reverse(decision.at or ""))
+
+    items = []
+    for decision in sorted(graph.decisions, key=rank):
+        by = f" (by {_text(decision.decided_by)})" if decision.decided_by else ""
+        scope = f" [task {_text(decision.task_id)}]" if decision.task_id else ""
+        items.append(
+            f"- [{_text(decision.status) or 'DECIDED'}] {_text(decision.title)}{scope}: "
+            f"{_text(decision.rationale)}{by}"
+        )
+    return Section("decisions", f"## {title} ({len(items)})", tuple(items))
+
+
+def _reverse(text: str) -> str:
+    """A sort key that orders strings descending when sorted ascending (for ISO timestamps)."""
+    return "".join(chr(0x10FFFF - ord(char)) for char in text)
+
+
+def _deliberation(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
+    if not graph.deliberations:
+        return None
+    if request.task_id is not None:
+        chosen = [d for d in graph.deliberations if d.task_id == request.task_id]
+    else:
+        chosen = list(graph.deliberations)
+    if not chosen:
+        return None
+    chosen.sort(key=lambda d: d.completed_at or "", reverse=True)
+    items: list[str] = []
+    for deliberation in chosen:
+        score = f", score {deliberation.winner_score:g}" if deliberation.winner_score is not None else ""
+        council = (
+            f"{len(deliberation.agents)} {_text(deliberation.role)} agents, {deliberation.rounds or 0} rounds"
+        )
+        winner = _text(deliberation.winner_agent_id)
+        items.append(
+            f"- Task {_text(deliberation.task_id)}: {council}; selected the proposal of {winner}{score}"
+        )
+        if request.task_id is not None:
+            items += [f"  Criterion {_text(line)}" for line in deliberation.winner_criteria]
+            if deliberation.winner_content:
+                items.append(f"  Selected proposal: {_text(deliberation.winner_content)}")
+            items += [f"  Agent failure: {_text(line)}" for line in deliberation.failures]
+    return Section("deliberation", f"## {title}", tuple(items))
+
+
+def _dispatches(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
+    dispatches = sorted(graph.dispatches, key=lambda d: d.at or "", reverse=True)
+    if request.task_id is not None:
+        dispatches.sort(key=lambda d: d.task_id != request.task_id)
+    if not dispatches:
+        return None
+    items = [
+        f"- {_text(d.at)} task {_text(d.task_id)} → {_text(d.agent_id)} ({_text(d.role)})" for d in dispatches
+    ]
+    return Section("dispatches", f"## {title}", tuple(items))
+
+
+BUILDERS: dict[str, Callable[[StoryGraph, ContextRequest, str], Section | None]] = {
+    "story": _story,
+    "acceptance_criteria": _acceptance_criteria,
+    "plan": _plan,
+    "plan_history": _plan_history,
+    "phase_history": _phase_history,
+    "task": _task,
+    "tasks": _tasks,
+    "decisions": _decisions,
+    "deliberation": _deliberation,
+    "dispatches": _dispatches,
+}

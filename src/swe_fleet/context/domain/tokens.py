@@ -1,0 +1,77 @@
+"""Counting tokens: the model's own tokenizer when the LLM server offers one, else an estimate that errs high.
+
+The estimate counts character classes, each at a rate at or above what a byte-level BPE or
+SentencePiece tokenizer with byte fallback produces for it (measured against Gemma 3's tokenizer
+through llama.cpp's /tokenize; see docs/adr/0204):
+
+- a run of ASCII letters: ceil(0.75 x length) (English prose is ~0.2 tokens per letter, random
+  identifiers and ULIDs ~0.6-0.7);
+- each digit: 1 (Gemma and Llama 3 split numbers into single digits);
+- each ASCII punctuation or symbol: 1; each newline: 1; a single space: 0 (tokenizers fold it into
+  the next word), a longer run of spaces: ceil(length / 2);
+- each non-ASCII character: its UTF-8 byte count (byte fallback never needs more than one token
+  per byte, so this part is a strict bound);
+- plus 1 for any non-empty text (a leading-space or boundary piece).
+
+It is not a strict bound for adversarial input: a short run of random mixed-case letters can take
+one token per letter. Deployments that need the budget to hold against the model exactly configure
+an LLM server with a tokenizer (the embedded llama.cpp server has one, and it is then used).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+_RUNS = re.compile(
+    r"[A-Za-z]+|[0-9]+| +|\n|[\x21-\x2f\x3a-\x40\x5b-\x60\x7b-\x7e]|[^\x00-\x7f]|[\x00-\x1f\x7f]"
+)
+
+
+class TokenCounter(Protocol):
+    """Counts the tokens of a text (0 for the empty text). `name` says which tokenizer it is."""
+
+    name: str
+
+    def count(self, text: str) -> int: ...
+
+    def count_lines(self, lines: Sequence[str]) -> list[int]:
+        """The tokens of each line of `"\n".join(lines)`, in one go (one call for a remote tokenizer).
+
+        Their sum is the count of the joined text (exactly, for the estimate and for a tokenizer
+        whose pieces are attributed to lines); the assembler still checks the final blocks.
+        """
+        ...
+
+
+def estimate_tokens(text: str) -> int:
+    if not text:
+        return 0
+    total = 1
+    for match in _RUNS.finditer(text):
+        run = match.group(0)
+        first = run[0]
+        if first.isascii() and first.isalpha():
+            total += math.ceil(len(run) * 0.75)
+        elif first.isascii() and first.isdigit():
+            total += len(run)
+        elif first == " ":
+            total += 0 if len(run) == 1 else math.ceil(len(run) / 2)
+        elif first.isascii():
+            total += 1
+        else:
+            total += len(run.encode("utf-8"))
+    return total
+
+
+class EstimatingCounter:
+    name = "estimate"
+
+    def count(self, text: str) -> int:
+        return estimate_tokens(text)
+
+    def count_lines(self, lines: Sequence[str]) -> list[int]:
+        # Newlines are runs of their own, so estimate(join) == sum(estimate(line)) for non-empty lines.
+        return [estimate_tokens(line) for line in lines]
