@@ -1,0 +1,121 @@
+"""Fetching an agent's surgical context from the Context service's HTTP API.
+
+    GET {context_url}/v1/context/stories/{story_id}?role=&phase=&task_id=&token_budget=
+    -> {version, token_count, blocks: {system, context, tools}, sections_included, sections_cut, ...}
+
+An agent does not stop working because the Context service is away: connection errors, timeouts
+and 5xx are retried a bounded number of times with backoff, then the agent answers without
+context and its response says why (`context_error`). A 4xx (unknown story, a role or phase the
+scope policy refuses) is not retried: the same request would get the same answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from swe_fleet.agents.domain.context_pack import ContextOutcome, ContextPack
+
+log = logging.getLogger(__name__)
+
+_RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+class HttpContextSource:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        attempts: int = 3,
+        first_delay: float = 0.5,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._attempts = max(1, attempts)
+        self._first_delay = first_delay
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def fetch(
+        self, *, story_id: str, role: str, phase: str, task_id: str | None, token_budget: int
+    ) -> ContextOutcome:
+        params: dict[str, Any] = {"role": role, "token_budget": token_budget}
+        if phase:
+            params["phase"] = phase
+        if task_id:
+            params["task_id"] = task_id
+        path = f"/v1/context/stories/{quote(story_id, safe='')}"
+        problem = "no attempt made"
+        for attempt in range(1, self._attempts + 1):
+            if attempt > 1:
+                await asyncio.sleep(self._first_delay * 2 ** (attempt - 2))
+            try:
+                response = await self._http.get(path, params=params)
+            except httpx.TransportError as error:
+                problem = f"Context service unreachable at {self.base_url} ({type(error).__name__})"
+                continue
+            if response.status_code in _RETRYABLE_STATUS:
+                problem = f"Context service answered {response.status_code}"
+                continue
+            if response.status_code >= 400:
+                return ContextOutcome(
+                    None, f"Context service refused ({response.status_code}): {_detail(response)}"
+                )
+            try:
+                return ContextOutcome(read_pack(response.json()))
+            except (ValueError, TypeError, AttributeError) as error:
+                return ContextOutcome(None, f"Context service answered an unreadable context: {error}")
+        log.warning("context for story %s: %s after %d attempts", story_id, problem, self._attempts)
+        return ContextOutcome(None, f"{problem} after {self._attempts} attempts")
+
+    async def reachable(self) -> tuple[bool, str]:
+        try:
+            response = await self._http.get("/healthz", timeout=3.0)
+        except httpx.TransportError as error:
+            return False, f"unreachable at {self.base_url}: {type(error).__name__}"
+        return response.status_code == 200, f"{self.base_url} answered {response.status_code}"
+
+
+def read_pack(document: dict[str, Any]) -> ContextPack:
+    blocks = document.get("blocks") or {}
+    if not isinstance(blocks, dict):
+        raise ValueError("'blocks' is not an object")
+    version = document.get("version")
+    token_count = document.get("token_count")
+    return ContextPack(
+        system=_block_text(blocks.get("system")),
+        context=_block_text(blocks.get("context")),
+        tools=_block_text(blocks.get("tools")),
+        version=None if version is None else str(version),
+        token_count=int(token_count) if token_count is not None else None,
+        sections_cut=tuple(str(section) for section in document.get("sections_cut") or ()),
+    )
+
+
+def _block_text(block: Any) -> str:
+    """A block as prompt text: a string, or a list of strings or of {"title", "text"|"content"}."""
+    if block is None:
+        return ""
+    if isinstance(block, str):
+        return block
+    if isinstance(block, list):
+        return "\n\n".join(filter(None, (_block_text(item) for item in block)))
+    if isinstance(block, dict):
+        body = str(block.get("text") or block.get("content") or "")
+        title = str(block.get("title") or "")
+        return f"{title}\n{body}".strip() if title else body
+    return str(block)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail"))[:300]
+    except (ValueError, AttributeError):
+        return response.text[:300]

@@ -1,0 +1,23 @@
+"""Prometheus metrics of the agent workers."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+RESPONSES = Counter(
+    "fleet_agent_responses_total",
+    "Commands answered, by kind and outcome (completed, failed)",
+    ["kind", "outcome"],
+)
+ANSWERS = Counter(
+    "fleet_agent_llm_answers_total", "LLM answers checked against the kind's contract", ["kind", "verdict"]
+)
+CONTEXT_MISSING = Counter(
+    "fleet_agent_context_missing_total", "Commands answered without their surgical context", ["kind"]
+)
+COMMAND_SECONDS = Histogram(
+    "fleet_agent_command_seconds",
+    "Time to answer one command (context, LLM calls, checks)",
+    ["kind"],
+    buckets=(0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300, 600),
+)
