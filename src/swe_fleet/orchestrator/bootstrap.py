@@ -29,12 +29,16 @@ from swe_fleet.orchestrator.domain.council import Councils, load_councils
 from swe_fleet.settings import FleetSettings
 
 PRODUCER = "orchestrator"
+# A crashed replica's batch goes to another replica after this long; a live one keeps its lease
+# with in-progress acks, so a short wait costs nothing while handlers run.
+ACK_WAIT_SECONDS = 10.0
 
 PLAN_APPROVED = ConsumerSpec(
     durable="orchestrator-plan-approved",
     stream="PLANNING_EVENTS",
     filter_subject=subjects.PLAN_APPROVED,
     description="Orchestrator: derive tasks from approved plans",
+    ack_wait_seconds=ACK_WAIT_SECONDS,
     batch_size=20,
 )
 STORY_TRANSITIONED = ConsumerSpec(
@@ -42,6 +46,7 @@ STORY_TRANSITIONED = ConsumerSpec(
     stream="PLANNING_EVENTS",
     filter_subject=subjects.STORY_TRANSITIONED,
     description="Orchestrator: follow story phases; cancel work on stories moved back",
+    ack_wait_seconds=ACK_WAIT_SECONDS,
     batch_size=50,
 )
 AGENT_RESPONSES = ConsumerSpec(
@@ -49,6 +54,7 @@ AGENT_RESPONSES = ConsumerSpec(
     stream="AGENT_RESPONSES",
     filter_subject="agent.response.>",
     description="Orchestrator: agents' answers to derive and council commands",
+    ack_wait_seconds=ACK_WAIT_SECONDS,
     batch_size=50,
     fetch_wait_seconds=0.5,
 )
