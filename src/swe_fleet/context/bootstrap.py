@@ -94,7 +94,7 @@ async def build_parts(
     cache = ValkeyContextCache(cache_url) if cache_url else None
     counter = await asyncio.to_thread(choose_counter, llm_url or settings.llm_url)
     reader = StoryGraphReader(store)
-    service = ContextService(reader, policy, counter, cache)
+    service = ContextService(reader, policy, counter, cache, graph_instance=store.instance_id)
     return ContextParts(store, Projector(store, announce), service, reader, cache, counter, publisher)
 
 

@@ -167,9 +167,25 @@ BUMP_VERSION = (
     f"MERGE (m:{Label.GRAPH_META.value} {{id: $id}}) "
     "ON CREATE SET m.version = 0, m.schema_version = $schema_version, m.placeholder = false "
     "SET m.version = m.version + 1 RETURN m.version AS version"
-)
+)  # the node exists from start-up on (ENSURE_META); ON CREATE only guards a store used without start
 
 READ_VERSION = f"MATCH (m:{Label.GRAPH_META.value} {{id: $id}}) RETURN m.version AS version"
+
+ENSURE_META = (
+    f"MERGE (m:{Label.GRAPH_META.value} {{id: $id}}) "
+    "ON CREATE SET m.version = 0, m.schema_version = $schema_version, m.instance_id = $instance_id, "
+    "m.placeholder = false "
+    "RETURN m.instance_id AS instance_id"
+)
+
+
+def ensure_meta_statement() -> Statement:
+    """Creates the GraphMeta node at start-up with a fresh instance id; returns the stored one."""
+    import uuid
+
+    return Statement(
+        ENSURE_META, {"id": GRAPH_META_ID, "schema_version": SCHEMA_VERSION, "instance_id": uuid.uuid4().hex}
+    )
 
 
 def seen_events_statement(event_ids: Iterable[str]) -> Statement:

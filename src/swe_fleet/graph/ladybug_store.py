@@ -71,6 +71,7 @@ class LadybugGraphStore:
         self._reader_count = readers
         self._db: Any = None
         self._writer: Any = None
+        self.instance_id = ""
         self._readers: asyncio.Queue[Any] = asyncio.Queue()
         self._all_readers: list[Any] = []
         self._write_lock = asyncio.Lock()
@@ -100,6 +101,8 @@ class LadybugGraphStore:
         writer = ladybug.Connection(db)
         for statement in ladybug_schema_ddl() + ladybug_add_column_ddl():
             writer.execute(statement)
+        meta = cq.ensure_meta_statement()
+        self.instance_id = str(_rows(writer.execute(meta.cypher, meta.params))[0][0])
         with self._thread_guard:
             self._db, self._writer = db, writer
             self._all_readers = [ladybug.Connection(db) for _ in range(self._reader_count)]

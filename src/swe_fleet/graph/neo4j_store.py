@@ -64,6 +64,7 @@ class Neo4jGraphStore:
         self.url = url
         self._uri, self._auth, self.database = parse_neo4j_url(url, user, password)
         self._driver: Any = None
+        self.instance_id = ""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -81,6 +82,11 @@ class Neo4jGraphStore:
             await self._driver.verify_connectivity()
             for statement in neo4j_schema_ddl():
                 await self._driver.execute_query(statement, database_=self.database)
+            meta = cq.ensure_meta_statement()
+            records, _, _ = await self._driver.execute_query(
+                meta.cypher, meta.params, database_=self.database
+            )
+            self.instance_id = str(records[0]["instance_id"])
         except _unavailable_errors() as error:
             raise GraphUnavailable(f"Neo4j at {self._uri} is unavailable: {error}") from error
         log.info("graph: neo4j store at %s ready", self._uri)

@@ -29,6 +29,8 @@ class GraphStore(Protocol):
 
     url: str
     dialect: str
+    # Drawn when the graph was created; with the version it identifies a state of this very graph.
+    instance_id: str
 
     async def start(self) -> None:
         """Open the store and create the schema, uniqueness constraints and indexes (idempotent)."""

@@ -240,8 +240,11 @@ NODES: dict[str, NodeLabel] = {
         ),
         NodeLabel(
             Label.GRAPH_META,
-            (("schema_version", N),),
-            description="One node (id 'graph') holding the graph version, bumped by each committed batch",
+            (("schema_version", N), ("instance_id", S)),
+            description=(
+                "One node (id 'graph'): the graph version, bumped by each committed batch, and an "
+                "instance id drawn when the graph was created (a rebuilt graph restarts its versions)"
+            ),
         ),
     )
 }

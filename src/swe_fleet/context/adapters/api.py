@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from swe_fleet.context.adapters.graph_reader import StoryGraphReader
 from swe_fleet.context.app.service import MAX_TOKEN_BUDGET, ContextService
+from swe_fleet.context.domain.redaction import redact_value
 from swe_fleet.graph.port import GraphStore
 from swe_fleet.graph.readonly import check_read_only
 from swe_fleet.graph.schema import NODES, RELS
@@ -117,7 +118,8 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
     )
     async def graph_query(body: GraphQueryIn) -> dict[str, Any]:
         query = check_read_only(body.cypher)
-        rows = await store.read(query, body.params)
+        # Raw graph data leaves the service here too: secrets in it are redacted like everywhere else.
+        rows = [redact_value(row) for row in await store.read(query, body.params)]
         columns = list(rows[0].keys()) if rows else []
         return {
             "columns": columns,
@@ -127,26 +129,28 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
         }
 
     @router.get("/graph/stories/{story_id}", tags=["graph"], summary="A story's summary in the graph")
-    async def story_summary(story_id: str) -> dict[str, Any]:
+    async def story_summary(story_id: str) -> Any:
         graph = await reader.load(story_id)
         story = graph.story
-        return {
-            "story_id": story.id,
-            "version": graph.version,
-            "title": story.title,
-            "state": story.state,
-            "placeholder": story.placeholder,
-            "epic_id": story.epic_id,
-            "project_id": story.project_id,
-            "plans": [{"id": plan.id, "status": plan.status} for plan in graph.plans],
-            "approvals": sum(1 for event in graph.plan_events if event.kind == "approved"),
-            "rejections": sum(1 for event in graph.plan_events if event.kind == "rejected"),
-            "transitions": len(graph.transitions),
-            "tasks": len(graph.tasks),
-            "decisions": len(graph.decisions),
-            "deliberations": len(graph.deliberations),
-            "dispatches": len(graph.dispatches),
-        }
+        return redact_value(
+            {
+                "story_id": story.id,
+                "version": graph.version,
+                "title": story.title,
+                "state": story.state,
+                "placeholder": story.placeholder,
+                "epic_id": story.epic_id,
+                "project_id": story.project_id,
+                "plans": [{"id": plan.id, "status": plan.status} for plan in graph.plans],
+                "approvals": sum(1 for event in graph.plan_events if event.kind == "approved"),
+                "rejections": sum(1 for event in graph.plan_events if event.kind == "rejected"),
+                "transitions": len(graph.transitions),
+                "tasks": len(graph.tasks),
+                "decisions": len(graph.decisions),
+                "deliberations": len(graph.deliberations),
+                "dispatches": len(graph.dispatches),
+            }
+        )
 
     @router.get("/graph/stats", tags=["graph"], summary="Node counts per label, relationship counts per type")
     async def graph_stats() -> dict[str, Any]:

@@ -29,6 +29,7 @@ def cache_key(
     story_id: str,
     version: int,
     *,
+    graph: str,
     role: str,
     phase: str,
     task_id: str | None,
@@ -36,11 +37,14 @@ def cache_key(
     policy: str,
     tokenizer: str,
 ) -> str:
-    """`fleet:context:v1:<story>:<version>:<digest of everything else that shapes the pack>`."""
+    """`fleet:context:v1:<graph instance>:<story>:<version>:<digest of everything else shaping the pack>`.
+
+    The graph's instance id is there because a rebuilt graph starts its versions again from 1.
+    """
     shape = json.dumps([role, phase, task_id, token_budget, policy, tokenizer])
     digest = hashlib.sha256(shape.encode()).hexdigest()[:24]
     story = hashlib.sha256(story_id.encode()).hexdigest()[:16]  # ids may hold any character
-    return f"{KEY_PREFIX}:{story}:{version}:{digest}"
+    return f"{KEY_PREFIX}:{graph}:{story}:{version}:{digest}"
 
 
 class ValkeyContextCache:

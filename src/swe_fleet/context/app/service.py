@@ -33,7 +33,10 @@ class ContextService:
         policy: ScopePolicy,
         counter: TokenCounter,
         cache: ValkeyContextCache | None = None,
+        *,
+        graph_instance: str = "",
     ) -> None:
+        self._graph_instance = graph_instance
         self._reader = reader
         self.policy = policy
         self.counter = counter
@@ -102,6 +105,7 @@ class ContextService:
         return cache_key(
             request.story_id,
             version,
+            graph=self._graph_instance,
             role=request.role,
             phase=request.phase,
             task_id=request.task_id,

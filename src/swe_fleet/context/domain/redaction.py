@@ -105,3 +105,14 @@ def redact(text: str) -> str:
         else:
             text = rule.pattern.sub(rule.replace, text)
     return text
+
+
+def redact_value(value: object) -> object:
+    """`value` with every string inside it redacted (graph query results, summaries)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: redact_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(item) for item in value]
+    return value

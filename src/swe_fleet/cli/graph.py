@@ -1,0 +1,161 @@
+"""`fleet graph query|stats` and `fleet context get|rehydrate`: the Context service's API from the shell.
+
+Everything goes through the HTTP API (`FLEET_CONTEXT_URL`, default the fleet's own API): the
+embedded graph belongs to the one process that runs the Context service.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import httpx
+import typer
+
+from swe_fleet.cli.common import fail, out, print_json, print_table, settings
+
+graph_app = typer.Typer(help="The decision graph: read-only queries and counts.", no_args_is_help=True)
+context_app = typer.Typer(
+    help="Surgical contexts for agents, as the Context service assembles them.", no_args_is_help=True
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _call(ctx: typer.Context, method: str, path: str, **kwargs: Any) -> Any:
+    base = settings(ctx).resolved_context_url
+    try:
+        response = httpx.request(method, f"{base}{path}", timeout=30.0, **kwargs)
+    except httpx.TransportError as error:
+        fail(
+            f"cannot reach the Context service at {base} ({type(error).__name__}); is `fleet up` running?", 3
+        )
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        if isinstance(detail, list):  # FastAPI validation errors
+            detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
+        fail(f"{detail} (HTTP {response.status_code})", 2 if response.status_code < 500 else 1)
+    return response.json()
+
+
+def _parse_params(params: list[str]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for item in params:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            fail(f"--param {item!r}: expected NAME=VALUE (VALUE is JSON, or a plain string)", 2)
+        try:
+            parsed[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            parsed[key] = raw
+    return parsed
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return "" if value is None else str(value)
+
+
+@graph_app.command("query")
+def graph_query(
+    ctx: typer.Context,
+    cypher: Annotated[str, typer.Argument(help="A read-only Cypher query.")],
+    param: Annotated[list[str], typer.Option("--param", "-p", help="NAME=VALUE (JSON), repeatable.")] = [],  # noqa: B006
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a read-only Cypher query against the decision graph (writes are refused)."""
+    result = _call(ctx, "POST", "/v1/graph/query", json={"cypher": cypher, "params": _parse_params(param)})
+    if as_json:
+        print_json(result)
+        return
+    columns = result["columns"]
+    print_table(None, columns, [[_cell(row.get(column)) for column in columns] for row in result["rows"]])
+    suffix = " (truncated)" if result.get("truncated") else ""
+    out.print(f"{result['row_count']} row(s){suffix}")
+
+
+@graph_app.command("stats")
+def graph_stats(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Node counts per label and relationship counts per type, with the graph version."""
+    result = _call(ctx, "GET", "/v1/graph/stats")
+    if as_json:
+        print_json(result)
+        return
+    rows = [("node", name, count) for name, count in result["nodes"].items() if count]
+    rows += [("relationship", name, count) for name, count in result["relationships"].items() if count]
+    print_table(f"{result['store']} graph, version {result['version']}", ["kind", "name", "count"], rows)
+
+
+def _print_pack(pack: dict[str, Any]) -> None:
+    out.print(
+        f"[bold]{pack['role']}[/bold] on {pack['story_id']} ({pack['phase']}"
+        + (f", task {pack['task_id']}" if pack.get("task_id") else "")
+        + f"): {pack['token_count']}/{pack['token_budget']} tokens ({pack['tokenizer']}), "
+        f"version {pack['version']}{', cached' if pack.get('cached') else ''}",
+        highlight=False,
+    )
+    out.print(f"included: {', '.join(pack['sections_included']) or '-'}", highlight=False)
+    if pack["sections_cut"]:
+        out.print(f"cut: {', '.join(pack['sections_cut'])}", highlight=False)
+    for name in ("system", "context", "tools"):
+        if pack["blocks"][name]:
+            out.rule(name)
+            out.print(pack["blocks"][name], markup=False, highlight=False)
+
+
+@context_app.command("get")
+def context_get(
+    ctx: typer.Context,
+    story_id: Annotated[str, typer.Argument(help="The story.")],
+    role: Annotated[str, typer.Option("--role", help="DEV, ARCHITECT, QA, DEVOPS, DATA or PO.")],
+    phase: Annotated[
+        str | None, typer.Option("--phase", help="A story state (default: the story's).")
+    ] = None,
+    task: Annotated[str | None, typer.Option("--task", help="The task the agent works on.")] = None,
+    budget: Annotated[int, typer.Option("--budget", min=0, help="Token budget.")] = 2048,
+    as_json: JsonFlag = False,
+) -> None:
+    """The context an agent of ROLE gets for a story (and task), within a token budget."""
+    params: dict[str, Any] = {"role": role, "token_budget": budget}
+    if phase:
+        params["phase"] = phase
+    if task:
+        params["task_id"] = task
+    pack = _call(ctx, "GET", f"/v1/context/stories/{quote(story_id, safe='')}", params=params)
+    if as_json:
+        print_json(pack)
+    else:
+        _print_pack(pack)
+
+
+@context_app.command("rehydrate")
+def context_rehydrate(
+    ctx: typer.Context,
+    story_id: Annotated[str, typer.Argument(help="The story.")],
+    role: Annotated[list[str], typer.Option("--role", help="Repeat for each role.")],
+    phase: Annotated[
+        str | None, typer.Option("--phase", help="A story state (default: the story's).")
+    ] = None,
+    budget: Annotated[int, typer.Option("--budget", min=0, help="Token budget per role.")] = 2048,
+    as_json: JsonFlag = False,
+) -> None:
+    """One context pack per role, as a session restarting on the story would get them."""
+    body = {"story_id": story_id, "roles": role, "phase": phase, "token_budget": budget}
+    result = _call(ctx, "POST", "/v1/context/rehydrate", json=body)
+    if as_json:
+        print_json(result)
+        return
+    for pack in result["packs"].values():
+        _print_pack(pack)
+    for name, reason in result["refused"].items():
+        out.print(f"[bold]{name}[/bold]: refused ({reason})", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(graph_app, name="graph")
+    app.add_typer(context_app, name="context")
