@@ -175,8 +175,8 @@ def _record_answer(state: DeliberationState, pending: PendingCommand, output: di
         return f"invalid {pending.kind.value} output: {where}: {first['msg']}"
     if pending.kind is CommandKind.GENERATE:
         revision = protocol.Revision.model_validate(answer.model_dump())
-        first = Version(revision=0, proposal=revision, command_id=pending.command_id)
-        state.versions[pending.agent_id] = [first]
+        original = Version(revision=0, proposal=revision, command_id=pending.command_id)
+        state.versions[pending.agent_id] = [original]
     elif pending.kind is CommandKind.REVISE:
         assert isinstance(answer, protocol.Revision)
         state.versions[pending.agent_id].append(
