@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.conftest import REDIS_URL
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The machine's Redis; keys are namespaced by each graph's instance id, so tests never share entries."""
+    return REDIS_URL
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:8]

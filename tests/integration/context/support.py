@@ -1,0 +1,84 @@
+"""The Context service running in this test's process: real Ladybug file, real Redis, real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from swe_fleet.backbone.publisher import EventPublisher
+from swe_fleet.context.bootstrap import build
+from swe_fleet.embedded.child import free_port
+from swe_fleet.host.runner import ServiceHost
+from swe_fleet.settings import FleetSettings
+
+
+@dataclass
+class RunningContext:
+    base_url: str
+    http: httpx.AsyncClient
+    publisher: EventPublisher
+    host: ServiceHost
+
+    async def query(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
+        response = await self.http.post("/v1/graph/query", json={"cypher": cypher, "params": params})
+        assert response.status_code == 200, response.text
+        return response.json()["rows"]
+
+    async def count(self, cypher: str, **params: Any) -> int:
+        rows = await self.query(cypher, **params)
+        return int(next(iter(rows[0].values()))) if rows else 0
+
+    async def stats(self) -> dict[str, Any]:
+        response = await self.http.get("/v1/graph/stats")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def context(self, story_id: str, **params: Any) -> httpx.Response:
+        return await self.http.get(f"/v1/context/stories/{story_id}", params=params)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], within: float = 40.0, what: str = "condition"
+) -> None:
+    """Poll `check` until it holds (consumers fetch on their own schedule; no fixed sleeps)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{what} did not hold within {within:.0f}s")
+
+
+@asynccontextmanager
+async def running_context(
+    nc, tmp_path: Path, *, valkey_url: str | None, batch_size: int = 256
+) -> AsyncIterator[RunningContext]:
+    settings = FleetSettings(data_dir=tmp_path / "data")
+    service = await build(
+        settings,
+        nc,
+        valkey_url=valkey_url,
+        graph_url=f"ladybug://{tmp_path}/graph/fleet.lbug",
+        batch_size=batch_size,
+    )
+    port = free_port()
+    host = ServiceHost([service], http_host="127.0.0.1", http_port=port)
+    stop, started = asyncio.Event(), asyncio.Event()
+    serving = asyncio.create_task(host.serve(stop, started))
+    await asyncio.wait([serving, asyncio.create_task(started.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if serving.done():
+        serving.result()
+    base_url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        try:
+            yield RunningContext(base_url, http, EventPublisher(nc.jetstream(), "test"), host)
+        finally:
+            stop.set()
+            await serving
