@@ -10,6 +10,7 @@ import typer
 from swe_fleet import __version__
 from swe_fleet.cli import backbone, up
 from swe_fleet.cli import graph as graph_cli
+from swe_fleet.cli import orchestrator as orchestrator_cli
 from swe_fleet.cli import planning as planning_cli
 
 app = typer.Typer(
@@ -43,4 +44,5 @@ def main(
 backbone.register(app)
 planning_cli.register(app)
 graph_cli.register(app)
+orchestrator_cli.register(app)
 up.register(app)

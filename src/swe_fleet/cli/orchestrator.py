@@ -1,0 +1,143 @@
+"""`fleet deliberations ls|show`: what the councils deliberate, read from the Orchestrator's state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from swe_fleet.cli.common import CliError, nats_connection, print_json, print_table, run, settings
+
+deliberations_app = typer.Typer(
+    help="Council deliberations: phase, round, winner, failures.", no_args_is_help=True
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+async def _store(nc: Any, bucket: str):
+    from nats.js.errors import BucketNotFoundError
+
+    from swe_fleet.orchestrator.adapters.state_store import StateStore
+
+    try:
+        await nc.jetstream().key_value(bucket)
+    except BucketNotFoundError:
+        raise CliError(
+            f"no orchestrator state: bucket {bucket} does not exist (has the orchestrator run?)"
+        ) from None
+    return await StateStore.open(nc.jetstream(), bucket)
+
+
+@deliberations_app.command("ls")
+def deliberations_ls(
+    ctx: typer.Context,
+    story: Annotated[str | None, typer.Option(help="Only this story's deliberations.")] = None,
+    active: Annotated[bool, typer.Option("--active", help="Only those still running.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every deliberation the orchestrator knows, oldest first."""
+    from swe_fleet.orchestrator.adapters.state_store import DELIBERATION_PREFIX
+    from swe_fleet.orchestrator.domain.deliberation_state import DeliberationState
+
+    config = settings(ctx)
+
+    async def body() -> list[DeliberationState]:
+        async with nats_connection(config, "deliberations") as nc:
+            store = await _store(nc, config.orchestrator_bucket)
+            found = []
+            for key in await store.keys(DELIBERATION_PREFIX):
+                state, _ = await store.get(key, DeliberationState)
+                if state is not None:
+                    found.append(state)
+            return found
+
+    states = [
+        s
+        for s in run(body())
+        if (story is None or s.story_id == story) and (not active or not s.status.terminal)
+    ]
+    states.sort(key=lambda s: s.started_at)
+    rows = [
+        {
+            "deliberation": s.deliberation_id,
+            "story": s.story_id,
+            "task": s.task.title,
+            "role": s.council.role.value,
+            "status": s.status.value,
+            "round": s.round,
+            "waiting_for": len(s.pending),
+            "winner": s.winner or "",
+            "failures": len(s.failures),
+            "started": _when(s.started_at),
+        }
+        for s in states
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    columns = list(rows[0]) if rows else ["deliberation", "story", "task", "role", "status"]
+    print_table(None, columns, [list(row.values()) for row in rows])
+
+
+@deliberations_app.command("show")
+def deliberations_show(ctx: typer.Context, deliberation_id: str, as_json: JsonFlag = False) -> None:
+    """One deliberation: its proposals, critiques, scores, failures and why the winner won."""
+    from swe_fleet.orchestrator.domain.deliberation_state import DeliberationState
+
+    config = settings(ctx)
+
+    async def body() -> DeliberationState:
+        async with nats_connection(config, "deliberations") as nc:
+            store = await _store(nc, config.orchestrator_bucket)
+            state = await store.deliberation(deliberation_id)
+            if state is None:
+                raise CliError(f"no deliberation {deliberation_id!r} (see `fleet deliberations ls`)", 4)
+            return state
+
+    state = run(body())
+    if as_json:
+        print_json(state.model_dump(mode="json", exclude={"outbox"}))
+        return
+    typer.echo(f"{state.deliberation_id}: {state.council.role.value} council on {state.task.title!r}")
+    typer.echo(f"story {state.story_id}, plan {state.plan_id}, task {state.task.task_id}")
+    typer.echo(
+        f"status {state.status.value}, round {state.round} of {state.council.rounds}, "
+        f"started {_when(state.started_at)}, ended {_when(state.ended_at) or '-'}"
+    )
+    if state.pending:
+        waiting = ", ".join(f"{p.agent_id} ({p.kind.value})" for p in state.pending.values())
+        typer.echo(f"waiting for: {waiting} until {_when(state.phase_deadline)}")
+    print_table(
+        "proposals",
+        ["agent", "revision", "summary", "critiques received", "status"],
+        [
+            (
+                agent,
+                versions[-1].revision,
+                versions[-1].proposal.summary[:80],
+                sum(1 for c in state.critiques if c.author == agent),
+                "winner"
+                if agent == state.winner
+                else ("out: " + state.out[agent] if agent in state.out else ""),
+            )
+            for agent, versions in sorted(state.versions.items())
+        ],
+    )
+    if state.failures:
+        print_table(
+            "failures", ["agent", "phase", "error"], [(f.agent_id, f.phase, f.error) for f in state.failures]
+        )
+    if state.outcome:
+        typer.echo(f"outcome: {state.outcome}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(deliberations_app, name="deliberations")
