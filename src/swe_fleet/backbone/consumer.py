@@ -113,8 +113,11 @@ class ConsumerRuntime:
                     messages = await subscription.fetch(
                         self.spec.batch_size, timeout=self.spec.fetch_wait_seconds
                     )
-                except nats.errors.TimeoutError:
-                    continue  # nothing there: fetch raises rather than returning []
+                except TimeoutError:
+                    # Nothing there: fetch raises rather than returning []. Usually nats.errors.
+                    # TimeoutError, but a batch fetch whose deadline ran out after its no-wait probe
+                    # raises the builtin one (its base class): both mean "try again", not a failure.
+                    continue
                 except Exception as error:
                     # Disconnected, reconnecting, JetStream recovering after a restart (503), or the
                     # durable deleted by hand: none of these may stop a service. Wait and re-ensure.
