@@ -8,6 +8,9 @@ streams, durable consumers and the KV state bucket.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
 from collections import Counter
 
 from swe_fleet.backbone.publisher import EventPublisher
@@ -179,3 +182,35 @@ async def test_a_story_moved_back_to_draft_cancels_its_deliberations(nats_server
             assert "moved from PLANNED to DRAFT by po" in envelope.payload.reason
         assert await count(js, subjects.DELIBERATION_COMPLETED) == 0
         assert worker.kinds()["revise"] == 0
+
+
+async def fleet(url: str, *args: str) -> tuple[int, str, str]:
+    """The real `fleet` CLI in a child process (it runs its own event loop)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "swe_fleet.cli",
+        "--nats-url",
+        url,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_fleet_deliberations_lists_and_shows_what_the_councils_did(nats_server, nc, js) -> None:
+    code, _, err = await fleet(nats_server.url, "deliberations", "ls")
+    assert code != 0 and err.strip().startswith("fleet: no orchestrator state") and len(err.splitlines()) == 1
+    async with ScriptedWorker(nc), RunningOrchestrator(nats_server.url, fast_councils(agents=2)):
+        await publish_approval(js, story_id="US-7", plan_id="PL-7", roles=[Role.DEV])
+        await eventually(lambda: _count_is(js, subjects.TASK_DISPATCHED, 2), what="both tasks dispatched")
+    code, out, _ = await fleet(nats_server.url, "deliberations", "ls", "--story", "US-7", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["deliberation"] for r in rows] == ["dlb-PL-7-T1", "dlb-PL-7-T2"]
+    assert all(r["status"] == "completed" and r["winner"] in {"dev-1", "dev-2"} for r in rows)
+    code, out, _ = await fleet(nats_server.url, "deliberations", "show", "dlb-PL-7-T1")
+    assert code == 0 and "status completed" in out and "outcome: " in out and "proposals" in out
+    code, _, err = await fleet(nats_server.url, "deliberations", "show", "nope")
+    assert code == 4 and err.strip() == "fleet: no deliberation 'nope' (see `fleet deliberations ls`)"
