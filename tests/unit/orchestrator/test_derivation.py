@@ -143,3 +143,17 @@ def test_adding_a_back_edge_is_always_caught(tasks: list[dict], data) -> None:
     assert cycle is not None and cycle[0] == cycle[-1]
     for a, b in itertools.pairwise(cycle):
         assert b in next(t for t in tasks if t["key"] == a)["depends_on"]
+
+
+def test_too_many_tasks_are_refused_with_the_limit_in_the_repair_message() -> None:
+    verdict = validate_derived_tasks(
+        {"tasks": [task(f"T{i}") for i in range(1, 5)]},
+        plan_id="p",
+        generation=1,
+        council_roles=ALL_ROLES,
+        plan_roles=[],
+        max_estimate_hours=80,
+        max_tasks=3,
+    )
+    assert "tasks: 4 tasks; at most 3" in verdict.summary()
+    assert "(1 to 3 tasks)" in verdict.repair_message()
