@@ -27,7 +27,8 @@ def consumer_specs(batch_size: int = PROJECTION_BATCH_SIZE) -> list[ConsumerSpec
                 stream=stream.name,
                 filter_subject=subject,
                 description=f"Context graph projection of {subject}",
-                ack_wait_seconds=30.0,
+                # A batch commits in milliseconds; a crashed process's batch goes to the next one soon.
+                ack_wait_seconds=10.0,
                 batch_size=batch_size,
                 max_ack_pending=max(1000, batch_size * 4),
             )
