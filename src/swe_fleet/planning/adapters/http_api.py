@@ -79,6 +79,7 @@ class PlanningRoute(APIRoute):
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {
+        400: "The body is not valid JSON",
         404: "No such id",
         409: "Not allowed now: illegal transition, stale version, already decided, or id taken",
         503: "The planning database is unavailable",
@@ -86,8 +87,26 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorOut, "description": described[status]} for status in (*statuses, 503)}
 
 
+def _links(status: int, source_param: str, **targets: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI links: the id a creation returns feeds these operations (clients and fuzzers follow them)."""
+    links = {
+        f"{operation}_{parameter}": {
+            "operationId": f"planning_{operation}",
+            "parameters": {parameter: f"$response.body#/{source_param}"},
+        }
+        for operation, parameter in targets.items()
+    }
+    return {status: {"links": links}}
+
+
 PathId = Annotated[str, Path(pattern=ID_PATTERN)]
-QueryId = Annotated[str | None, Query(pattern=ID_PATTERN)]
+# Optional query and header parameters are typed without `| None` so the document calls them optional,
+# not nullable: on the wire they are absent or a string, never null (a fuzzer would send "null").
+QueryId = Annotated[str, Query(pattern=ID_PATTERN)]
+IF_MATCH_PATTERN = r'^(\*|(W/)?"?[1-9][0-9]{0,8}"?)$'
+IfMatch = Annotated[
+    str, Header(pattern=IF_MATCH_PATTERN, description='The story version you read (its ETag), e.g. "3"')
+]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000_000)]
 
@@ -104,7 +123,11 @@ def expected_version(if_match: str | None, in_body: int | None) -> int | None:
             )
         header_version = int(tag)
     if header_version is not None and in_body is not None and header_version != in_body:
-        raise InvalidInput("expected_version", f"If-Match says {header_version}, the body says {in_body}")
+        # Two preconditions that cannot both hold: the change can never apply (409, like a stale one).
+        raise Conflict(
+            f"If-Match says version {header_version} and expected_version says {in_body}: "
+            "they cannot both be the story's version"
+        )
     return header_version if header_version is not None else in_body
 
 
@@ -113,11 +136,24 @@ def _etag(response: Response, version: int) -> None:
 
 
 def build_router(app: PlanningApp) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["planning"], route_class=PlanningRoute)
+    router = APIRouter(
+        prefix="/v1",
+        tags=["planning"],
+        route_class=PlanningRoute,
+        generate_unique_id_function=lambda route: f"planning_{route.name}",
+    )
 
     # ---------------------------------------------------------------- projects
 
-    @router.post("/projects", status_code=201, response_model=ProjectOut, responses=_errors(409))
+    @router.post(
+        "/projects",
+        status_code=201,
+        response_model=ProjectOut,
+        responses={
+            **_errors(400, 409),
+            **_links(201, "id", get_project="project_id", list_epics="project_id"),
+        },
+    )
     async def create_project(body: ProjectIn) -> ProjectOut:
         command = c.CreateProject(
             name=body.name, created_by=body.created_by, description=body.description, project_id=body.id
@@ -134,7 +170,12 @@ def build_router(app: PlanningApp) -> APIRouter:
 
     # ---------------------------------------------------------------- epics
 
-    @router.post("/epics", status_code=201, response_model=EpicOut, responses=_errors(404, 409))
+    @router.post(
+        "/epics",
+        status_code=201,
+        response_model=EpicOut,
+        responses={**_errors(400, 404, 409), **_links(201, "id", get_epic="epic_id", list_stories="epic_id")},
+    )
     async def create_epic(body: EpicIn) -> EpicOut:
         command = c.CreateEpic(
             project_id=body.project_id,
@@ -146,7 +187,11 @@ def build_router(app: PlanningApp) -> APIRouter:
         return EpicOut.of(await app.execute(uc.create_epic, command))
 
     @router.get("/epics", response_model=list[EpicOut], responses=_errors(404))
-    async def list_epics(project_id: QueryId = None, limit: Limit = 100, offset: Offset = 0) -> list[EpicOut]:
+    async def list_epics(
+        project_id: QueryId = None,  # type: ignore[assignment]
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> list[EpicOut]:
         return [EpicOut.of(e) for e in await app.query(q.list_epics, project_id, Page(limit, offset))]
 
     @router.get("/epics/{epic_id}", response_model=EpicOut, responses=_errors(404))
@@ -155,7 +200,22 @@ def build_router(app: PlanningApp) -> APIRouter:
 
     # ---------------------------------------------------------------- stories
 
-    @router.post("/stories", status_code=201, response_model=StoryOut, responses=_errors(404, 409))
+    @router.post(
+        "/stories",
+        status_code=201,
+        response_model=StoryOut,
+        responses={
+            **_errors(400, 404, 409),
+            **_links(
+                201,
+                "id",
+                get_story="story_id",
+                transition_story="story_id",
+                create_plan="story_id",
+                list_plans="story_id",
+            ),
+        },
+    )
     async def create_story(body: StoryIn, response: Response) -> StoryOut:
         command = c.CreateStory(
             title=body.title,
@@ -172,10 +232,10 @@ def build_router(app: PlanningApp) -> APIRouter:
 
     @router.get("/stories", response_model=list[StoryOut], responses=_errors())
     async def list_stories(
-        project_id: QueryId = None,
-        epic_id: QueryId = None,
-        state: StoryState | None = None,
-        owner: Annotated[Name | None, Query()] = None,
+        project_id: QueryId = None,  # type: ignore[assignment]
+        epic_id: QueryId = None,  # type: ignore[assignment]
+        state: Annotated[StoryState, Query()] = None,  # type: ignore[assignment]
+        owner: Annotated[Name, Query()] = None,  # type: ignore[assignment]
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> list[StoryOut]:
@@ -191,14 +251,14 @@ def build_router(app: PlanningApp) -> APIRouter:
     @router.post(
         "/stories/{story_id}/transitions",
         response_model=StoryOut,
-        responses=_errors(404, 409),
+        responses=_errors(400, 404, 409),
         summary="Move a story to another lifecycle state",
     )
     async def transition_story(
         story_id: PathId,
         body: TransitionIn,
         response: Response,
-        if_match: Annotated[str | None, Header(max_length=100)] = None,
+        if_match: IfMatch = None,  # type: ignore[assignment]
     ) -> StoryOut:
         command = c.TransitionStory(
             story_id=story_id,
@@ -214,7 +274,13 @@ def build_router(app: PlanningApp) -> APIRouter:
     # ---------------------------------------------------------------- plans
 
     @router.post(
-        "/stories/{story_id}/plans", status_code=201, response_model=PlanOut, responses=_errors(404, 409)
+        "/stories/{story_id}/plans",
+        status_code=201,
+        response_model=PlanOut,
+        responses={
+            **_errors(400, 404, 409),
+            **_links(201, "id", get_plan="plan_id", approve_plan="plan_id", reject_plan="plan_id"),
+        },
     )
     async def create_plan(story_id: PathId, body: PlanIn) -> PlanOut:
         command = c.CreatePlan(
@@ -236,19 +302,33 @@ def build_router(app: PlanningApp) -> APIRouter:
     async def get_plan(plan_id: PathId) -> PlanOut:
         return PlanOut.of(await app.query(q.get_plan, plan_id))
 
-    @router.post("/plans/{plan_id}/approve", response_model=PlanOut, responses=_errors(404, 409))
+    @router.post("/plans/{plan_id}/approve", response_model=PlanOut, responses=_errors(400, 404, 409))
     async def approve_plan(plan_id: PathId, body: PlanApprovalIn) -> PlanOut:
         command = c.ApprovePlan(plan_id=plan_id, by=body.by, notes=body.notes)
         return PlanOut.of(await app.execute(uc.approve_plan, command))
 
-    @router.post("/plans/{plan_id}/reject", response_model=PlanOut, responses=_errors(404, 409))
+    @router.post("/plans/{plan_id}/reject", response_model=PlanOut, responses=_errors(400, 404, 409))
     async def reject_plan(plan_id: PathId, body: PlanRejectionIn) -> PlanOut:
         command = c.RejectPlan(plan_id=plan_id, by=body.by, reason=body.reason)
         return PlanOut.of(await app.execute(uc.reject_plan, command))
 
     # ---------------------------------------------------------------- decisions
 
-    @router.post("/decisions", status_code=201, response_model=DecisionOut, responses=_errors(404, 409))
+    @router.post(
+        "/decisions",
+        status_code=201,
+        response_model=DecisionOut,
+        responses={
+            **_errors(400, 404, 409),
+            **_links(
+                201,
+                "id",
+                get_decision="decision_id",
+                approve_decision="decision_id",
+                reject_decision="decision_id",
+            ),
+        },
+    )
     async def propose_decision(body: DecisionIn) -> DecisionOut:
         command = c.ProposeDecision(
             story_id=body.story_id,
@@ -263,7 +343,10 @@ def build_router(app: PlanningApp) -> APIRouter:
 
     @router.get("/decisions", response_model=list[DecisionOut], responses=_errors())
     async def list_decisions(
-        story_id: QueryId = None, status: DecisionStatus | None = None, limit: Limit = 100, offset: Offset = 0
+        story_id: QueryId = None,  # type: ignore[assignment]
+        status: Annotated[DecisionStatus, Query()] = None,  # type: ignore[assignment]
+        limit: Limit = 100,
+        offset: Offset = 0,
     ) -> list[DecisionOut]:
         found = await app.query(q.list_decisions, story_id, status, Page(limit, offset))
         return [DecisionOut.of(d) for d in found]
@@ -272,12 +355,16 @@ def build_router(app: PlanningApp) -> APIRouter:
     async def get_decision(decision_id: PathId) -> DecisionOut:
         return DecisionOut.of(await app.query(q.get_decision, decision_id))
 
-    @router.post("/decisions/{decision_id}/approve", response_model=DecisionOut, responses=_errors(404, 409))
+    @router.post(
+        "/decisions/{decision_id}/approve", response_model=DecisionOut, responses=_errors(400, 404, 409)
+    )
     async def approve_decision(decision_id: PathId, body: DecisionVerdictIn) -> DecisionOut:
         command = c.ApproveDecision(decision_id=decision_id, by=body.by, rationale=body.rationale)
         return DecisionOut.of(await app.execute(uc.approve_decision, command))
 
-    @router.post("/decisions/{decision_id}/reject", response_model=DecisionOut, responses=_errors(404, 409))
+    @router.post(
+        "/decisions/{decision_id}/reject", response_model=DecisionOut, responses=_errors(400, 404, 409)
+    )
     async def reject_decision(decision_id: PathId, body: DecisionVerdictIn) -> DecisionOut:
         command = c.RejectDecision(decision_id=decision_id, by=body.by, rationale=body.rationale)
         return DecisionOut.of(await app.execute(uc.reject_decision, command))

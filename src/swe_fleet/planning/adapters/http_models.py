@@ -24,21 +24,24 @@ from swe_fleet.planning.domain.model import (
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
 
-def _storable(value: str) -> str:
-    # PostgreSQL refuses NUL in text and no store takes lone surrogates: a 422, not a 500.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+# PostgreSQL refuses NUL in text: the document says so (a 422, not a 500). Required text must hold
+# something besides whitespace, which the domain strips.
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$"
+
+
+def _encodable(value: str) -> str:
     try:
         value.encode("utf-8")
-    except UnicodeEncodeError:
+    except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape: no store can keep it
         raise ValueError("must be valid Unicode text (no lone surrogates)") from None
     return value
 
 
-Text = Annotated[str, Field(max_length=20_000), AfterValidator(_storable)]
-Name = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_storable)]
-Prose = Annotated[str, Field(min_length=1, max_length=20_000), AfterValidator(_storable)]
-Item = Annotated[str, Field(min_length=1, max_length=2_000), AfterValidator(_storable)]
+Text = Annotated[str, Field(max_length=20_000, pattern=NO_NUL), AfterValidator(_encodable)]
+Name = Annotated[str, Field(min_length=1, max_length=500, pattern=NOT_BLANK), AfterValidator(_encodable)]
+Prose = Annotated[str, Field(min_length=1, max_length=20_000, pattern=NOT_BLANK), AfterValidator(_encodable)]
+Item = Annotated[str, Field(min_length=1, max_length=2_000, pattern=NOT_BLANK), AfterValidator(_encodable)]
 EntityId = Annotated[str, Field(pattern=ID_PATTERN, examples=["US-01J9Z3K6W5T8Y2N4Q7R1S0V3XA"])]
 
 

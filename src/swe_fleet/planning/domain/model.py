@@ -20,15 +20,19 @@ from swe_fleet.planning.domain.errors import (
     InvalidPlan,
 )
 
+# Blank means ASCII whitespace only, the same set the HTTP API's published patterns use (Unicode
+# "whitespace" differs between Python, JSON Schema and Rust regexes).
+BLANK = " \t\n\r\f\v"
+
 
 def required_text(field_name: str, value: str) -> str:
-    if not value or not value.strip():
+    if not value or not value.strip(BLANK):
         raise InvalidInput(field_name, "must not be empty")
-    return value.strip()
+    return value.strip(BLANK)
 
 
 def clean_items(field_name: str, items: list[str]) -> list[str]:
-    cleaned = [item.strip() for item in items]
+    cleaned = [item.strip(BLANK) for item in items]
     if any(not item for item in cleaned):
         raise InvalidInput(field_name, "items must not be empty")
     return cleaned
@@ -162,7 +166,7 @@ class Plan:
     version: int = 1
 
     def __post_init__(self) -> None:
-        if not self.description.strip():
+        if not self.description.strip(BLANK):
             raise InvalidPlan("description", "a plan needs a description")
         if not self.acceptance_criteria:
             raise InvalidPlan("acceptance_criteria", "a plan needs at least one acceptance criterion")
