@@ -1,0 +1,139 @@
+import pytest
+
+from swe_fleet.agents.answering import CommandAnswerer
+from swe_fleet.agents.domain.context_pack import ContextOutcome
+from swe_fleet.agents.protocol import OUTPUT_MODEL_FOR_KIND, CommandKind
+from swe_fleet.events.payloads import AgentCommand, AgentResponseCompleted, AgentResponseFailed
+from swe_fleet.llm.errors import LlmRejected, LlmTimedOut, LlmUnavailable
+from tests.unit.agents.fakes import FixedContext, ScriptedLlm, completion
+from tests.unit.agents.samples import GOOD_ANSWERS, INPUTS, PROPOSAL
+
+
+def command(kind=CommandKind.GENERATE, **changes):
+    fields = {
+        "command_id": f"cmd-{kind.value}",
+        "kind": kind.value,
+        "story_id": "story-1",
+        "task_id": "task-1",
+        "deliberation_id": "delib-1",
+        "role": "DEV",
+        "agent_id": "dev-1",
+        "phase": "IN_PROGRESS",
+        "inputs": INPUTS[kind],
+        "token_budget": 1500,
+    }
+    return AgentCommand(**{**fields, **changes})
+
+
+def answerer(script, context=None, attempts=3):
+    llm = ScriptedLlm(list(script))
+    return CommandAnswerer(
+        llm, context or FixedContext(), worker_id="worker-a", answer_attempts=attempts
+    ), llm
+
+
+@pytest.mark.parametrize("kind", list(CommandKind))
+async def test_a_valid_answer_completes_with_output_usage_and_context_version(kind):
+    agent, llm = answerer([GOOD_ANSWERS[kind]])
+    response = await agent.answer(command(kind))
+    assert isinstance(response, AgentResponseCompleted)
+    OUTPUT_MODEL_FOR_KIND[kind].model_validate(response.output)
+    assert (response.command_id, response.agent_id, response.worker_id) == (
+        f"cmd-{kind.value}",
+        "dev-1",
+        "worker-a",
+    )
+    assert response.context_version == "9" and response.context_error is None
+    assert response.usage.model == "fake-model" and response.usage.attempts == 1
+    assert response.usage.started_at is not None and response.usage.ended_at is not None
+    assert llm.calls[0]["output"].schema["type"] == "object"
+    assert llm.calls[0]["role"] == "DEV"
+
+
+async def test_the_context_is_asked_for_the_commands_story_role_phase_task_and_budget():
+    context = FixedContext()
+    agent, _ = answerer([PROPOSAL], context)
+    await agent.answer(command())
+    assert context.requests == [
+        {
+            "story_id": "story-1",
+            "role": "DEV",
+            "phase": "IN_PROGRESS",
+            "task_id": "task-1",
+            "token_budget": 1500,
+        }
+    ]
+
+
+async def test_an_invalid_answer_is_repaired_with_the_problem_sent_back():
+    agent, llm = answerer([{**PROPOSAL, "steps": []}, PROPOSAL])
+    response = await agent.answer(command())
+    assert isinstance(response, AgentResponseCompleted)
+    assert response.usage.attempts == 2 and response.usage.prompt_tokens == 200
+    repair = llm.calls[1]["messages"]
+    assert [m.role for m in repair] == ["system", "user", "assistant", "user"]
+    assert '"steps": []' in repair[2].content
+    assert "steps: List should have at least 1 item" in repair[3].content
+    assert repair[:2] == llm.calls[0]["messages"]
+
+
+async def test_a_truncated_answer_is_not_echoed_back_but_asked_again_shorter():
+    agent, llm = answerer([completion('{"summary": "long...', finish_reason="length"), PROPOSAL])
+    response = await agent.answer(command())
+    assert isinstance(response, AgentResponseCompleted)
+    repair = llm.calls[1]["messages"]
+    assert [m.role for m in repair] == ["system", "user", "user"]
+    assert "cut off" in repair[2].content
+
+
+async def test_repairs_start_from_the_first_prompt_every_time():
+    agent, llm = answerer(["nonsense", "more nonsense", PROPOSAL])
+    await agent.answer(command())
+    assert len(llm.calls[2]["messages"]) == 4
+    assert llm.calls[2]["messages"][2].content == "more nonsense"
+
+
+async def test_no_valid_answer_within_the_attempts_is_a_failed_response_saying_why():
+    agent, llm = answerer(["not json"], attempts=2)
+    response = await agent.answer(command())
+    assert isinstance(response, AgentResponseFailed)
+    assert response.attempts == 2 and len(llm.calls) == 2
+    assert response.error.startswith(
+        "no valid generate answer after 2 attempts: the answer is not a complete JSON"
+    )
+    assert response.usage is not None and response.usage.attempts == 2
+
+
+async def test_unusable_inputs_fail_at_once_without_calling_the_llm():
+    agent, llm = answerer([PROPOSAL])
+    response = await agent.answer(
+        command(CommandKind.CRITIQUE, inputs={"task": INPUTS[CommandKind.GENERATE]["task"]})
+    )
+    assert isinstance(response, AgentResponseFailed)
+    assert response.attempts == 0 and "inputs.proposal" in response.error and response.usage is None
+    assert llm.calls == []
+
+
+@pytest.mark.parametrize(
+    "error", [LlmTimedOut("no answer within 120s"), LlmRejected(400, "context too long")]
+)
+async def test_an_llm_timeout_or_refusal_is_a_failed_response(error):
+    agent, _ = answerer([error])
+    response = await agent.answer(command())
+    assert isinstance(response, AgentResponseFailed) and str(error) in response.error
+
+
+async def test_an_unavailable_llm_is_raised_for_the_worker_to_hold_the_command():
+    agent, _ = answerer([LlmUnavailable("connection refused")])
+    with pytest.raises(LlmUnavailable):
+        await agent.answer(command())
+
+
+async def test_without_context_the_agent_still_answers_and_says_why():
+    context = FixedContext(ContextOutcome(None, "Context service unreachable after 3 attempts"))
+    agent, llm = answerer([PROPOSAL], context)
+    response = await agent.answer(command())
+    assert isinstance(response, AgentResponseCompleted)
+    assert response.context_version is None
+    assert response.context_error == "Context service unreachable after 3 attempts"
+    assert "No context from the knowledge graph" in llm.calls[0]["messages"][1].content
