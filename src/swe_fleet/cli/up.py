@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -91,9 +92,10 @@ async def run_fleet(
         names = ["planning", "context"] + (["orchestrator", "agent-worker"] if endpoints.llm_url else [])
         services = []
         for name in names:
+            service = await build_service(name, s, nc, endpoints)
+            services.append(service)
             if announce:
-                _report(name, "starting", "")
-            services.append(await build_service(name, s, nc, endpoints))
+                _report(name, "ok", f"{len(service.consumers)} consumers")
         host = ServiceHost(services, http_host=s.host, http_port=s.http_port)
         on_termination(stop.set)
         ready = asyncio.Event()
@@ -140,8 +142,9 @@ def _print_where(s: FleetSettings, endpoints: Any, services: list[Any]) -> None:
         ("http api", api, f"OpenAPI at {api}/docs; /healthz /readyz /metrics"),
     ]
     for service in services:
-        durables = ", ".join(runtime.spec.durable for runtime in service.consumers) or "-"
-        rows.append((service.name, f"{len(service.consumers)} consumers", durables))
+        counts = Counter(runtime.spec.durable for runtime in service.consumers)
+        durables = ", ".join(name if n == 1 else f"{name} ×{n}" for name, n in counts.items()) or "-"
+        rows.append((service.name, f"{len(counts)} durable consumers", durables))
     print_table(None, ["part", "where", "what"], rows)
     out.print("fleet is up — Ctrl-C to stop", highlight=False)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from nats.aio.client import Client as NATS
 
 from swe_fleet.host.service import Service
@@ -32,7 +34,10 @@ async def build_service(name: str, settings: FleetSettings, nc: NATS, endpoints:
     if name == "agent-worker":
         from swe_fleet.agents.bootstrap import build as build_agents
 
-        return await build_agents(
+        if not endpoints.llm_url:
+            raise ValueError("agent-worker needs an LLM server: set FLEET_LLM_URL or --llm-url")
+        built = build_agents(
             settings, nc, llm_url=endpoints.llm_url, context_url=settings.resolved_context_url
         )
+        return await built if inspect.isawaitable(built) else built
     raise UnknownService(f"unknown service {name!r}: choose one of {', '.join(SERVICE_NAMES)}")
