@@ -155,6 +155,7 @@ def test_commands_carry_the_protocol_inputs() -> None:
 
 def test_a_silent_agent_times_out_and_the_rest_carry_on() -> None:
     state = run_to_end(begin(), lambda m: None if m.payload["agent_id"] == "dev-3" else completed(m))
+    assert "every other agent" not in state.outcome
     assert state.status is Status.COMPLETED and state.winner in {"dev-1", "dev-2"}
     assert [(f.agent_id, f.phase) for f in state.failures] == [("dev-3", "generate")]
     assert "no answer within 300s" in state.failures[0].error
@@ -203,6 +204,7 @@ def test_every_agent_failing_ends_the_deliberation_as_failed() -> None:
 def test_a_council_of_one_critiques_and_judges_itself() -> None:
     state = run_to_end(begin(agents=1), completed)
     assert state.status is Status.COMPLETED and state.winner == "dev-1"
+    assert "the council has one agent" in state.outcome
     critique = next(m for m in unsent(state) if m.payload["kind"] == "critique")
     assert critique.payload["inputs"]["self_critique"] is True
 

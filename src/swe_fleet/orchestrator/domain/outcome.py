@@ -61,7 +61,7 @@ def candidates_of(state: DeliberationState) -> list[Candidate]:
 
 def complete(state: DeliberationState, now: float, sent: list[Outgoing]) -> None:
     """Select the winner and append the completed and dispatched events (state is a working copy)."""
-    selection = select(candidates_of(state), state.council.scoring)
+    selection = select(candidates_of(state), state.council.scoring, council_size=len(state.agents))
     winner = selection.winner
     state.status, state.ended_at = Status.COMPLETED, now
     state.winner, state.outcome = winner.agent_id, selection.rationale

@@ -129,17 +129,19 @@ def rank(candidates: Sequence[Candidate], weights: ScoringWeights) -> tuple[Rank
     return tuple(sorted(ranked, key=Ranked.sort_key))
 
 
-def select(candidates: Sequence[Candidate], weights: ScoringWeights) -> Selection:
+def select(candidates: Sequence[Candidate], weights: ScoringWeights, *, council_size: int = 0) -> Selection:
     ranking = rank(candidates, weights)
-    return Selection(ranking=ranking, rationale=explain(ranking))
+    return Selection(ranking=ranking, rationale=explain(ranking, council_size=council_size))
 
 
-def explain(ranking: Sequence[Ranked]) -> str:
+def explain(ranking: Sequence[Ranked], *, council_size: int = 0) -> str:
     """Why the winner won: its scores, its margin over each other proposal, and how a tie was broken."""
     winner = ranking[0]
     revision = winner.candidate.revision
     lines = [f"{winner.agent_id}'s proposal (revision {revision}) scored {winner.describe()}."]
-    if len(ranking) == 1:
+    if len(ranking) == 1 and council_size == 1:
+        lines.append("It was the only proposal: the council has one agent.")
+    elif len(ranking) == 1:
         lines.append("It was the only proposal left: every other agent of the council failed or timed out.")
     for other in ranking[1:]:
         margin = winner.total - other.total
