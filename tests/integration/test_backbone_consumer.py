@@ -173,3 +173,30 @@ async def test_long_handlers_keep_their_lease_with_in_progress_acks(nc, js) -> N
     await run_until(runtime, lambda: runtime.stats.processed >= 1)
 
     assert deliveries_seen == [1]  # never redelivered while the handler ran
+
+
+async def test_stop_hands_a_stuck_batch_back_after_the_drain_grace(nc, js) -> None:
+    publisher = EventPublisher(js, "test")
+    await publisher.publish(SUBJECT, decision(1))
+    started = asyncio.Event()
+
+    async def stuck(deliveries: Sequence[Delivery]) -> None:
+        started.set()
+        await asyncio.sleep(3600)  # an LLM call that will not come back in time
+
+    first = ConsumerRuntime(
+        nc, spec(drain_grace_seconds=0.5, ack_wait_seconds=30.0), stuck, DeadLetterWriter(publisher)
+    )
+    running = asyncio.create_task(first.run())
+    await asyncio.wait_for(started.wait(), 10)
+    first.stop()
+    await asyncio.wait_for(running, 10)  # returns after the grace, not after the hour
+
+    redelivered: list[int] = []
+
+    async def record(deliveries: Sequence[Delivery]) -> None:
+        redelivered.extend(d.num_delivered for d in deliveries)
+
+    second = ConsumerRuntime(nc, spec(ack_wait_seconds=30.0), record, DeadLetterWriter(publisher))
+    await run_until(second, lambda: redelivered, timeout=10)  # at once: handed back, not left to ack_wait
+    assert redelivered == [2]

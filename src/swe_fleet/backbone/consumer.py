@@ -87,7 +87,7 @@ class ConsumerRuntime:
         self._metrics = DurableMetrics(spec.durable)
 
     def stop(self) -> None:
-        """Finish the batch in hand, ack it, and return from `run` (graceful drain)."""
+        """Finish the batch in hand (within the drain grace), ack it, and return from `run`."""
         self._stopping.set()
 
     @property
@@ -129,7 +129,7 @@ class ConsumerRuntime:
                     continue
                 fetch_backoff = 0.2
                 if messages:
-                    await self.process_batch(messages)
+                    await self._process_within_grace(messages)
         finally:
             for sub in (subscription, advisory):
                 with contextlib.suppress(Exception):
@@ -162,6 +162,30 @@ class ConsumerRuntime:
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     # ------------------------------------------------------------------ one batch
+
+    async def _process_within_grace(self, messages: Sequence[Msg]) -> None:
+        batch = asyncio.create_task(self.process_batch(messages))
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait([batch, stopping], return_when=asyncio.FIRST_COMPLETED)
+            if not batch.done():
+                done, _ = await asyncio.wait([batch], timeout=self.spec.drain_grace_seconds)
+                if not done:
+                    log.warning(
+                        "consumer %s: batch not done %.0fs after stop; handing it back",
+                        self.spec.durable,
+                        self.spec.drain_grace_seconds,
+                    )
+                    batch.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await batch
+                    for msg in messages:  # acked ones refuse the nak; the rest come back at once
+                        with contextlib.suppress(Exception):
+                            await msg.nak()
+                    return
+            batch.result()
+        finally:
+            stopping.cancel()
 
     async def process_batch(self, messages: Sequence[Msg]) -> None:
         started = time.perf_counter()

@@ -25,6 +25,9 @@ class ConsumerSpec:
     max_waiting: int = 512
     batch_size: int = 100
     fetch_wait_seconds: float = 1.0
+    # On stop, the batch in hand gets this long to finish and be acked; then it is cancelled and its
+    # messages are handed back (nak) for another replica, instead of holding shutdown hostage.
+    drain_grace_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.failure_deliveries <= self.max_deliver:

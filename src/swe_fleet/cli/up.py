@@ -76,11 +76,16 @@ async def run_fleet(
     from swe_fleet.host.stack import EmbeddedStack
 
     stop = stop or asyncio.Event()
+    on_termination(stop.set)
     stack = EmbeddedStack(s, report=_report if announce else None, with_llm=with_llm)
-    err.print(f"fleet up: data in {s.data_dir.resolve()}", highlight=False) if announce else None
-    endpoints = await asyncio.to_thread(stack.start)
+    if announce:
+        err.print(f"fleet up: data in {s.data_dir.resolve()}", highlight=False)
+    # On this (main) thread on purpose: the servers are tied to it and die with this process.
+    endpoints = stack.start()
     nc = None
     try:
+        if stop.is_set():
+            return
         nc = await connect(endpoints.nats_url, "fleet-up", wait_seconds=15)
         changes = await ensure_streams(nc.jetstream())
         if announce:
@@ -97,7 +102,6 @@ async def run_fleet(
             if announce:
                 _report(name, "ok", f"{len(service.consumers)} consumers")
         host = ServiceHost(services, http_host=s.host, http_port=s.http_port)
-        on_termination(stop.set)
         ready = asyncio.Event()
         serving = asyncio.create_task(host.serve(stop, ready))
         await asyncio.wait([serving, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)

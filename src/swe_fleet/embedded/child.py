@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -38,6 +39,15 @@ def port_answers(host: str, port: int) -> bool:
     return False
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM us when the thread that started us dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux: the parent's clean stop is all there is
+
+
 class ChildServer:
     """Base for the embedded servers. Subclasses say how to launch and when the server is ready."""
 
@@ -48,6 +58,9 @@ class ChildServer:
         self.data_dir = Path(data_dir)
         self.host, self.port = host, port
         self.process: subprocess.Popen | None = None
+        # Set by long-lived owners that start servers from their main thread (fleet up): a crash of
+        # the owner then takes its servers with it instead of leaving orphans holding the ports.
+        self.die_with_parent = False
 
     # ---- for subclasses
     def command(self) -> Sequence[str]:
@@ -79,6 +92,7 @@ class ChildServer:
                 stdin=subprocess.DEVNULL,
                 cwd=self.data_dir,
                 start_new_session=True,  # Ctrl-C reaches us, and we stop the child in order
+                preexec_fn=_die_with_parent if self.die_with_parent else None,  # noqa: PLW1509
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

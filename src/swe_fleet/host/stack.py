@@ -71,6 +71,7 @@ class EmbeddedStack:
 
     def _start(self, part: str, server: ChildServer, detail: str, timeout: float = 60.0) -> None:
         self.report(part, "starting", detail)
+        server.die_with_parent = True  # start() runs on the owner's main thread
         server.start(timeout=timeout)
         self.servers.append(server)
 
