@@ -200,3 +200,25 @@ async def test_stop_hands_a_stuck_batch_back_after_the_drain_grace(nc, js) -> No
     second = ConsumerRuntime(nc, spec(ack_wait_seconds=30.0), record, DeadLetterWriter(publisher))
     await run_until(second, lambda: redelivered, timeout=10)  # at once: handed back, not left to ack_wait
     assert redelivered == [2]
+
+
+async def test_sentinels_dead_letter_subjects_no_service_consumes(nc, js) -> None:
+    from swe_fleet.backbone.sentinel import build_sentinels
+
+    await js.publish("planning.bogus.thing", b'{"x": 1}')
+    await js.publish("agent.cmd.unknown", b"{}")
+    await EventPublisher(js, "test").publish(SUBJECT, decision(1))
+    sentinels = build_sentinels(nc)
+    tasks = [asyncio.create_task(runtime.run()) for runtime in sentinels]
+    try:
+        async with asyncio.timeout(20):
+            while sum(runtime.stats.dead_lettered for runtime in sentinels) < 2:
+                await asyncio.sleep(0.05)
+    finally:
+        for runtime in sentinels:
+            runtime.stop()
+        await asyncio.gather(*tasks)
+    letters = {letter.original_subject: letter for letter in await list_dead_letters(js)}
+    assert set(letters) == {"planning.bogus.thing", "agent.cmd.unknown"}
+    assert {letter.reason for letter in letters.values()} == {"unknown_subject"}
+    assert sum(runtime.stats.processed for runtime in sentinels) == 1  # the valid event, acked

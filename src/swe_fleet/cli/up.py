@@ -94,7 +94,9 @@ async def run_fleet(
                 "ok",
                 f"{len(changes)} streams ensured ({', '.join(sorted({c.change.value for c in changes}))})",
             )
-        names = ["planning", "context"] + (["orchestrator", "agent-worker"] if endpoints.llm_url else [])
+        names = ["planning", "context", "sentinel"] + (
+            ["orchestrator", "agent-worker"] if endpoints.llm_url else []
+        )
         services = []
         for name in names:
             service = await build_service(name, s, nc, endpoints)
@@ -200,7 +202,9 @@ def up(
 
 def serve(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="planning, context, orchestrator or agent-worker.")],
+    service: Annotated[
+        str, typer.Argument(help="planning, context, orchestrator, agent-worker or sentinel.")
+    ],
     host: Host = None,
     http_port: HttpPort = None,
     nats_url: NatsUrl = None,

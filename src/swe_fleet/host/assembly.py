@@ -10,7 +10,7 @@ from swe_fleet.host.service import Service
 from swe_fleet.host.stack import Endpoints
 from swe_fleet.settings import FleetSettings
 
-SERVICE_NAMES = ("planning", "context", "orchestrator", "agent-worker")
+SERVICE_NAMES = ("planning", "context", "orchestrator", "agent-worker", "sentinel")
 
 
 class UnknownService(ValueError):
@@ -40,4 +40,8 @@ async def build_service(name: str, settings: FleetSettings, nc: NATS, endpoints:
             settings, nc, llm_url=endpoints.llm_url, context_url=settings.resolved_context_url
         )
         return await built if inspect.isawaitable(built) else built
+    if name == "sentinel":
+        from swe_fleet.backbone.sentinel import build_sentinels
+
+        return Service(name="sentinel", consumers=build_sentinels(nc))
     raise UnknownService(f"unknown service {name!r}: choose one of {', '.join(SERVICE_NAMES)}")
