@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from swe_fleet import __version__
-from swe_fleet.cli import backbone, up
+from swe_fleet.cli import agents as agents_cli
+from swe_fleet.cli import backbone, up, verify
 from swe_fleet.cli import graph as graph_cli
 from swe_fleet.cli import orchestrator as orchestrator_cli
 from swe_fleet.cli import planning as planning_cli
@@ -46,3 +47,5 @@ planning_cli.register(app)
 graph_cli.register(app)
 orchestrator_cli.register(app)
 up.register(app)
+agents_cli.register(app)
+verify.register(app)

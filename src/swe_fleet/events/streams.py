@@ -17,10 +17,10 @@ class StreamSpec:
     max_msg_size: int = 1024 * 1024
 
     def covers(self, subject: str) -> bool:
-        return any(_subject_matches(pattern, subject) for pattern in self.subjects)
+        return any(subject_matches(pattern, subject) for pattern in self.subjects)
 
 
-def _subject_matches(pattern: str, subject: str) -> bool:
+def subject_matches(pattern: str, subject: str) -> bool:
     pattern_tokens, subject_tokens = pattern.split("."), subject.split(".")
     for index, token in enumerate(pattern_tokens):
         if token == ">":

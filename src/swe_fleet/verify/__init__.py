@@ -1,0 +1,1 @@
+"""`fleet verify`: the field report's checklist as a command, against any deployment."""

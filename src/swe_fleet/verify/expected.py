@@ -1,0 +1,20 @@
+"""What a complete deployment has: every durable consumer every service declares, and the sentinels."""
+
+from __future__ import annotations
+
+from swe_fleet.backbone.consumer_spec import ConsumerSpec
+
+
+def expected_consumers() -> list[tuple[str, ConsumerSpec]]:
+    """(service, spec) for every durable a full fleet runs."""
+    from swe_fleet.agents.worker import command_consumer_spec
+    from swe_fleet.backbone.sentinel import sentinel_specs
+    from swe_fleet.context.consumers import consumer_specs
+    from swe_fleet.orchestrator.bootstrap import CONSUMERS
+
+    return (
+        [("context", spec) for spec in consumer_specs()]
+        + [("orchestrator", spec) for spec in CONSUMERS]
+        + [("agent-worker", command_consumer_spec())]
+        + [("sentinel", spec) for spec in sentinel_specs()]
+    )
