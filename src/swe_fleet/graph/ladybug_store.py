@@ -159,7 +159,14 @@ class LadybugGraphStore:
                 return ApplyResult((), tuple(e.event_id for e in batch), (), int(found[0][0]) if found else 0)
             bump = cq.bump_version_statement()
             version = int(_rows(connection.execute(bump.cypher, bump.params))[0][0])
-            for statement in cq.compile_writes(fresh, version):
+            # Ladybug's MERGE costs several times a lookup plus a CREATE or an update, and this
+            # connection is the only writer: look the nodes up, then create or update them.
+            plan = cq.plan_writes(fresh)
+            existing = {
+                label: {row[0] for row in _rows(connection.execute(statement.cypher, statement.params))}
+                for label, statement in cq.existing_nodes_statements(plan)
+            }
+            for statement in cq.compile_writes(plan, version, existing=existing):
                 connection.execute(statement.cypher, statement.params)
             ledger = cq.ledger_statement(fresh, version)
             connection.execute(ledger.cypher, ledger.params)
