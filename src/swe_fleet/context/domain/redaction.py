@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ def _scoped(pattern: re.Pattern[str]) -> str:
 _ANY_SECRET = re.compile("|".join(_scoped(rule.pattern) for rule in RULES))
 
 
+# Pure, and the same fields are redacted on every request about a story: memoised, bounded.
+@lru_cache(maxsize=65_536)
 def redact(text: str) -> str:
     """`text` with every secret the rules know replaced by `[REDACTED:<kind>]`."""
     if not text or _ANY_SECRET.search(text) is None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Protocol
 
 _RUNS = re.compile(
@@ -46,6 +47,9 @@ class TokenCounter(Protocol):
         ...
 
 
+# Pure and called on the same lines again and again (every request on a story re-measures its
+# decisions): memoised, bounded.
+@lru_cache(maxsize=65_536)
 def estimate_tokens(text: str) -> int:
     if not text:
         return 0
