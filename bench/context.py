@@ -549,10 +549,10 @@ def render(r: dict[str, Any]) -> str:
         "Ladybug file."
     )
     latency = (
-        "GetContext through the HTTP API (service process, real uvicorn, httpx client, sequential), story with "
-        f"{r['get_context_story_tasks']} tasks and {r['get_context_story_decisions']} decisions, role DEV with "
-        f"a task, {r['get_context_requests']} requests each; cache: {r['get_context_cache']}; uncached packs "
-        f"~{r['get_context_uncached_pack_tokens']} tokens (estimate)."
+        "GetContext through the HTTP API (service process, real uvicorn, httpx client, sequential), story "
+        f"with {r['get_context_story_tasks']} tasks and {r['get_context_story_decisions']} decisions, "
+        f"role DEV with a task, {r['get_context_requests']} requests each; cache: {r['get_context_cache']}; "
+        f"uncached packs ~{r['get_context_uncached_pack_tokens']} tokens (estimate)."
     )
     fleet_row = (
         "| fleet projection (runtime + one transaction per batch + `context.updated`) | "
