@@ -96,3 +96,18 @@ def test_urls_choose_the_store_and_carry_its_settings(tmp_path: Path):
     for bad in ("postgres://x", "ladybug://", "neo4j://"):
         with pytest.raises(ValueError):
             open_graph_store(bad)
+
+
+async def test_an_unreachable_neo4j_is_a_transient_unavailability():
+    """The real driver against a closed port: the adapter's error mapping, not a mock's."""
+    from swe_fleet.embedded.child import free_port
+    from swe_fleet.errors import TransientError
+    from swe_fleet.graph.port import GraphUnavailable
+
+    store = Neo4jGraphStore(f"bolt://127.0.0.1:{free_port()}", user="neo4j", password="x")
+    with pytest.raises(GraphUnavailable) as raised:
+        await store.start()
+    assert isinstance(raised.value, TransientError)
+    with pytest.raises(GraphUnavailable):
+        await store.read("RETURN 1 AS ok")
+    await store.close()
