@@ -10,7 +10,7 @@ import typer
 from swe_fleet.cli.common import CliError, nats_connection, print_json, print_table, run, settings
 
 deliberations_app = typer.Typer(
-    help="Council deliberations: phase, round, winner, failures.", no_args_is_help=True
+    help="Council deliberations: progress, winner, failures.", no_args_is_help=True
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -72,7 +72,7 @@ def deliberations_ls(
             "task": s.task.title,
             "role": s.council.role.value,
             "status": s.status.value,
-            "round": s.round,
+            "proposals": s.stage_summary,
             "waiting_for": len(s.pending),
             "winner": s.winner or "",
             "failures": len(s.failures),
@@ -109,12 +109,15 @@ def deliberations_show(ctx: typer.Context, deliberation_id: str, as_json: JsonFl
     typer.echo(f"{state.deliberation_id}: {state.council.role.value} council on {state.task.title!r}")
     typer.echo(f"story {state.story_id}, plan {state.plan_id}, task {state.task.task_id}")
     typer.echo(
-        f"status {state.status.value}, round {state.round} of {state.council.rounds}, "
-        f"started {_when(state.started_at)}, ended {_when(state.ended_at) or '-'}"
+        f"status {state.status.value} ({state.stage_summary}), {state.council.agents} agent(s), "
+        f"{state.council.rounds} round(s), started {_when(state.started_at)}, "
+        f"ended {_when(state.ended_at) or '-'}"
     )
-    if state.pending:
-        waiting = ", ".join(f"{p.agent_id} ({p.kind.value})" for p in state.pending.values())
-        typer.echo(f"waiting for: {waiting} until {_when(state.phase_deadline)}")
+    for pending in state.pending.values():
+        typer.echo(
+            f"waiting for {pending.agent_id}: {pending.kind.value} of {pending.target_agent_id}'s proposal "
+            f"(round {pending.round}) until {_when(pending.deadline)}"
+        )
     print_table(
         "proposals",
         ["agent", "revision", "summary", "critiques received", "status"],

@@ -1,4 +1,4 @@
-"""Critique and judge rotations: nobody reviews itself while it has a peer; the load is even."""
+"""Critique and judge rotations: nobody reviews itself while a peer is available; the load is even."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swe_fleet.orchestrator.domain.assignments import critique_pairs, judge_pairs
+from swe_fleet.orchestrator.domain.assignments import critic_for, critique_pairs, judge_pairs, judges_for
 
-agents = st.lists(st.from_regex(r"[a-z]{1,4}-[1-9]", fullmatch=True), min_size=1, max_size=9, unique=True)
+councils = st.integers(min_value=1, max_value=9).map(lambda n: [f"dev-{i}" for i in range(1, n + 1)])
 
 
-@given(agents, st.integers(min_value=1, max_value=6))
+@given(councils, st.integers(min_value=1, max_value=6))
 def test_critiques_are_a_derangement(council: list[str], round_number: int) -> None:
     pairs = critique_pairs(council, round_number)
     assert sorted(critic for critic, _ in pairs) == sorted(council)
@@ -23,7 +23,7 @@ def test_critiques_are_a_derangement(council: list[str], round_number: int) -> N
         assert pairs == [(council[0], council[0])]
 
 
-@given(agents, st.integers(min_value=1, max_value=8), st.integers(min_value=1, max_value=5))
+@given(councils, st.integers(min_value=1, max_value=8), st.integers(min_value=1, max_value=5))
 def test_judges_never_judge_themselves_and_share_the_work(
     council: list[str], per_proposal: int, last_round: int
 ) -> None:
@@ -39,17 +39,30 @@ def test_judges_never_judge_themselves_and_share_the_work(
         assert all(judge != author for judge, author in pairs)
 
 
-def test_rounds_rotate_the_peer_an_agent_critiques() -> None:
+@given(councils, st.data())
+def test_unavailable_seats_are_skipped_and_self_review_only_without_peers(council: list[str], data) -> None:
+    author = data.draw(st.sampled_from(council))
+    unavailable = set(data.draw(st.lists(st.sampled_from(council), unique=True)))
+    unavailable.discard(author)
+    peers_left = [seat for seat in council if seat != author and seat not in unavailable]
+    critic = critic_for(council, author, data.draw(st.integers(1, 4)), unavailable)
+    judges = judges_for(council, author, data.draw(st.integers(1, 4)), unavailable=unavailable)
+    for reviewer in (critic, *judges):
+        assert reviewer not in unavailable
+        assert (reviewer == author) == (not peers_left)
+
+
+def test_rounds_rotate_the_peer_that_critiques_an_author() -> None:
     council = ["a", "b", "c", "d"]
-    seen = {critic: set() for critic in council}
+    seen = {author: set() for author in council}
     for round_number in (1, 2, 3):
         for critic, author in critique_pairs(council, round_number):
-            seen[critic].add(author)
-    assert all(len(authors) == 3 for authors in seen.values())
+            seen[author].add(critic)
+    assert all(len(critics) == 3 for critics in seen.values())
 
 
 def test_judges_prefer_someone_other_than_the_last_critic() -> None:
     council = ["a", "b", "c"]
-    critics = dict((author, critic) for critic, author in critique_pairs(council, 1))
-    judges = judge_pairs(council, 1, 1)
-    assert all(critics[author] != judge for judge, author in judges)
+    for author in council:
+        critic = critic_for(council, author, 1)
+        assert judges_for(council, author, 1, last_critic=critic) != [critic]

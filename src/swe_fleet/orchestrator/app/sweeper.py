@@ -1,10 +1,10 @@
-"""The timer loop: enforces phase deadlines and finishes work a crashed writer left half done.
+"""The timer loop: enforces command deadlines and finishes work a crashed writer left half done.
 
 It follows the state bucket with a KV watcher (every key's latest value, then every change), so a
 restarted orchestrator sees every in-flight deliberation at once. Each tick it
-- times out the unanswered commands of a phase past its deadline (a dead agent cannot stall a
-  deliberation) — but not while answers are still waiting in the responses stream, unless the
-  deadline is long past: an orchestrator that was down must read the answers that came in time;
+- times out the commands past their deadline (a dead agent cannot stall a deliberation) — but not
+  while answers still wait in the responses stream, unless the deadline is long past: an
+  orchestrator that was down must first read the answers that came in time;
 - settles any state whose outbox or follow-ups have stayed owed for a moment (the writer died
   between its state write and its publish).
 Every replica runs one; compare-and-set makes their actions idempotent.
@@ -95,13 +95,10 @@ class Sweeper:
             if isinstance(value, DeliberationState):
                 if value.outbox and settled_long_ago:
                     await self._guard(self._orchestrator.settle_deliberation(value.deliberation_id))
-                if not value.status.terminal and value.pending and now >= value.phase_deadline:
-                    overdue.append(
-                        (
-                            value.phase_deadline,
-                            self._bind(self._orchestrator.deliberation_deadline, value.deliberation_id),
-                        )
-                    )
+                deadline = value.next_deadline
+                if not value.status.terminal and deadline is not None and now >= deadline:
+                    act = self._bind(self._orchestrator.deliberation_deadline, value.deliberation_id)
+                    overdue.append((deadline, act))
             else:
                 if value.needs_follow_up() and settled_long_ago:
                     await self._guard(self._orchestrator.settle_story(value.story_id))

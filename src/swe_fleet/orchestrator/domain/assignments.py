@@ -1,35 +1,62 @@
 """Who critiques whom, and who judges whom: rotations over the council that never pair an agent with itself.
 
-With n >= 2 agents in the fixed order a_0..a_{n-1}, "a_i reviews a_{(i+k) mod n}" for a k in 1..n-1
-is a derangement (nobody reviews itself) in which every agent gives and receives exactly one review.
-Rounds use different k so an agent meets different peers; judges avoid the last round's critic when
-they can, so a proposal is judged by fresh eyes. With one agent there is no peer: it reviews itself.
+Seats are in a fixed order s_0..s_{n-1}. In round r the critic of s_j is s_{(j-k) mod n} with
+k = 1 + (r-1) mod (n-1): with every seat available that is a derangement (nobody reviews itself,
+everyone gives and receives exactly one critique) and rounds rotate peers. Judges of s_j are taken at
+the other offsets, the last round's critic last, so a proposal is judged by fresh eyes first. A seat
+whose own proposal failed is skipped (the next one in the rotation takes its place); only when no peer
+is left does an agent review itself (always, in a council of one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 
 def critique_offset(n: int, round_number: int) -> int:
     return 1 + (round_number - 1) % (n - 1) if n > 1 else 0
 
 
-def critique_pairs(agents: Sequence[str], round_number: int) -> list[tuple[str, str]]:
-    """(critic, author) pairs for a critique round (1-based)."""
-    ordered = sorted(agents)
-    n = len(ordered)
-    k = critique_offset(n, round_number)
-    return [(ordered[i], ordered[(i + k) % n]) for i in range(n)]
+def _peers(seats: Sequence[str], author: str, first_offset: int) -> list[str]:
+    """The other seats as seen from `author`, starting `first_offset` seats back and going round."""
+    n, index = len(seats), seats.index(author)
+    offsets = [1 + (first_offset - 1 + step) % (n - 1) for step in range(n - 1)] if n > 1 else []
+    return [seats[(index - offset) % n] for offset in offsets]
 
 
-def judge_pairs(agents: Sequence[str], judges_per_proposal: int, last_round: int) -> list[tuple[str, str]]:
-    """(judge, author) pairs: each proposal gets min(judges_per_proposal, n-1) judges, none its author."""
-    ordered = sorted(agents)
-    n = len(ordered)
-    if n == 1:
-        return [(ordered[0], ordered[0])]
-    avoided = critique_offset(n, last_round)
-    offsets = [k for k in range(1, n) if k != avoided] + [avoided]
-    chosen = offsets[: min(judges_per_proposal, n - 1)]
-    return [(ordered[i], ordered[(i + k) % n]) for k in chosen for i in range(n)]
+def critic_for(
+    seats: Sequence[str], author: str, round_number: int, unavailable: Collection[str] = ()
+) -> str:
+    """The seat that critiques `author`'s proposal in `round_number` (1-based)."""
+    first = critique_offset(len(seats), round_number)
+    return next((peer for peer in _peers(seats, author, first) if peer not in unavailable), author)
+
+
+def judges_for(
+    seats: Sequence[str],
+    author: str,
+    count: int,
+    *,
+    last_critic: str | None = None,
+    unavailable: Collection[str] = (),
+) -> list[str]:
+    """Up to `count` seats that score `author`'s final proposal; the author itself only if no peer is left."""
+    peers = [peer for peer in _peers(seats, author, 1) if peer not in unavailable]
+    if last_critic in peers:
+        peers.remove(last_critic)
+        peers.append(last_critic)
+    return peers[:count] or [author]
+
+
+def critique_pairs(seats: Sequence[str], round_number: int) -> list[tuple[str, str]]:
+    """(critic, author) for every seat, everyone available."""
+    return [(critic_for(seats, author, round_number), author) for author in seats]
+
+
+def judge_pairs(seats: Sequence[str], count: int, last_round: int) -> list[tuple[str, str]]:
+    """(judge, author) for every seat, everyone available, after `last_round` critique rounds."""
+    return [
+        (judge, author)
+        for author in seats
+        for judge in judges_for(seats, author, count, last_critic=critic_for(seats, author, last_round))
+    ]

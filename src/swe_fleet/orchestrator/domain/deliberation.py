@@ -1,14 +1,16 @@
 """The deliberation state machine: one council, one task, from first proposals to a selected winner.
 
-    generate -> critique(1) -> revise(1) -> ... -> critique(R) -> revise(R) -> score -> completed
-    (any phase may end in failed, when no proposal is left, or cancelled, when the story moves back)
-Every phase sends its commands at once (the agents work in parallel) and ends when each command is
-answered, failed or past the phase deadline. Transitions are pure: (state, response | now) -> Step.
+Every agent's proposal goes through: generate -> (critique by a peer -> revise) x R -> scored by
+peers -> done. Proposals move independently — a proposal is critiqued as soon as it exists, revised
+as soon as its critique is in, scored as soon as it is final — so the agents work in parallel and
+nobody waits for the slowest agent of a phase. The deliberation selects a winner once every proposal
+is done or out. Transitions are pure: (state, response | now) -> Step(state, messages).
 
-Failures are tolerated and recorded (AgentFailure). An agent whose proposal work fails (generate or
-revise) leaves the deliberation: its proposal is no longer a candidate and it gets no more commands.
-A failed critique or score only means fewer reviews; the reviewer's own proposal stays in. If no
-proposal is left, the deliberation ends as failed.
+Every command has its own deadline (the council's deadline for its kind). Failures are tolerated and
+recorded (AgentFailure): an agent whose proposal work fails (generate, revise, or silence past the
+deadline) has its proposal taken out and gets no more commands; a failed critique or score only means
+fewer reviews (a proposal left without a critique keeps its version for that round). If no proposal
+is left, the deliberation ends as failed.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ from swe_fleet.events.payloads import (
     TaskSpec,
 )
 from swe_fleet.orchestrator.domain import ids
-from swe_fleet.orchestrator.domain.assignments import critique_pairs, judge_pairs
+from swe_fleet.orchestrator.domain.assignments import critic_for, judges_for
 from swe_fleet.orchestrator.domain.council import Council, DeliberationPhase, criterion_key
 from swe_fleet.orchestrator.domain.deliberation_state import (
     CritiqueEntry,
     DeliberationState,
     PendingCommand,
+    Progress,
+    Stage,
     Status,
     Verdict,
     Version,
@@ -44,7 +48,16 @@ from swe_fleet.orchestrator.domain.deliberation_state import (
 from swe_fleet.orchestrator.domain.messages import Outgoing, Step
 from swe_fleet.orchestrator.domain.outcome import complete
 
-__all__ = ["DeliberationState", "Status", "cancel", "on_deadline", "on_response", "start", "tombstone"]
+__all__ = [
+    "DeliberationState",
+    "Stage",
+    "Status",
+    "cancel",
+    "on_deadline",
+    "on_response",
+    "start",
+    "tombstone",
+]
 
 
 # ------------------------------------------------------------------ transitions
@@ -72,11 +85,11 @@ def start(
         story_phase=story_phase,
         correlation_id=correlation_id,
         started_at=now,
-        phase_started_at=now,
-        phase_deadline=now,
     )
     sent: list[Outgoing] = []
-    _begin(state, Status.GENERATE, 0, [(agent, agent) for agent in state.agents], now, sent)
+    for agent in state.agents:
+        state.progress[agent] = Progress()
+        _send(state, CommandKind.GENERATE, agent, agent, 0, now, sent)
     return _step(state, sent)
 
 
@@ -96,22 +109,24 @@ def on_response(
         if problem:
             _record_failure(state, pending, problem)
     sent: list[Outgoing] = []
-    if not state.pending:
-        _advance(state, now, sent)
+    _move_on(state, pending.target_agent_id, now, sent)
+    _finish_if_done(state, now, sent)
     return _step(state, sent)
 
 
 def on_deadline(state: DeliberationState, now: float) -> Step[DeliberationState]:
-    """Past the phase deadline, every unanswered command is a timeout and the phase moves on."""
-    if state.status.terminal or now < state.phase_deadline or not state.pending:
+    """Every command past its deadline is a timeout; the proposals it held up move on."""
+    late = sorted((p for p in state.pending.values() if now >= p.deadline), key=lambda p: p.command_id)
+    if state.status.terminal or not late:
         return Step(state)
     state = state.model_copy(deep=True)
-    waited = state.phase_deadline - state.phase_started_at
-    for pending in sorted(state.pending.values(), key=lambda p: p.command_id):
-        _record_failure(state, pending, f"no answer within {waited:.0f}s")
-    state.pending.clear()
+    for pending in late:
+        del state.pending[pending.command_id]
+        _record_failure(state, pending, f"no answer within {pending.deadline - pending.sent_at:.0f}s")
     sent: list[Outgoing] = []
-    _advance(state, now, sent)
+    for author in dict.fromkeys(p.target_agent_id for p in late):
+        _move_on(state, author, now, sent)
+    _finish_if_done(state, now, sent)
     return _step(state, sent)
 
 
@@ -132,14 +147,8 @@ def cancel(
         reason=reason,
         story_state=story_state,
     )
-    return _step(
-        state,
-        [
-            Outgoing.of(
-                subjects.DELIBERATION_CANCELLED, event, state.deliberation_id, now, state.correlation_id
-            )
-        ],
-    )
+    subject, correlation = subjects.DELIBERATION_CANCELLED, state.correlation_id
+    return _step(state, [Outgoing.of(subject, event, state.deliberation_id, now, correlation)])
 
 
 def with_story_phase(state: DeliberationState, phase: str) -> DeliberationState:
@@ -162,6 +171,7 @@ def _record_failure(state: DeliberationState, pending: PendingCommand, error: st
     state.failures.append(failure)
     if pending.kind in (CommandKind.GENERATE, CommandKind.REVISE):
         state.out.setdefault(pending.agent_id, f"{pending.kind.value} failed: {error}")
+        state.progress[pending.agent_id].stage = Stage.OUT
 
 
 def _record_answer(state: DeliberationState, pending: PendingCommand, output: dict) -> str | None:
@@ -212,81 +222,113 @@ def _record_answer(state: DeliberationState, pending: PendingCommand, output: di
     return None
 
 
-# ------------------------------------------------------------------ moving between phases
+# ------------------------------------------------------------------ moving a proposal on
 
 
-def _advance(state: DeliberationState, now: float, sent: list[Outgoing]) -> None:
-    """The phase in hand is over (nothing pending): start the next one that has work, or finish."""
-    while not state.pending and not state.status.terminal:
-        if state.status is not Status.SCORE and not state.candidates:
-            _fail(state, now, sent)
-            return
-        if state.status is Status.GENERATE:
-            _begin_critique(state, 1, now, sent)
-        elif state.status is Status.CRITIQUE:
-            critiqued = {c.author for c in state.critiques if c.round == state.round}
-            authors = sorted(critiqued & set(state.candidates))
-            _begin(state, Status.REVISE, state.round, [(a, a) for a in authors], now, sent)
-        elif state.status is Status.REVISE:
-            if state.round < state.council.rounds:
-                _begin_critique(state, state.round + 1, now, sent)
-            else:
-                pairs = judge_pairs(state.candidates, state.council.judges_per_proposal, state.council.rounds)
-                _begin(state, Status.SCORE, state.round, pairs, now, sent)
-        elif state.status is Status.SCORE:
-            complete(state, now, sent)
+def _move_on(state: DeliberationState, author: str, now: float, sent: list[Outgoing]) -> None:
+    """`author`'s proposal had a command resolved: send its next command, if its inputs are complete."""
+    progress = state.progress[author]
+    waiting = any(p.target_agent_id == author for p in state.pending.values())
+    if waiting or progress.stage in (Stage.OUT, Stage.DONE):
+        return
+    if progress.stage is Stage.GENERATE:
+        _critique(state, author, 1, now, sent)
+    elif progress.stage is Stage.CRITIQUE:
+        if any(c.author == author and c.round == progress.round for c in state.critiques):
+            progress.stage = Stage.REVISE
+            _send(state, CommandKind.REVISE, author, author, progress.round, now, sent)
+        else:  # its critic failed: the proposal keeps its version for this round
+            _after_revision(state, author, now, sent)
+    elif progress.stage is Stage.REVISE:
+        _after_revision(state, author, now, sent)
+    elif progress.stage is Stage.SCORE:
+        progress.stage = Stage.DONE
 
 
-def _begin_critique(state: DeliberationState, round_number: int, now: float, sent: list[Outgoing]) -> None:
-    _begin(state, Status.CRITIQUE, round_number, critique_pairs(state.candidates, round_number), now, sent)
+def _critique(
+    state: DeliberationState, author: str, round_number: int, now: float, sent: list[Outgoing]
+) -> None:
+    progress = state.progress[author]
+    progress.stage, progress.round = Stage.CRITIQUE, round_number
+    critic = critic_for(state.agents, author, round_number, unavailable=state.out)
+    _send(state, CommandKind.CRITIQUE, critic, author, round_number, now, sent)
 
 
-_KIND_OF = {
-    Status.GENERATE: CommandKind.GENERATE,
-    Status.CRITIQUE: CommandKind.CRITIQUE,
-    Status.REVISE: CommandKind.REVISE,
-    Status.SCORE: CommandKind.SCORE,
+def _after_revision(state: DeliberationState, author: str, now: float, sent: list[Outgoing]) -> None:
+    progress = state.progress[author]
+    if progress.round < state.council.rounds:
+        _critique(state, author, progress.round + 1, now, sent)
+        return
+    progress.stage = Stage.SCORE
+    last_critic = next(
+        (c.critic for c in reversed(state.critiques) if c.author == author and c.round == progress.round),
+        None,
+    )
+    judges = judges_for(
+        state.agents,
+        author,
+        state.council.judges_per_proposal,
+        last_critic=last_critic,
+        unavailable=state.out,
+    )
+    for judge in judges:
+        _send(state, CommandKind.SCORE, judge, author, progress.round, now, sent)
+
+
+def _finish_if_done(state: DeliberationState, now: float, sent: list[Outgoing]) -> None:
+    if state.pending or any(p.stage not in (Stage.DONE, Stage.OUT) for p in state.progress.values()):
+        return
+    if state.candidates:
+        complete(state, now, sent)
+    else:
+        _fail(state, now, sent)
+
+
+_PHASE_OF = {
+    CommandKind.GENERATE: DeliberationPhase.GENERATE,
+    CommandKind.CRITIQUE: DeliberationPhase.CRITIQUE,
+    CommandKind.REVISE: DeliberationPhase.REVISE,
+    CommandKind.SCORE: DeliberationPhase.SCORE,
 }
 
 
-def _begin(
+def _send(
     state: DeliberationState,
-    status: Status,
+    kind: CommandKind,
+    agent: str,
+    target: str,
     round_number: int,
-    pairs: Sequence[tuple[str, str]],
     now: float,
     sent: list[Outgoing],
 ) -> None:
-    """Enter a phase: one command per (agent, target) pair, all sent at once, one deadline for all."""
-    kind = _KIND_OF[status]
-    state.status, state.round = status, round_number
-    state.phase_started_at = now
-    state.phase_deadline = now + state.council.deadlines.seconds(DeliberationPhase(status.value))
-    for agent, target in pairs:
-        command_id = ids.command_id(state.deliberation_id, kind.value, round_number, agent, target)
-        state.pending[command_id] = PendingCommand(
-            command_id=command_id, kind=kind, agent_id=agent, target_agent_id=target, round=round_number
-        )
-        command = AgentCommand(
-            command_id=command_id,
-            kind=kind.value,
-            story_id=state.story_id,
-            task_id=state.task.task_id,
-            deliberation_id=state.deliberation_id,
-            role=state.council.role,
-            agent_id=agent,
-            round=round_number,
-            phase=state.story_phase,
-            inputs=_inputs(state, kind, agent, target),
-            output_schema=protocol.output_schema(kind),
-            token_budget=state.council.token_budget,
-        )
-        sent.append(
-            Outgoing.of(protocol.SUBJECT_FOR_KIND[kind], command, command_id, now, state.correlation_id)
-        )
+    command_id = ids.command_id(state.deliberation_id, kind.value, round_number, agent, target)
+    state.pending[command_id] = PendingCommand(
+        command_id=command_id,
+        kind=kind,
+        agent_id=agent,
+        target_agent_id=target,
+        round=round_number,
+        sent_at=now,
+        deadline=now + state.council.deadlines.seconds(_PHASE_OF[kind]),
+    )
+    command = AgentCommand(
+        command_id=command_id,
+        kind=kind.value,
+        story_id=state.story_id,
+        task_id=state.task.task_id,
+        deliberation_id=state.deliberation_id,
+        role=state.council.role,
+        agent_id=agent,
+        round=round_number,
+        phase=state.story_phase,
+        inputs=_inputs(state, kind, agent, target, round_number),
+        output_schema=protocol.output_schema(kind),
+        token_budget=state.council.token_budget,
+    )
+    sent.append(Outgoing.of(protocol.SUBJECT_FOR_KIND[kind], command, command_id, now, state.correlation_id))
 
 
-def _inputs(state: DeliberationState, kind: CommandKind, agent: str, target: str) -> dict:
+def _inputs(state: DeliberationState, kind: CommandKind, agent: str, target: str, round_number: int) -> dict:
     """What each command kind carries (swe_fleet.agents.protocol.CommandKind), plus the plan's criteria."""
     inputs: dict = {
         "task": state.task.model_dump(mode="json"),
@@ -297,25 +339,23 @@ def _inputs(state: DeliberationState, kind: CommandKind, agent: str, target: str
         return inputs
     proposal = state.latest(target).proposal
     document = protocol.Proposal.model_validate(proposal.model_dump()).model_dump(mode="json")
+    inputs["proposal"] = document
     if kind in (CommandKind.CRITIQUE, CommandKind.SCORE):
         inputs["proposal_id"] = ids.proposal_id(state.deliberation_id, target)
-        inputs["proposal"] = document
         if kind is CommandKind.CRITIQUE and agent == target:
-            inputs["self_critique"] = True  # a council of one reviews its own work
+            inputs["self_critique"] = True  # no peer is left (or the council has one agent)
     else:  # revise
-        inputs["proposal"] = document
         inputs["critiques"] = [
             c.critique.model_dump(mode="json")
             for c in state.critiques
-            if c.round == state.round and c.author == agent
+            if c.round == round_number and c.author == agent
         ]
     return inputs
 
 
 def _fail(state: DeliberationState, now: float, sent: list[Outgoing]) -> None:
-    phase = "revise" if state.versions else "generate"
     reason = (
-        f"every agent of the {state.council.role.value} council failed or timed out by the {phase} phase "
+        f"every agent of the {state.council.role.value} council failed or timed out on its own proposal "
         f"({len(state.failures)} failure(s)); no proposal is left to select"
     )
     state.status, state.ended_at, state.outcome = Status.FAILED, now, reason

@@ -14,17 +14,25 @@ from swe_fleet.orchestrator.domain.messages import Outgoing
 
 
 class Status(StrEnum):
-    GENERATE = "generate"
-    CRITIQUE = "critique"
-    REVISE = "revise"
-    SCORE = "score"
+    DELIBERATING = "deliberating"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
 
     @property
     def terminal(self) -> bool:
-        return self in (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+        return self is not Status.DELIBERATING
+
+
+class Stage(StrEnum):
+    """Where one agent's proposal is: each proposal moves on as soon as its own inputs are ready."""
+
+    GENERATE = "generate"
+    CRITIQUE = "critique"
+    REVISE = "revise"
+    SCORE = "score"
+    DONE = "done"  # scored (or its judges failed): a candidate for selection
+    OUT = "out"  # its author failed to generate or revise it: not a candidate
 
 
 class _Model(BaseModel):
@@ -37,6 +45,8 @@ class PendingCommand(_Model):
     agent_id: str
     target_agent_id: str  # whose proposal it works on (itself for generate and revise)
     round: int
+    sent_at: float
+    deadline: float
 
 
 class Version(_Model):
@@ -60,6 +70,11 @@ class Verdict(_Model):
     command_id: str
 
 
+class Progress(_Model):
+    stage: Stage = Stage.GENERATE
+    round: int = 0  # the critique/revise round the proposal is in (0 while it is generated)
+
+
 class DeliberationState(_Model):
     deliberation_id: str
     story_id: str
@@ -70,18 +85,16 @@ class DeliberationState(_Model):
     story_phase: str = StoryState.PLANNED.value
     correlation_id: str | None = None
 
-    status: Status = Status.GENERATE
-    round: int = 0
+    status: Status = Status.DELIBERATING
     started_at: float
-    phase_started_at: float
-    phase_deadline: float
     ended_at: float | None = None
 
+    progress: dict[str, Progress] = Field(default_factory=dict)
     pending: dict[str, PendingCommand] = Field(default_factory=dict)
     versions: dict[str, list[Version]] = Field(default_factory=dict)
     critiques: list[CritiqueEntry] = Field(default_factory=list)
     verdicts: list[Verdict] = Field(default_factory=list)
-    out: dict[str, str] = Field(default_factory=dict)  # agents that left, and why
+    out: dict[str, str] = Field(default_factory=dict)  # agents whose proposal left, and why
     failures: list[AgentFailure] = Field(default_factory=list)
     winner: str | None = None
     outcome: str = ""  # why it was selected, failed or cancelled
@@ -95,6 +108,27 @@ class DeliberationState(_Model):
     def candidates(self) -> list[str]:
         """Agents whose proposal is still in the running."""
         return sorted(agent for agent in self.versions if agent not in self.out)
+
+    @property
+    def available(self) -> list[str]:
+        """Council seats that may still be given work: every seat whose own proposal has not failed."""
+        return [agent for agent in self.agents if agent not in self.out]
+
+    @property
+    def next_deadline(self) -> float | None:
+        """When the earliest unanswered command times out (None when nothing is awaited)."""
+        return min((p.deadline for p in self.pending.values()), default=None)
+
+    @property
+    def stage_summary(self) -> str:
+        """e.g. 'critique 1: 2, score: 1' — how many proposals are at each stage (for people)."""
+        counts: dict[str, int] = {}
+        for progress in self.progress.values():
+            label = progress.stage.value
+            if progress.stage in (Stage.CRITIQUE, Stage.REVISE):
+                label += f" {progress.round}"
+            counts[label] = counts.get(label, 0) + 1
+        return ", ".join(f"{label}: {n}" for label, n in counts.items())
 
     def latest(self, agent: str) -> Version:
         return self.versions[agent][-1]
