@@ -39,11 +39,12 @@ PLAN = {
     "description": "Add health endpoints to every service.",
     "acceptance_criteria": ["each service answers /health"],
     "technical_notes": "FastAPI",
+    "notes": "Keep it small",
     "roles": ["DEV", "QA"],
 }
 
 INPUTS: dict[CommandKind, dict[str, Any]] = {
-    CommandKind.DERIVE: {"story": STORY, "plan": PLAN, "roles": ["DEV", "QA"]},
+    CommandKind.DERIVE: {"story": STORY, "plan": PLAN, "roles": ["DEV", "QA"], "max_tasks": 4},
     CommandKind.GENERATE: {
         "task": TASK,
         "rubric": RUBRIC,

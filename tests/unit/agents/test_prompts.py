@@ -86,6 +86,7 @@ def test_score_names_every_criterion_to_score():
 def test_derive_shows_story_plan_and_allowed_roles():
     user = prompt(CommandKind.DERIVE).user
     assert STORY["title"] in user and PLAN["description"] in user and PLAN["technical_notes"] in user
+    assert "Product Owner's notes: Keep it small" in user
     assert "## Roles available\nDEV, QA" in user
 
 

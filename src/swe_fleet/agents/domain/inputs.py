@@ -52,6 +52,7 @@ class PlanBrief(_Lenient):
     description: str = ""
     acceptance_criteria: list[str] = Field(default_factory=list)
     technical_notes: str = ""
+    notes: str = ""  # the Product Owner's notes on approval
     roles: list[Role] = Field(default_factory=list)
 
 

@@ -114,6 +114,8 @@ def _derive_sections(inputs: DeriveInputs) -> list[str]:
         plan_lines.append("Acceptance criteria:\n" + _bullets(plan.acceptance_criteria))
     if plan.technical_notes.strip():
         plan_lines.append(f"Technical notes: {plan.technical_notes.strip()}")
+    if plan.notes.strip():
+        plan_lines.append(f"Product Owner's notes: {plan.notes.strip()}")
     roles = ", ".join(role.value for role in inputs.allowed_roles)
     return [
         "## Story\n" + ("\n".join(story_lines) or "(untitled)"),
