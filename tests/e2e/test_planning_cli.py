@@ -1,0 +1,124 @@
+"""`fleet project|epic|story|plan|decision` as a user runs them, against a real planning process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from swe_fleet.embedded.child import free_port
+from tests.integration.planning.support import spawn_planning, store_target
+from tests.support.processes import kill
+
+FLEET = Path(sys.executable).with_name("fleet")
+
+
+@pytest.fixture
+def planning_url(nats_server, tmp_path: Path) -> Iterator[str]:
+    with store_target("sqlite", tmp_path) as target:
+        port = free_port()
+        process = spawn_planning(nats_server.url, target, tmp_path, port, log=tmp_path / "planning.log")
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            kill(process, signal.SIGTERM)
+
+
+def fleet(url: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "FLEET_PLANNING_URL": url, "FLEET_ACTOR": "po-ana"}
+    return subprocess.run([str(FLEET), *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def fleet_json(url: str, *args: str):
+    result = fleet(url, *args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_story_from_creation_to_an_approved_plan(planning_url: str) -> None:
+    project = fleet_json(planning_url, "project", "create", "Shop", "--description", "web shop")
+    epic = fleet_json(planning_url, "epic", "create", "Auth", "--project", project["id"])
+    story = fleet_json(
+        planning_url, "story", "create", "Login", "--epic", epic["id"], "--ac", "works", "--ac", "is fast"
+    )
+    assert (story["state"], story["owner"], story["acceptance_criteria"]) == (
+        "DRAFT",
+        "po-ana",
+        ["works", "is fast"],
+    )
+    for state in ("PO_REVIEW", "READY_FOR_PLANNING"):
+        moved = fleet_json(planning_url, "story", "transition", story["id"], state, "--reason", "ready")
+        assert moved["state"] == state
+    plan = fleet_json(
+        planning_url,
+        "plan",
+        "create",
+        story["id"],
+        "--description",
+        "JWT login",
+        "--ac",
+        "tokens expire",
+        "--role",
+        "DEV",
+        "--role",
+        "QA",
+    )
+    approved = fleet_json(planning_url, "plan", "approve", plan["id"], "--notes", "go")
+    assert (approved["status"], approved["decided_by"], approved["roles"]) == (
+        "APPROVED",
+        "po-ana",
+        ["DEV", "QA"],
+    )
+    shown = fleet_json(planning_url, "story", "show", story["id"])
+    assert shown["state"] == "PLANNED"
+    assert [h["to_state"] for h in shown["history"]] == ["PO_REVIEW", "READY_FOR_PLANNING", "PLANNED"]
+
+    decision = fleet_json(planning_url, "decision", "create", story["id"], "--title", "Use RS256")
+    decided = fleet_json(planning_url, "decision", "approve", decision["id"], "--rationale", "safer")
+    assert (decided["status"], decided["rationale"]) == ("APPROVED", "safer")
+
+    listed = fleet_json(planning_url, "story", "ls", "--project", project["id"], "--state", "PLANNED")
+    assert [s["id"] for s in listed] == [story["id"]]
+    # The human output is a table with the story in it.
+    table = fleet(planning_url, "story", "ls")
+    assert table.returncode == 0 and story["id"] in table.stdout and "PLANNED" in table.stdout
+    human = fleet(planning_url, "story", "show", story["id"])
+    assert human.returncode == 0 and "history" in human.stdout
+
+
+def test_errors_are_one_line_and_a_non_zero_exit(planning_url: str) -> None:
+    story = fleet_json(planning_url, "story", "create", "Login")
+
+    illegal = fleet(planning_url, "story", "transition", story["id"], "DONE")
+    assert illegal.returncode == 1
+    assert illegal.stderr.strip().splitlines() == [
+        f"fleet: story {story['id']} cannot go from DRAFT to DONE; allowed from DRAFT: PO_REVIEW (HTTP 409)"
+    ]
+    missing = fleet(planning_url, "story", "show", "US-nope")
+    assert missing.returncode == 1 and missing.stderr == "fleet: story 'US-nope' not found (HTTP 404)\n"
+
+    stale = fleet(planning_url, "story", "transition", story["id"], "PO_REVIEW", "--expected-version", "7")
+    assert (
+        stale.returncode == 1 and "version 1, not 7" in stale.stderr and len(stale.stderr.splitlines()) == 1
+    )
+
+    invalid = fleet(planning_url, "story", "create", "   ")
+    assert invalid.returncode == 2
+    assert invalid.stderr.startswith("fleet: invalid input: title") and len(invalid.stderr.splitlines()) == 1
+
+    bad_state = fleet(planning_url, "story", "transition", story["id"], "LIMBO")
+    assert bad_state.returncode != 0  # refused by the CLI itself: not one of the states
+
+
+def test_an_unreachable_api_names_its_url() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = fleet(url, "project", "ls")
+    assert result.returncode == 3
+    assert result.stderr.startswith(f"fleet: cannot reach the planning API at {url}: connection refused")
+    assert len(result.stderr.splitlines()) == 1
