@@ -24,7 +24,6 @@ def prompt(kind, role=Role.DEV, context=PACK, **extra):
 def test_the_system_message_is_the_roles_persona_then_the_context_system_block(role):
     system = prompt(CommandKind.GENERATE, role=role).system
     assert system.startswith(PERSONAS[role])
-    assert "dev-2" in system
     assert PACK.system in system
     assert system.index(PERSONAS[role]) < system.index(PACK.system)
 
@@ -93,3 +92,25 @@ def test_derive_shows_story_plan_and_allowed_roles():
 def test_feedback_from_an_earlier_attempt_is_shown():
     user = prompt(CommandKind.DERIVE, feedback="tasks[1].role: ARCHITECT is not allowed").user
     assert "## Feedback on an earlier attempt\ntasks[1].role: ARCHITECT is not allowed" in user
+
+
+def test_the_agent_is_named_last_so_a_councils_prompts_share_their_prefix():
+    first = build_prompt(
+        CommandKind.GENERATE,
+        Role.DEV,
+        read_inputs(CommandKind.GENERATE, INPUTS[CommandKind.GENERATE]),
+        PACK,
+        agent_id="dev-1",
+    )
+    second = build_prompt(
+        CommandKind.GENERATE,
+        Role.DEV,
+        read_inputs(CommandKind.GENERATE, INPUTS[CommandKind.GENERATE]),
+        PACK,
+        agent_id="dev-2",
+    )
+    assert first.system == second.system
+    assert first.user.endswith("You are agent dev-1. Work on your own; be concrete and brief.")
+    assert first.user.removesuffix(
+        "dev-1. Work on your own; be concrete and brief."
+    ) == second.user.removesuffix("dev-2. Work on your own; be concrete and brief.")

@@ -39,14 +39,16 @@ def build_prompt(
     kind: CommandKind, role: Role, inputs: KindInputs, context: ContextPack | None, *, agent_id: str = ""
 ) -> Prompt:
     system = [persona(role)]
-    if agent_id:
-        system.append(f"You are agent {agent_id}. Work on your own; be concrete and brief.")
     if context is not None and context.system.strip():
         system.append(context.system.strip())
     system.append("You answer with one JSON object and nothing else.")
     sections = [_context_section(context), *_work_sections(kind, inputs), _instructions(kind, inputs)]
     if inputs.feedback.strip():
         sections.append(f"## Feedback on an earlier attempt\n{inputs.feedback.strip()}")
+    # Who is asking comes last: a council's prompts then share everything before it, which the
+    # server's prompt cache computes once.
+    if agent_id:
+        sections.append(f"You are agent {agent_id}. Work on your own; be concrete and brief.")
     return Prompt(system="\n".join(system), user="\n\n".join(section for section in sections if section))
 
 
