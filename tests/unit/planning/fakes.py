@@ -42,12 +42,12 @@ class _Table:
 
 
 class FakeProjects(_Table):
-    def list(self, page: Page) -> list[Project]:
+    def find(self, page: Page) -> list[Project]:
         return self.all()[page.offset : page.offset + page.limit]
 
 
 class FakeEpics(_Table):
-    def list(self, project_id: str | None, page: Page) -> list[Epic]:
+    def find(self, project_id: str | None, page: Page) -> list[Epic]:
         rows = [e for e in self.all() if project_id is None or e.project_id == project_id]
         return rows[page.offset : page.offset + page.limit]
 
@@ -57,7 +57,7 @@ class FakeStories(_Table):
         super().__init__()
         self.history: list[TransitionRecord] = []
 
-    def list(self, where: StoryFilter, page: Page) -> list[Story]:
+    def find(self, where: StoryFilter, page: Page) -> list[Story]:
         rows = [
             s
             for s in self.all()
@@ -79,7 +79,7 @@ class FakePlans(_Table):
 
 
 class FakeDecisions(_Table):
-    def list(self, story_id: str | None, status: DecisionStatus | None, page: Page) -> list[Decision]:
+    def find(self, story_id: str | None, status: DecisionStatus | None, page: Page) -> list[Decision]:
         rows = [
             d
             for d in self.all()
@@ -109,7 +109,7 @@ class FakeUnitOfWork:
         self._staged = []
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *exc_info: object) -> None:  # the error, if any, propagates
         if self._snapshot is not None:
             self.rollback()
 

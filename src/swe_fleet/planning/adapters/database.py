@@ -13,6 +13,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -46,7 +47,7 @@ class Database:
         )
 
         @sa.event.listens_for(engine, "connect")
-        def _configure(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def _configure(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _begin)
             cursor = dbapi_connection.cursor()
             for pragma in (
@@ -68,7 +69,7 @@ class Database:
     def _server_engine(self) -> Engine:
         engine = sa.create_engine(self.url, pool_pre_ping=True, pool_size=10, max_overflow=10)
         if self.schema:
-            engine = engine.execution_options(schema_translate_map={None: self.schema})  # type: ignore[assignment]
+            engine = engine.execution_options(schema_translate_map={None: self.schema})
         return engine
 
     def create_schema(self) -> None:

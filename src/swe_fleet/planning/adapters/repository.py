@@ -70,7 +70,7 @@ class SqlProjects:
         row = self._db.execute(sa.select(t.projects).where(t.projects.c.id == project_id)).mappings().first()
         return self._load(row) if row else None
 
-    def list(self, page: Page) -> list[Project]:
+    def find(self, page: Page) -> list[Project]:
         query = sa.select(t.projects).order_by(t.projects.c.created_at, t.projects.c.id)
         rows = self._db.execute(query.limit(page.limit).offset(page.offset)).mappings()
         return [self._load(row) for row in rows]
@@ -106,7 +106,7 @@ class SqlEpics:
         row = self._db.execute(sa.select(t.epics).where(t.epics.c.id == epic_id)).mappings().first()
         return self._load(row) if row else None
 
-    def list(self, project_id: str | None, page: Page) -> list[Epic]:
+    def find(self, project_id: str | None, page: Page) -> list[Epic]:
         query = sa.select(t.epics).order_by(t.epics.c.created_at, t.epics.c.id)
         if project_id is not None:
             query = query.where(t.epics.c.project_id == project_id)
@@ -152,7 +152,7 @@ class SqlStories:
         row = self._db.execute(sa.select(t.stories).where(t.stories.c.id == story_id)).mappings().first()
         return self._load(row) if row else None
 
-    def list(self, where: StoryFilter, page: Page) -> list[Story]:
+    def find(self, where: StoryFilter, page: Page) -> list[Story]:
         query = sa.select(t.stories).order_by(t.stories.c.created_at, t.stories.c.id)
         if where.epic_id is not None:
             query = query.where(t.stories.c.epic_id == where.epic_id)
@@ -303,7 +303,7 @@ class SqlDecisions:
         row = self._db.execute(query).mappings().first()
         return self._load(row) if row else None
 
-    def list(self, story_id: str | None, status: DecisionStatus | None, page: Page) -> list[Decision]:
+    def find(self, story_id: str | None, status: DecisionStatus | None, page: Page) -> list[Decision]:
         query = sa.select(t.decisions).order_by(t.decisions.c.created_at, t.decisions.c.id)
         if story_id is not None:
             query = query.where(t.decisions.c.story_id == story_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
 
@@ -13,11 +14,24 @@ from swe_fleet.events.envelope import Envelope, encode_event
 from swe_fleet.planning.adapters import tables as t
 from swe_fleet.planning.adapters.database import Database, StoreUnavailable
 from swe_fleet.planning.adapters.repository import SqlDecisions, SqlEpics, SqlPlans, SqlProjects, SqlStories
+from swe_fleet.planning.app.ports import (
+    DecisionRepository,
+    EpicRepository,
+    PlanRepository,
+    ProjectRepository,
+    StoryRepository,
+)
 from swe_fleet.planning.domain.errors import Conflict, InvalidInput
 
 
 class SqlUnitOfWork:
     """`with uow: ...; uow.commit()` — leaving the block without commit() rolls everything back."""
+
+    projects: ProjectRepository
+    epics: EpicRepository
+    stories: StoryRepository
+    plans: PlanRepository
+    decisions: DecisionRepository
 
     def __init__(self, database: Database, *, write: bool = True) -> None:
         self._database = database
@@ -89,7 +103,7 @@ def _first_line(error: sa.exc.DBAPIError) -> str:
     return str(error.orig).strip().splitlines()[0] if error.orig is not None else type(error).__name__
 
 
-def unit_of_work_factory(database: Database):  # type: ignore[no-untyped-def]
+def unit_of_work_factory(database: Database) -> Callable[..., SqlUnitOfWork]:
     def open_unit_of_work(*, write: bool = True) -> SqlUnitOfWork:
         return SqlUnitOfWork(database, write=write)
 

@@ -34,7 +34,7 @@ def get_project(uow: UnitOfWork, project_id: str) -> Project:
 
 def list_projects(uow: UnitOfWork, page: Page) -> list[Project]:
     with uow:
-        return uow.projects.list(page)
+        return uow.projects.find(page)
 
 
 def get_epic(uow: UnitOfWork, epic_id: str) -> Epic:
@@ -49,7 +49,7 @@ def list_epics(uow: UnitOfWork, project_id: str | None, page: Page) -> list[Epic
     with uow:
         if project_id is not None and uow.projects.get(project_id) is None:
             raise NotFound("project", project_id)
-        return uow.epics.list(project_id, page)
+        return uow.epics.find(project_id, page)
 
 
 def get_story(uow: UnitOfWork, story_id: str) -> StoryView:
@@ -62,7 +62,7 @@ def get_story(uow: UnitOfWork, story_id: str) -> StoryView:
 
 def list_stories(uow: UnitOfWork, where: StoryFilter, page: Page) -> list[Story]:
     with uow:
-        return uow.stories.list(where, page)
+        return uow.stories.find(where, page)
 
 
 def get_plan(uow: UnitOfWork, plan_id: str) -> Plan:
@@ -92,4 +92,4 @@ def list_decisions(
     uow: UnitOfWork, story_id: str | None, status: DecisionStatus | None, page: Page
 ) -> list[Decision]:
     with uow:
-        return uow.decisions.list(story_id, status, page)
+        return uow.decisions.find(story_id, status, page)
