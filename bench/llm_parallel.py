@@ -39,8 +39,13 @@ CONFIGS: list[tuple[str, int, int, int, list[str]]] = [
     ("4 slots, ubatch 128", 4, 2048, CORES, ["--ubatch-size", "128", "--batch-size", "512"]),
     ("4 slots, no prompt cache", 4, 2048, CORES, ["--no-cache-prompt"]),
 ]
-# (label, completion tokens, prompt words): a short answer, and a council-sized one with context.
-SHAPES = [("128 out, ~120 in", 128, 90), ("256 out, ~900 in", 256, 700)]
+# (label, completion tokens, prompt words, shared prefix): a short answer, and council-sized ones with
+# context, distinct or (as the agent workers send them) sharing all but the agent's line.
+SHAPES = [
+    ("128 out, ~150 in", 128, 90, False),
+    ("192 out, ~1000 in", 192, 700, False),
+    ("192 out, ~1000 in, shared", 192, 700, True),
+]
 
 
 async def measure(scratch: Path, config, shape, agents: int, repeats: int) -> dict[str, Any]:
@@ -57,7 +62,12 @@ async def measure(scratch: Path, config, shape, agents: int, repeats: int) -> di
     client = LlmClient(LlmConfig(base_url=server.url, concurrency=parallel, timeout_seconds=600))
     try:
         cost = await measure_parallel_cost(
-            client, agents=agents, completion_tokens=shape[1], prompt_words=shape[2], repeats=repeats
+            client,
+            agents=agents,
+            completion_tokens=shape[1],
+            prompt_words=shape[2],
+            repeats=repeats,
+            shared_prefix=shape[3],
         )
     finally:
         await client.aclose()

@@ -162,6 +162,9 @@ def llm_parallel(
     ] = 3,
     tokens: Annotated[int, typer.Option(min=8, help="Tokens per completion (all the same size).")] = 128,
     repeats: Annotated[int, typer.Option(min=1, help="Rounds of one-alone and N-together.")] = 3,
+    shared_prefix: Annotated[
+        bool, typer.Option(help="Prompts differ only in their last line, as a council's do.")
+    ] = False,
     llm_url: UrlOption = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -173,7 +176,7 @@ def llm_parallel(
     async def body():
         try:
             return await measure_parallel_cost(
-                client, agents=agents, completion_tokens=tokens, repeats=repeats
+                client, agents=agents, completion_tokens=tokens, repeats=repeats, shared_prefix=shared_prefix
             )
         finally:
             await client.aclose()

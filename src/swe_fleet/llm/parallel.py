@@ -4,9 +4,10 @@
     result.ratio  # wall time of N concurrent completions / wall time of one (1.0 = free parallelism)
 
 Every completion is the same size (a prompt of about `prompt_words` words, exactly
-`completion_tokens` tokens out: `ignore_eos` on llama.cpp and vLLM), and each agent's prompt is
-distinct, as a council's are, so no answer is served from another's prompt cache. Used by
-`bench/llm_parallel.py` (server flag sweeps) and the orchestrator benchmark.
+`completion_tokens` tokens out: `ignore_eos` on llama.cpp and vLLM). Each agent's prompt is distinct
+from its first token, or, with `shared_prefix`, only in its last line (as the agent workers build a
+council's prompts); no round reuses an earlier round's cache. Used by `bench/llm_parallel.py`
+(server flag sweeps), `fleet llm parallel` and the orchestrator benchmark.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class ParallelCost:
     agents: int
     completion_tokens: int
     prompt_tokens: int
+    shared_prefix: bool
     alone_seconds: list[float] = field(default_factory=list)
     together_seconds: list[float] = field(default_factory=list)
 
@@ -51,22 +53,29 @@ class ParallelCost:
         }
 
 
-def agent_prompt(agent: int, prompt_words: int) -> list[ChatMessage]:
-    """The same length for every agent number from 10 to 99; distinct from its first tokens on."""
+def agent_prompt(round_tag: int, agent: int, prompt_words: int, *, shared_prefix: bool) -> list[ChatMessage]:
+    """A prompt of the same length for every tag and agent number from 10 to 99.
+
+    Each round's prompts start with the round's tag, so nothing comes from an earlier round's cache.
+    With `shared_prefix` the agent is named last, as the agent workers do: a council's prompts then
+    share everything but their last line, which the server's prompt cache may compute once.
+    """
     filler = " ".join(
         f"Context line {n} about the rate limiter and its limits." for n in range(prompt_words // 9)
     )
-    return [
-        ChatMessage("system", f"Agent {agent:02d}: you are one of a council of software architects."),
-        ChatMessage("user", f"{filler}\nPropose a design for the rate limiter, with steps and risks."),
-    ]
+    who = f"You are agent {agent:02d} of the council."
+    system = f"Round {round_tag:02d}. You are one of a council of software architects."
+    ask = "Propose a design for the rate limiter, with steps and risks."
+    if shared_prefix:
+        return [ChatMessage("system", system), ChatMessage("user", f"{filler}\n{ask}\n{who}")]
+    return [ChatMessage("system", f"{who} {system}"), ChatMessage("user", f"{filler}\n{ask}")]
 
 
 async def _complete(
-    client: LlmClient, agent: int, prompt_words: int, completion_tokens: int
+    client: LlmClient, messages: list[ChatMessage], completion_tokens: int
 ) -> tuple[int, int]:
     completion = await client.complete(
-        agent_prompt(agent, prompt_words),
+        messages,
         max_tokens=completion_tokens,
         temperature=0.7,
         extra={"ignore_eos": True},  # every answer exactly completion_tokens long
@@ -81,15 +90,17 @@ async def measure_parallel_cost(
     completion_tokens: int = 128,
     prompt_words: int = 90,
     repeats: int = 3,
+    shared_prefix: bool = False,
 ) -> ParallelCost:
     """Alternate one-alone and `agents`-together rounds (`repeats` each) after one warm-up round."""
-    await _complete(client, 99, prompt_words, 8)  # warm-up: pages in the weights
+    await _complete(client, agent_prompt(99, 99, prompt_words, shared_prefix=False), 8)  # pages in weights
     alone, together = [], []
     prompt_tokens = 0
     for round_number in range(repeats):
-        base = 10 + round_number * (agents + 1)  # fresh prompts every round: nothing comes from the cache
+        tag = 10 + 2 * round_number
         started = time.perf_counter()
-        prompt_tokens, produced = await _complete(client, base, prompt_words, completion_tokens)
+        messages = agent_prompt(tag, 10, prompt_words, shared_prefix=shared_prefix)
+        prompt_tokens, produced = await _complete(client, messages, completion_tokens)
         alone.append(time.perf_counter() - started)
         if produced != completion_tokens:
             raise RuntimeError(
@@ -97,7 +108,14 @@ async def measure_parallel_cost(
             )
         started = time.perf_counter()
         await asyncio.gather(
-            *(_complete(client, base + 1 + agent, prompt_words, completion_tokens) for agent in range(agents))
+            *(
+                _complete(
+                    client,
+                    agent_prompt(tag + 1, 10 + agent, prompt_words, shared_prefix=shared_prefix),
+                    completion_tokens,
+                )
+                for agent in range(agents)
+            )
         )
         together.append(time.perf_counter() - started)
-    return ParallelCost(agents, completion_tokens, prompt_tokens, alone, together)
+    return ParallelCost(agents, completion_tokens, prompt_tokens, shared_prefix, alone, together)
