@@ -58,7 +58,8 @@ class FleetSettings(BaseSettings):
     llm_max_tokens: int = Field(default=384, ge=16)
     llm_max_attempts: int = Field(default=4, ge=1)
     llm_structured_output: str = Field(default="auto", pattern="^(auto|json_schema|json_object|none)$")
-    # The embedded llama-server: context tokens per parallel slot and CPU threads (None: all cores).
+    # Tokens one request may use (prompt and answer): the embedded llama-server's context per parallel
+    # slot, and what agent workers fit their prompts into. CPU threads of the embedded server (None: all).
     llm_context_per_slot: int = Field(default=4096, ge=512)
     llm_threads: int | None = Field(default=None, ge=1)
 

@@ -15,10 +15,10 @@ from typing import Protocol
 
 from swe_fleet.agents import metrics
 from swe_fleet.agents.domain.answers import AnswerVerdict, echo_of, judge_answer, repair_request
-from swe_fleet.agents.domain.context_pack import ContextOutcome
-from swe_fleet.agents.domain.inputs import BadInputs, read_inputs
-from swe_fleet.agents.domain.prompts import build_prompt
-from swe_fleet.agents.domain.shapes import shape_for
+from swe_fleet.agents.domain.context_pack import ContextOutcome, ContextPack
+from swe_fleet.agents.domain.inputs import BadInputs, KindInputs, read_inputs
+from swe_fleet.agents.domain.prompts import Prompt, build_prompt
+from swe_fleet.agents.domain.shapes import AnswerShape, shape_for
 from swe_fleet.agents.protocol import CommandKind
 from swe_fleet.events.payloads import AgentCommand, AgentResponseCompleted, AgentResponseFailed, LlmUsage
 from swe_fleet.llm.completion import ChatMessage, Completion, StructuredOutput
@@ -27,6 +27,14 @@ from swe_fleet.llm.errors import LlmRejected, LlmTimedOut
 log = logging.getLogger(__name__)
 
 AgentResponse = AgentResponseCompleted | AgentResponseFailed
+
+_CHAT_OVERHEAD = 32  # the chat template's turn markers
+_MIN_BUDGET = 64  # AgentCommand's own lower bound
+
+
+def estimate_prompt_tokens(prompt: Prompt) -> int:
+    """A count that errs high: ~3 characters a token where English runs ~4 (no round trip needed)."""
+    return (len(prompt.system) + len(prompt.user)) // 3 + 1
 
 
 class ContextSource(Protocol):
@@ -84,12 +92,20 @@ class UsageTally:
 
 class CommandAnswerer:
     def __init__(
-        self, llm: ChatModel, context: ContextSource, *, worker_id: str, answer_attempts: int = 3
+        self,
+        llm: ChatModel,
+        context: ContextSource,
+        *,
+        worker_id: str,
+        answer_attempts: int = 3,
+        context_window: int | None = None,
     ) -> None:
         self._llm = llm
         self._context = context
         self.worker_id = worker_id
         self.answer_attempts = max(1, answer_attempts)
+        # Tokens one LLM request may use; the context asked for is cut to fit what is left.
+        self.context_window = context_window
 
     async def answer(self, command: AgentCommand) -> AgentResponse:
         kind = CommandKind(command.kind)
@@ -97,16 +113,16 @@ class CommandAnswerer:
             inputs = read_inputs(kind, command.inputs)
         except BadInputs as error:
             return self.failed(command, str(error), attempts=0)
+        shape = shape_for(kind, inputs)
         context = await self._context.fetch(
             story_id=command.story_id,
             role=command.role.value,
             phase=command.phase,
             task_id=command.task_id,
-            token_budget=command.token_budget,
+            token_budget=self._context_budget(command, kind, inputs, shape),
         )
         if context.problem:
             metrics.CONTEXT_MISSING.labels(kind=kind.value).inc()
-        shape = shape_for(kind, inputs)
         prompt = build_prompt(kind, command.role, inputs, context.pack, agent_id=command.agent_id)
         first_messages = [ChatMessage(role, content) for role, content in prompt.messages()]
         messages = first_messages
@@ -158,6 +174,16 @@ class CommandAnswerer:
             attempts=self.answer_attempts,
             usage=usage,
         )
+
+    def _context_budget(
+        self, command: AgentCommand, kind: CommandKind, inputs: KindInputs, shape: AnswerShape
+    ) -> int:
+        """The command's budget, cut so that context, the rest of the prompt and the answer fit the window."""
+        if self.context_window is None:
+            return command.token_budget
+        bare = build_prompt(kind, command.role, inputs, ContextPack(), agent_id=command.agent_id)
+        room = self.context_window - shape.max_tokens - estimate_prompt_tokens(bare) - _CHAT_OVERHEAD
+        return max(_MIN_BUDGET, min(command.token_budget, room))
 
     def failed(
         self, command: AgentCommand, error: str, *, attempts: int, usage: UsageTally | None = None

@@ -39,7 +39,11 @@ def build(settings: FleetSettings, nc: NATS, *, llm_url: str, context_url: str) 
     llm = LlmClient(LlmConfig.from_settings(settings, llm_url))
     context = HttpContextSource(context_url, attempts=settings.agent_context_attempts)
     answerer = CommandAnswerer(
-        llm, context, worker_id=worker_id, answer_attempts=settings.agent_answer_attempts
+        llm,
+        context,
+        worker_id=worker_id,
+        answer_attempts=settings.agent_answer_attempts,
+        context_window=settings.llm_context_per_slot,
     )
     worker = AgentWorker(answerer, publisher, command_timeout_seconds=settings.agent_command_timeout_seconds)
     spec = command_consumer_spec(

@@ -137,3 +137,22 @@ async def test_without_context_the_agent_still_answers_and_says_why():
     assert response.context_version is None
     assert response.context_error == "Context service unreachable after 3 attempts"
     assert "No context from the knowledge graph" in llm.calls[0]["messages"][1].content
+
+
+async def test_the_context_budget_is_cut_so_prompt_and_answer_fit_the_window():
+    context = FixedContext()
+    llm = ScriptedLlm([PROPOSAL])
+    agent = CommandAnswerer(llm, context, worker_id="w", context_window=2000)
+    await agent.answer(command())
+    asked = context.requests[0]["token_budget"]
+    assert 64 <= asked < 1500  # the command allowed 1500; 720 are kept for the answer
+    wide = CommandAnswerer(llm, context, worker_id="w", context_window=100_000)
+    await wide.answer(command())
+    assert context.requests[1]["token_budget"] == 1500
+
+
+async def test_a_window_too_small_for_any_context_still_asks_for_the_minimum():
+    context = FixedContext()
+    agent = CommandAnswerer(ScriptedLlm([PROPOSAL]), context, worker_id="w", context_window=600)
+    await agent.answer(command())
+    assert context.requests[0]["token_budget"] == 64
