@@ -119,7 +119,7 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
     async def graph_query(body: GraphQueryIn) -> dict[str, Any]:
         query = check_read_only(body.cypher)
         # Raw graph data leaves the service here too: secrets in it are redacted like everywhere else.
-        rows = [redact_value(row) for row in await store.read(query, body.params)]
+        rows: list[Any] = [redact_value(row) for row in await store.read(query, body.params)]
         columns = list(rows[0].keys()) if rows else []
         return {
             "columns": columns,
@@ -154,7 +154,9 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
 
     @router.get("/graph/stats", tags=["graph"], summary="Node counts per label, relationship counts per type")
     async def graph_stats() -> dict[str, Any]:
-        queries = [(f"MATCH (n:{label}) RETURN count(n) AS n", {}) for label in NODES]
+        queries: list[tuple[str, dict[str, Any]]] = [
+            (f"MATCH (n:{label}) RETURN count(n) AS n", {}) for label in NODES
+        ]
         queries += [(f"MATCH ()-[r:{rel}]->() RETURN count(r) AS n", {}) for rel in RELS]
         results = await store.read_many(queries)
         counts = [int(rows[0]["n"]) if rows else 0 for rows in results]

@@ -60,9 +60,9 @@ class LlamaCppTokenizer:
             return []
         text = "\n".join(lines)
         starts, offset = [], 0
-        for line in lines:
+        for text_line in lines:
             starts.append(offset)
-            offset += len(line) + 1
+            offset += len(text_line) + 1
         counts = [0] * len(lines)
         line, position = 0, 0
         for token in self._tokenize(text, pieces=True):
