@@ -1,8 +1,8 @@
-"""Test doubles and helpers for the Orchestrator's integration tests (real nats-server, no LLM).
+"""Helpers for the Orchestrator's integration tests (real nats-server, no LLM).
 
-`ScriptedWorker` stands in for the agent workers: a real durable pull consumer of `agent.cmd.>`
-that answers every command with a valid protocol output built from its inputs
-(tests.unit.orchestrator.answers), or not at all, or with a failure, or slowly, as the test's
+`ScriptedWorker` (swe_fleet.orchestrator.stand_in.worker.StandInWorker) stands in for the agent
+workers: a real durable pull consumer of `agent.cmd.>` that answers every command with a valid
+protocol output built from its inputs, or not at all, or with a failure, or slowly, as the test's
 script says. The LLM path is NOT under test here: what is under test is what the Orchestrator does
 with answers and with their absence. The real workers and LLM are covered by their own tests and
 by the end-to-end test.
@@ -13,114 +13,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from swe_fleet.backbone.connection import connect
-from swe_fleet.backbone.consumer import ConsumerRuntime, Delivery
-from swe_fleet.backbone.consumer_spec import ConsumerSpec
-from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.events import subjects
-from swe_fleet.events.envelope import Envelope, decode_event, deterministic_event_id
-from swe_fleet.events.payloads import (
-    AgentCommand,
-    AgentResponseCompleted,
-    AgentResponseFailed,
-    PlanApproved,
-    Role,
-)
+from swe_fleet.events.envelope import Envelope, decode_event
+from swe_fleet.events.payloads import PlanApproved, Role
 from swe_fleet.host.runner import ServiceHost
 from swe_fleet.orchestrator.bootstrap import build
 from swe_fleet.orchestrator.domain.council import Councils, load_councils
+from swe_fleet.orchestrator.stand_in.worker import Script, StandInWorker
 from swe_fleet.settings import FleetSettings
-from tests.unit.orchestrator.answers import answer
 
-
-@dataclass
-class Script:
-    """How the stand-in agents behave."""
-
-    silent: Callable[[AgentCommand], bool] = lambda command: False
-    failing: Callable[[AgentCommand], bool] = lambda command: False
-    derive_outputs: list[dict[str, Any]] = field(default_factory=list)  # per derive attempt, then valid
-    delay_seconds: float = 0.0
-    broken_artifact_agents: frozenset[str] = frozenset()
-
-
-class ScriptedWorker:
-    def __init__(self, nc: NATS, script: Script | None = None, *, durable: str = "scripted-worker") -> None:
-        self.script = script or Script()
-        self.commands: list[AgentCommand] = []
-        self._derive_attempts = 0
-        js = nc.jetstream()
-        self._publisher = EventPublisher(js, "scripted-worker")
-        spec = ConsumerSpec(
-            durable=durable,
-            stream="AGENT_COMMANDS",
-            filter_subject="agent.cmd.>",
-            ack_wait_seconds=10,
-            batch_size=50,
-            fetch_wait_seconds=0.5,
-        )
-        self.runtime = ConsumerRuntime(nc, spec, self._handle, DeadLetterWriter(self._publisher))
-        self._task: asyncio.Task | None = None
-
-    def kinds(self) -> Counter[str]:
-        return Counter(command.kind for command in self.commands)
-
-    async def __aenter__(self) -> ScriptedWorker:
-        self._task = asyncio.create_task(self.runtime.run())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.runtime.stop()
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._task, 10)
-
-    async def _handle(self, deliveries: Sequence[Delivery]) -> None:
-        await asyncio.gather(*(self._answer(delivery) for delivery in deliveries))
-
-    async def _answer(self, delivery: Delivery) -> None:
-        command = delivery.payload
-        assert isinstance(command, AgentCommand)
-        self.commands.append(command)
-        if self.script.silent(command):
-            return
-        if self.script.delay_seconds:
-            await asyncio.sleep(self.script.delay_seconds)
-        common = {
-            "command_id": command.command_id,
-            "kind": command.kind,
-            "story_id": command.story_id,
-            "task_id": command.task_id,
-            "deliberation_id": command.deliberation_id,
-            "agent_id": command.agent_id,
-            "worker_id": "scripted",
-        }
-        if self.script.failing(command):
-            payload: Any = AgentResponseFailed(**common, error="scripted failure")
-            subject = subjects.AGENT_RESPONSE_FAILED
-        else:
-            output = answer(
-                command.model_dump(mode="json"), broken_artifact_agents=self.script.broken_artifact_agents
-            )
-            if command.kind == "derive":
-                self._derive_attempts += 1
-                if self._derive_attempts <= len(self.script.derive_outputs):
-                    output = self.script.derive_outputs[self._derive_attempts - 1]
-            payload = AgentResponseCompleted(**common, output=output)
-            subject = subjects.AGENT_RESPONSE_COMPLETED
-        # A redelivered command gets the same answer id: JetStream keeps one answer per command.
-        event_id = deterministic_event_id(f"answer:{command.command_id}", delivery.envelope.occurred_at)
-        await self._publisher.publish(subject, payload, event_id=event_id)
+# The agents here are the stand-in worker: the LLM path is not under test in these tests.
+ScriptedWorker = StandInWorker
+__all__ = ["Script", "ScriptedWorker"]
 
 
 def fast_councils(*, agents: int = 3, rounds: int = 1, deadline: float = 30.0) -> Councils:

@@ -18,6 +18,7 @@ from swe_fleet.events import subjects
 from swe_fleet.events.payloads import Role
 from swe_fleet.orchestrator.adapters.state_store import DELIBERATION_PREFIX, StateStore
 from swe_fleet.orchestrator.domain.deliberation_state import DeliberationState, Status
+from swe_fleet.orchestrator.stand_in.answers import derive_answer
 from tests.integration.orchestrator.support import (
     Script,
     ScriptedWorker,
@@ -26,7 +27,6 @@ from tests.integration.orchestrator.support import (
     publish_approval,
 )
 from tests.support.processes import kill, spawn_module
-from tests.unit.orchestrator.answers import derive_answer
 
 ORCHESTRATOR = "swe_fleet.orchestrator"
 TASKS = 3

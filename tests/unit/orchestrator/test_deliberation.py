@@ -22,7 +22,7 @@ from swe_fleet.orchestrator.domain import deliberation as machine
 from swe_fleet.orchestrator.domain.council import load_councils
 from swe_fleet.orchestrator.domain.deliberation import DeliberationState, Status
 from swe_fleet.orchestrator.domain.messages import Outgoing
-from tests.unit.orchestrator.answers import answer
+from swe_fleet.orchestrator.stand_in.answers import answer
 
 TASK = TaskSpec(
     task_id="plan-1-T1", key="T1", title="Implement part 1 of the plan", role=Role.DEV, estimate_hours=3

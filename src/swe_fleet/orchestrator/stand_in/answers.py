@@ -1,7 +1,7 @@
-"""Scripted agent answers for tests: valid protocol outputs built from a command's inputs, no LLM.
+"""Scripted agent answers: valid protocol outputs built from a command's inputs, no LLM.
 
-The LLM path is not under test where these are used; what is under test is what the Orchestrator
-does with answers (and with their absence). `quality` lets a test make one agent's proposals worse.
+`broken_artifact_agents` makes chosen agents' proposals claim python that does not parse, so a test
+can check that objective checks really decide against them.
 """
 
 from __future__ import annotations
