@@ -189,8 +189,8 @@ def existing_nodes_statements(plan: WritePlan) -> list[tuple[str, Statement]]:
         (
             label,
             Statement(
-                f"UNWIND $ids AS id MATCH (n:{node_label(label).name} {{id: id}}) RETURN n.id AS id",
-                {"ids": ids},
+                f"UNWIND $rows AS row\nMATCH (n:{node_label(label).name} {{id: row.id}}) RETURN n.id AS id",
+                {"rows": [{"id": node_id} for node_id in ids]},
             ),
         )
         for label, ids in sorted(plan.ids_by_label().items())
@@ -242,7 +242,7 @@ def compile_writes(
 
 # ------------------------------------------------------------------ the ledger and the graph version
 
-SEEN_EVENTS = f"UNWIND $ids AS eid MATCH (e:{Label.PROJECTED_EVENT.value} {{id: eid}}) RETURN e.id AS id"
+SEEN_EVENTS = f"UNWIND $rows AS row\nMATCH (e:{Label.PROJECTED_EVENT.value} {{id: row.id}}) RETURN e.id AS id"
 
 # The GraphMeta node exists from start-up on (ENSURE_META).
 BUMP_VERSION = (
@@ -270,7 +270,7 @@ def ensure_meta_statement() -> Statement:
 
 
 def seen_events_statement(event_ids: Iterable[str]) -> Statement:
-    return Statement(SEEN_EVENTS, {"ids": list(event_ids)})
+    return Statement(SEEN_EVENTS, {"rows": [{"id": event_id} for event_id in event_ids]})
 
 
 def bump_version_statement() -> Statement:

@@ -6,6 +6,7 @@ stores; the differences below are the ones the dialects force, and each is unit-
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from swe_fleet.graph.schema import NODES, RELS, PropType
@@ -118,3 +119,40 @@ def neo4j_value(value: Any) -> Any:
     if hasattr(value, "iso_format"):  # neo4j.time.DateTime and friends
         return value.iso_format()
     return value
+
+
+# ------------------------------------------------------------------ Ladybug: batches as Arrow tables
+
+_ROW_FIELD = re.compile(r"\brow\.(\w+)")
+_ROWS_PREFIX = "UNWIND $rows AS row\n"
+
+
+def ladybug_columnar(cypher: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """`UNWIND $rows AS row ... row.x` becomes `LOAD FROM $rows ... row_x` over an Arrow table.
+
+    Ladybug converts a list-of-maps parameter value by value (about 40-50 µs a row for our shapes,
+    measured), while it scans an Arrow table column-wise (1-5 µs a row). Same statement, same
+    semantics: only how the batch travels into the engine differs. Columns are named `row_<field>` so
+    they cannot collide with the statement's own variables (`a`, `b`, `n`, `r`).
+    """
+    rows = params.get("rows")
+    if not cypher.startswith(_ROWS_PREFIX) or not isinstance(rows, list) or not rows:
+        return cypher, params
+    import pyarrow as pa  # only the embedded store needs it
+
+    fields = list(rows[0])
+    columns: dict[str, Any] = {}
+    for name in fields:
+        values = [row.get(name) for row in rows]
+        array = pa.array(values)
+        if pa.types.is_null(array.type):
+            array = pa.array(values, type=pa.string())
+        elif pa.types.is_list(array.type) and pa.types.is_null(array.type.value_type):
+            array = pa.array(values, type=pa.list_(pa.string()))  # every list empty
+        columns[f"row_{name}"] = array
+    body = _ROW_FIELD.sub(r"row_\1", cypher[len(_ROWS_PREFIX) :])
+    # A WITH that carries `row` on must carry its columns instead.
+    body = body.replace("WITH n, row,", "WITH n, " + ", ".join(columns) + ",")
+    # Table.from_arrays, not pa.table(dict): the latter probes for pandas (an import attempt) each call.
+    table = pa.Table.from_arrays(list(columns.values()), names=list(columns))
+    return "LOAD FROM $rows\n" + body, {**params, "rows": table}
