@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+from swe_fleet.events.probes import is_probe
 from swe_fleet.events.envelope import Envelope
 from swe_fleet.planning.app.ports import Page, StoryFilter
 from swe_fleet.planning.domain.errors import Conflict
@@ -63,6 +64,7 @@ class FakeStories(_Table):
             for s in self.all()
             if (where.state is None or s.state == where.state)
             and (where.owner is None or s.owner == where.owner)
+            and (where.include_probes or not is_probe(s.id))
         ]
         return rows[page.offset : page.offset + page.limit]
 

@@ -238,8 +238,11 @@ def build_router(app: PlanningApp) -> APIRouter:
         owner: Annotated[Name, Query()] = None,  # type: ignore[assignment]
         limit: Limit = 100,
         offset: Offset = 0,
+        include_probes: Annotated[bool, Query(description="Include `fleet verify` probe stories")] = False,
     ) -> list[StoryOut]:
-        where = StoryFilter(project_id=project_id, epic_id=epic_id, state=state, owner=owner)
+        where = StoryFilter(
+            project_id=project_id, epic_id=epic_id, state=state, owner=owner, include_probes=include_probes
+        )
         return [StoryOut.of(s) for s in await app.query(q.list_stories, where, Page(limit, offset))]
 
     @router.get("/stories/{story_id}", response_model=StoryDetailOut, responses=_errors(404))

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from swe_fleet.events.payloads import Role, StoryState
+from swe_fleet.events.probes import PROBE_PREFIX
 from swe_fleet.planning.adapters import tables as t
 from swe_fleet.planning.app.ports import Page, StoryFilter
 from swe_fleet.planning.domain.errors import Conflict
@@ -163,6 +164,8 @@ class SqlStories:
             query = query.where(t.stories.c.state == where.state.value)
         if where.owner is not None:
             query = query.where(t.stories.c.owner == where.owner)
+        if not where.include_probes:
+            query = query.where(t.stories.c.id.not_like(f"{PROBE_PREFIX}%"))
         rows = self._db.execute(query.limit(page.limit).offset(page.offset)).mappings()
         return [self._load(row) for row in rows]
 

@@ -36,6 +36,8 @@ class StoryFilter:
     epic_id: str | None = None
     state: StoryState | None = None
     owner: str | None = None
+    # `fleet verify` probes (ids starting with swe_fleet.events.probes.PROBE_PREFIX) stay off boards.
+    include_probes: bool = False
 
 
 class ProjectRepository(Protocol):
