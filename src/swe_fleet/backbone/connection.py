@@ -38,7 +38,7 @@ async def connect(url: str, name: str, *, wait_seconds: float = 0.0, connect_tim
     try:
         connection = await asyncio.wait_for(
             nats.connect(
-                servers=[url],
+                servers=[server.strip() for server in url.split(",") if server.strip()],  # a cluster
                 name=name,
                 connect_timeout=connect_timeout,
                 allow_reconnect=True,
