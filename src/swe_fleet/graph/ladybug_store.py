@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlparse
 
 import ladybug
 
+from swe_fleet.faults import fault_point
 from swe_fleet.graph import compile as cq
 from swe_fleet.graph.dialect import (
     ladybug_add_column_ddl,
@@ -138,6 +139,7 @@ class LadybugGraphStore:
         self, batch: Sequence[EventWrites], *, before_commit: Callable[[], None] | None = None
     ) -> ApplyResult:
         self._require_open()
+        fault_point("graph.apply")  # `graph.apply:outage=SECONDS` makes the store unavailable (chaos)
         async with self._write_lock:
             try:
                 return await asyncio.to_thread(self._apply_sync, batch, before_commit)
