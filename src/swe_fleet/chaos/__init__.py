@@ -1,0 +1,1 @@
+"""Fault injection across the whole flow: real processes, a traffic driver, poison, and a checker."""

@@ -1,0 +1,343 @@
+"""The scenarios, and running one: a fleet of real processes, traffic, a fault, the drain, the check.
+
+Each scenario starts its own fleet (nats-server, cache server, `fleet serve` processes) in its own
+directory, drives traffic while its disruptor injects the fault, then waits for the stream to drain
+and the checker to pass, and reports the numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import httpx
+
+from swe_fleet.backbone.connection import connect
+from swe_fleet.chaos.checker import Findings, GraphReader, StreamScan, check, consumers_drained
+from swe_fleet.chaos.cluster import Cluster, Topology
+from swe_fleet.chaos.injection import Injector
+from swe_fleet.chaos.traffic import TrafficDriver, read_truth
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Run:
+    """What a disruptor works with, and what it reports."""
+
+    cluster: Cluster
+    rng: random.Random
+    traffic_done: asyncio.Event
+    story_ids: Callable[[], list[str]]
+    traffic_seconds: float
+    notes: list[str] = field(default_factory=list)
+    faults_injected: int = 0
+
+    async def until_done(self, seconds: float) -> bool:
+        """Sleep `seconds` unless the traffic ends first; True if it ended."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.traffic_done.wait(), seconds)
+        return self.traffic_done.is_set()
+
+
+Disruptor = Callable[[Run], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    fault: str  # one line for the report
+    disruptor: Disruptor | None = None
+    topology: Topology = field(default_factory=Topology)
+    traffic_seconds: float = 30.0
+    rate: float = 20.0
+    actors: int = 6
+    poison_every: float | None = None
+    duplicate_every: float | None = None
+    faults: tuple[tuple[str, str], ...] = ()  # (service, FLEET_FAULTS) at first start
+    drain_deadline: float = 240.0
+
+    def scaled(self, seconds: float, rate: float) -> Scenario:
+        return replace(self, traffic_seconds=seconds, rate=rate, actors=min(self.actors, 4))
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    findings: Findings
+    changes: int
+    unknown_outcomes: int
+    drain_seconds: float | None  # None: never drained and matched within the deadline
+    faults_injected: int
+    notes: list[str]
+    workdir: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.findings.ok and self.drain_seconds is not None
+
+
+# ---------------------------------------------------------------------- disruptors
+
+
+async def kill_context_repeatedly(run: Run) -> None:
+    """SIGKILL the Context process again and again mid-batch: from outside at random moments, and
+    from inside at the projection's fault points (before and after the graph commit)."""
+    context = run.cluster.service("context")
+    inside = ("context.projection.before_commit", "context.projection.after_commit")
+    cycle = 0
+    while not await run.until_done(run.rng.uniform(2.0, 4.0)):
+        cycle += 1
+        if context.alive:
+            context.kill()
+            run.faults_injected += 1
+        elif context.exited_by_itself():
+            run.faults_injected += 1  # killed itself at an armed fault point
+        faults = f"{inside[cycle % 2]}:kill@{run.rng.randint(2, 6)}" if cycle % 3 else ""
+        await asyncio.to_thread(context.restart, faults=faults)
+    run.notes.append(f"context SIGKILLed {run.faults_injected} times (outside and at before/after-commit points)")
+
+
+async def kill_planning_repeatedly(run: Run) -> None:
+    """SIGKILL planning processes mid-traffic (requests in flight, outbox rows half relayed)."""
+    replicas = run.cluster.services["planning"]
+    cycle = 0
+    while not await run.until_done(run.rng.uniform(3.0, 5.0)):
+        cycle += 1
+        victim = replicas[cycle % len(replicas)]
+        victim.kill()
+        run.faults_injected += 1
+        await asyncio.sleep(run.rng.uniform(0.3, 1.5))
+        faults = f"planning.outbox.after_publish:kill@{run.rng.randint(3, 10)}" if cycle % 2 else ""
+        await asyncio.to_thread(victim.restart, faults=faults)
+    run.notes.append(f"planning SIGKILLed {run.faults_injected} times (outside and between publish and mark)")
+
+
+async def restart_nats_mid_stream(run: Run) -> None:
+    for fraction in (0.3, 0.65):
+        if await run.until_done(run.traffic_seconds * fraction / 2):
+            return
+        await asyncio.to_thread(run.cluster.restart_nats, 2.0)
+        run.faults_injected += 1
+    run.notes.append("nats-server stopped for 2 s and restarted, twice, mid-stream")
+
+
+async def valkey_down_for_a_while(run: Run) -> None:
+    """Stop the cache server; GetContext must keep answering (uncached) and /readyz say degraded."""
+    if run.cluster.cache is None:
+        run.notes.append("no cache server binary: skipped")
+        return
+    if await run.until_done(4.0):
+        return
+    await asyncio.to_thread(run.cluster.stop_cache)
+    run.faults_injected += 1
+    answered = refused = 0
+    degraded = False
+    async with httpx.AsyncClient(base_url=run.cluster.context_url, timeout=10) as client:
+        for _ in range(12):
+            if await run.until_done(0.7):
+                break
+            story_ids = run.story_ids()
+            for story_id in story_ids[-3:]:
+                response = await client.get(f"/v1/context/stories/{story_id}", params={"role": "DEV"})
+                # 404: the story's event is not projected yet, 403: the policy refuses DEV in its phase.
+                if response.status_code in (200, 403, 404):
+                    answered += 1
+                else:
+                    refused += 1
+            ready = (await client.get("/readyz")).json()
+            degraded = degraded or ready["checks"].get("context.cache", {}).get("status") == "degraded"
+    await asyncio.to_thread(run.cluster.start_cache)
+    run.notes.append(
+        f"Valkey stopped ~9 s: GetContext answered {answered}/{answered + refused} requests, "
+        f"/readyz cache {'degraded' if degraded else 'NOT degraded'}"
+    )
+    if refused or not degraded:
+        raise AssertionError(run.notes[-1])
+
+
+async def kill_one_replica_each(run: Run) -> None:
+    """With replicas sharing the durables: SIGKILL one orchestrator and one planning replica for good."""
+    if await run.until_done(8.0):
+        return
+    run.cluster.service("orchestrator", 0).kill()
+    run.cluster.service("planning", 0).kill()
+    run.faults_injected += 2
+    run.notes.append("one orchestrator and one planning replica SIGKILLed mid-traffic, not restarted")
+
+
+# ---------------------------------------------------------------------- the catalogue
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("baseline", "none"),
+        Scenario(
+            "context-sigkill", "SIGKILL of the Context process mid-batch, repeatedly", kill_context_repeatedly
+        ),
+        Scenario(
+            "planning-sigkill",
+            "SIGKILL of planning processes (2 replicas), repeatedly",
+            kill_planning_repeatedly,
+            topology=Topology(planning=2),
+        ),
+        Scenario("nats-restart", "nats-server restarted mid-stream, twice", restart_nats_mid_stream),
+        Scenario(
+            "graph-outage",
+            "graph store unavailable for 8 s (FLEET_FAULTS graph.apply:outage=8@15)",
+            faults=(("context", "graph.apply:outage=8@15"),),
+        ),
+        Scenario(
+            "valkey-down", "cache server stopped ~9 s while GetContext is asked", valkey_down_for_a_while
+        ),
+        Scenario(
+            "replicas-2",
+            "2 planning, 2 orchestrator, 2 sentinel replicas on shared durables",
+            topology=Topology(planning=2, orchestrator=2, sentinel=2),
+        ),
+        Scenario(
+            "replicas-3",
+            "3 planning, 3 orchestrator, 3 sentinel replicas; one planning and one orchestrator SIGKILLed",
+            kill_one_replica_each,
+            topology=Topology(planning=3, orchestrator=3, sentinel=3),
+        ),
+        Scenario("duplicates", "planning events re-published under new msg-ids, 5/s", duplicate_every=0.2),
+        Scenario("poison", "poison messages of 7 kinds, 2/s", poison_every=0.5),
+    )
+}
+
+# The short version inside `make test`: small traffic, the faults most likely to regress.
+SMOKE: dict[str, Scenario] = {
+    "smoke-poison-duplicates": replace(
+        SCENARIOS["baseline"],
+        name="smoke-poison-duplicates",
+        fault="poison 1/s and duplicates 2/s",
+        poison_every=1.0,
+        duplicate_every=0.5,
+    ).scaled(10, 10),
+    "smoke-context-sigkill": SCENARIOS["context-sigkill"].scaled(12, 10),
+    "smoke-nats-restart": SCENARIOS["nats-restart"].scaled(10, 10),
+}
+
+
+# ---------------------------------------------------------------------- running one
+
+
+async def _inject(injector: Injector, scenario: Scenario, done: asyncio.Event) -> None:
+    plans = [
+        (every, action)
+        for every, action in (
+            (scenario.poison_every, injector.publish_poison),
+            (scenario.duplicate_every, injector.duplicate_one),
+        )
+        if every
+    ]
+    if not plans:
+        return
+    next_at = [time.monotonic() + 1.0 for _ in plans]
+    while not done.is_set():
+        for index, (every, action) in enumerate(plans):
+            if time.monotonic() >= next_at[index]:
+                await action()
+                next_at[index] += every
+        await asyncio.sleep(0.05)
+
+
+async def _heal(cluster: Cluster, stop: asyncio.Event) -> int:
+    """Restart (without faults) any process that died by itself, until stopped."""
+    healed = 0
+    while not stop.is_set():
+        for process in cluster.all_processes():
+            if process.exited_by_itself():
+                await asyncio.to_thread(process.restart)
+                healed += 1
+        await asyncio.sleep(0.3)
+    return healed
+
+
+async def run_scenario(scenario: Scenario, workdir: Path, *, seed: int = 1) -> Result:
+    cluster = Cluster(workdir, scenario.topology, faults=dict(scenario.faults))
+    await asyncio.to_thread(cluster.start)
+    run_id = scenario.name.replace("_", "-")
+    nc = await connect(cluster.nats_url, "chaos-checker", wait_seconds=10)
+    driver = TrafficDriver(
+        cluster.planning_urls, run_id=run_id, rate=scenario.rate, actors=scenario.actors, seed=seed
+    )
+    injector = Injector(nc.jetstream(), run_id, seed=seed)
+    graph = GraphReader(cluster.context_url)
+    traffic_done = asyncio.Event()
+    run = Run(
+        cluster,
+        random.Random(seed),
+        traffic_done,
+        lambda: list(driver.record.story_ids),
+        scenario.traffic_seconds,
+    )
+    try:
+        disruptor = asyncio.create_task(scenario.disruptor(run)) if scenario.disruptor else None
+        injecting = asyncio.create_task(_inject(injector, scenario, traffic_done))
+        try:
+            record = await driver.run(scenario.traffic_seconds)
+        finally:
+            traffic_done.set()
+            await injecting
+            if disruptor is not None:
+                await disruptor
+        traffic_end = time.monotonic()
+        # Whatever a disruptor left dead or armed comes back clean: the drain is measured on a healed fleet.
+        for process in cluster.all_processes():
+            if not process.alive and not (scenario.name.startswith("replicas") and process.kills):
+                await asyncio.to_thread(process.restart)
+        if scenario.disruptor is kill_context_repeatedly:
+            await asyncio.to_thread(cluster.service("context").restart)
+        stop_healing = asyncio.Event()
+        healing = asyncio.create_task(_heal(cluster, stop_healing))
+        truth = await read_truth(driver)
+        scan = StreamScan()
+        findings, drained_at = Findings(), None
+        deadline = traffic_end + scenario.drain_deadline
+        while time.monotonic() < deadline:
+            drained, _ = await consumers_drained(nc.jetstream())
+            if drained:
+                try:
+                    findings = await check(
+                        js=nc.jetstream(),
+                        graph=graph,
+                        truth=truth,
+                        record=record,
+                        poison=injector.poison,
+                        duplicates=injector.duplicates,
+                        scan=scan,
+                    )
+                except httpx.HTTPError as error:  # the Context API restarting: look again
+                    log.info("checker: graph not readable yet (%r)", error)
+                else:
+                    if findings.ok:
+                        drained_at = time.monotonic()
+                        break
+            await asyncio.sleep(0.5)
+        stop_healing.set()
+        await healing
+        return Result(
+            scenario,
+            findings,
+            record.changes,
+            sum(record.unknown.values()),
+            None if drained_at is None else drained_at - traffic_end,
+            run.faults_injected,
+            run.notes,
+            workdir,
+        )
+    finally:
+        await graph.close()
+        await driver.close()
+        with contextlib.suppress(Exception):
+            await nc.close()
+        await asyncio.to_thread(cluster.stop)
