@@ -37,6 +37,11 @@ class ParallelCost:
         return statistics.median(self.together_seconds) / statistics.median(self.alone_seconds)
 
     @property
+    def best_ratio(self) -> float:
+        """Fastest together over fastest alone: the least disturbed rounds, on a machine others share."""
+        return min(self.together_seconds) / min(self.alone_seconds)
+
+    @property
     def tokens_per_second_alone(self) -> float:
         return self.completion_tokens / statistics.median(self.alone_seconds)
 
@@ -48,6 +53,7 @@ class ParallelCost:
         return {
             **asdict(self),
             "ratio": round(self.ratio, 3),
+            "best_ratio": round(self.best_ratio, 3),
             "tokens_per_second_alone": round(self.tokens_per_second_alone, 1),
             "tokens_per_second_together": round(self.tokens_per_second_together, 1),
         }
