@@ -162,6 +162,24 @@ def test_old_or_redelivered_transitions_change_nothing() -> None:
     )
 
 
+def test_a_transition_re_published_under_a_new_sequence_changes_nothing() -> None:
+    # Found by the chaos suite: a copy of an old DRAFT move stored again (another msg-id, a higher
+    # stream sequence) looked like the newest move, set the phase back and cancelled later work.
+    moved_back = story.on_story_transitioned(
+        None, transition(StoryState.DRAFT, 10), seq=10, now=T0, event_id="T-draft"
+    ).state
+    forward = story.on_story_transitioned(
+        moved_back, transition(StoryState.PO_REVIEW, 11), seq=11, now=T0, event_id="T-review"
+    ).state
+    approved = approve(forward, seq=12).state
+    copy = story.on_story_transitioned(
+        approved, transition(StoryState.DRAFT, 10), seq=13, now=T0, event_id="T-draft"
+    )
+    assert copy.state == approved and not copy.events
+    assert copy.state.phase is StoryState.PO_REVIEW
+    assert copy.state.derivations["plan-1"].status is DerivationStatus.DERIVING
+
+
 def test_an_approval_older_than_a_move_back_is_cancelled_not_started() -> None:
     record = story.on_story_transitioned(None, transition(StoryState.DRAFT, 50), seq=50, now=T0).state
     step = approve(record, seq=45)

@@ -83,8 +83,15 @@ class Orchestrator:
             transition = delivery.payload
             assert isinstance(transition, StoryTransitioned)
 
-            def move(record: StoryRecord | None, transition=transition, seq=delivery.stream_seq):
-                return stories.on_story_transitioned(record, transition, seq=seq, now=self.clock())
+            def move(
+                record: StoryRecord | None,
+                transition=transition,
+                seq=delivery.stream_seq,
+                event_id=delivery.envelope.event_id,
+            ):
+                return stories.on_story_transitioned(
+                    record, transition, seq=seq, now=self.clock(), event_id=event_id
+                )
 
             changed = await self._change_story(transition.story_id, move)
             await self.settle_story(transition.story_id)

@@ -43,6 +43,8 @@ CANCELLING_STATES = frozenset({StoryState.DRAFT, StoryState.CARRY_OVER, StorySta
 # The phase agent commands carry before any transition of the story has been seen: a plan was approved.
 PHASE_WHEN_UNKNOWN = StoryState.PLANNED
 MAX_PREVIOUS_ANSWER_CHARS = 6000
+# Transitions remembered per story to recognise re-published copies (a story rarely moves this often).
+REMEMBERED_TRANSITIONS = 256
 
 
 class DerivationStatus(StrEnum):
@@ -96,6 +98,9 @@ class StoryRecord(_Model):
     story_id: str
     phase: StoryState | None = None
     phase_seq: int = 0
+    # The latest transitions applied, by event id: a copy of one re-published later (a new stream
+    # sequence, so it looks newer) must not move the phase back or cancel work.
+    transition_event_ids: list[str] = Field(default_factory=list)
     cancel_seq: int = 0
     cancel_state: StoryState | None = None
     cancel_reason: str = ""
@@ -236,12 +241,19 @@ def next_deadline(record: StoryRecord) -> float | None:
 
 
 def on_story_transitioned(
-    record: StoryRecord | None, transition: StoryTransitioned, *, seq: int, now: float
+    record: StoryRecord | None,
+    transition: StoryTransitioned,
+    *,
+    seq: int,
+    now: float,
+    event_id: str | None = None,
 ) -> Step[StoryRecord]:
     record = (record or StoryRecord(story_id=transition.story_id)).model_copy(deep=True)
-    if seq <= record.phase_seq:
-        return Step(record)  # redelivered, or older than what we know
+    if seq <= record.phase_seq or (event_id is not None and event_id in record.transition_event_ids):
+        return Step(record)  # redelivered, older than what we know, or a re-published copy
     record.phase, record.phase_seq = transition.to_state, seq
+    if event_id is not None:
+        record.transition_event_ids = [*record.transition_event_ids, event_id][-REMEMBERED_TRANSITIONS:]
     sent: list[Outgoing] = []
     if transition.to_state in CANCELLING_STATES:
         reason = (
