@@ -286,7 +286,8 @@ async def check(
             findings.dead_letter_problems.append(f"{item.kind} at {key[0]}:{key[1]} not dead-lettered")
         elif reasons != {item.expected_reason}:
             findings.dead_letter_problems.append(
-                f"{item.kind} at {key[0]}:{key[1]} dead-lettered as {sorted(reasons)}, not {item.expected_reason}"
+                f"{item.kind} at {key[0]}:{key[1]} dead-lettered as {sorted(reasons)}, "
+                f"not {item.expected_reason}"
             )
     for key, reasons in sorted(groups.items()):
         if key not in poison_keys:

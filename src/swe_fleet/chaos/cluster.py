@@ -37,6 +37,7 @@ class ServiceProcess:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen | None = None
+    faults: str = ""  # FLEET_FAULTS of the running process
     restarts: int = 0
     kills: int = 0
 
@@ -49,6 +50,7 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, *, faults: str = "", wait: bool = True, timeout: float = 90.0) -> None:
+        self.faults = faults
         env = {**os.environ, **self.env, "FLEET_FAULTS": faults, "FLEET_HTTP_PORT": str(self.port)}
         with self.log_path.open("ab") as log:
             log.write(f"\n=== start {self.label} faults={faults!r} at {time.time():.3f}\n".encode())
@@ -108,7 +110,8 @@ class ServiceProcess:
         self.process = None
 
     def restart(self, *, faults: str = "") -> None:
-        self.reap()
+        """Start again (a live process is stopped first: the graph file admits one owner)."""
+        self.stop()
         self.restarts += 1
         self.start(faults=faults)
 
@@ -208,7 +211,7 @@ class Cluster:
     # ------------------------------------------------------------------ the servers
 
     def restart_nats(self, down_seconds: float = 2.0) -> None:
-        """Stop nats-server (SIGTERM: it flushes), keep it down a while, start it again: same port, same store."""
+        """Stop nats-server (SIGTERM), keep it down a while, start it again: same port, same store."""
         assert self.nats is not None
         self.nats.stop()
         time.sleep(down_seconds)

@@ -1,0 +1,108 @@
+"""The checker's report: one table row per scenario, and RELIABILITY.md with the command and the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from swe_fleet.chaos.scenarios import Result
+
+HEADER = (
+    "| scenario | fault injected | API changes | events published | duplicate copies | applied "
+    "| duplicated | lost | wrong | poison | dead-lettered | time to drain | result |"
+)
+RULE = "|" + "---|" * 13
+
+
+def row(result: Result) -> str:
+    f = result.findings
+    drain = f"{result.drain_seconds:.1f} s" if result.drain_seconds is not None else "did not drain"
+    return (
+        f"| {result.scenario.name} | {result.scenario.fault} | {result.changes} | {f.published} "
+        f"| {f.duplicate_copies} | {f.applied} | {len(f.duplicated)} | {len(f.lost)} | {len(f.wrong)} "
+        f"| {f.poison} | {f.dead_lettered} | {drain} | {'✅' if result.ok else '❌'} |"
+    )
+
+
+def table(results: Sequence[Result]) -> str:
+    return "\n".join([HEADER, RULE, *(row(result) for result in results)])
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    memory = "unknown memory"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB memory"
+                break
+    except OSError:
+        pass
+    nats = "nats-server"
+    try:
+        from swe_fleet.embedded.nats_server import find_nats_server
+
+        nats = subprocess.run(
+            [find_nats_server(), "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except Exception:  # the report says what it could find
+        pass
+    return (
+        f"{os.cpu_count()} cores ({model}), {memory}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, {nats}"
+    )
+
+
+def notes(results: Sequence[Result]) -> str:
+    lines = []
+    for result in results:
+        detail = "; ".join(result.notes)
+        extra = f"{result.unknown_outcomes} API requests lost their answer (settled by reading back)"
+        verdict = "" if result.ok else f" — FAILED: {result.findings.summary()}"
+        lines.append(f"- **{result.scenario.name}**: {detail + '; ' if detail else ''}{extra}{verdict}")
+    return "\n".join(lines)
+
+
+def write_reliability(results: Sequence[Result], path: Path, command: str) -> None:
+    scenario_seconds = {r.scenario.traffic_seconds for r in results}
+    rates = {r.scenario.rate for r in results}
+    text = f"""# Reliability: the fault-injection suite
+
+Produced by `{command}` on {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}.
+
+Machine: {machine()}.
+
+Each scenario starts its own fleet of real processes (nats-server, a Valkey-compatible cache server,
+and `fleet serve context|planning|orchestrator|sentinel` processes on the embedded Ladybug graph),
+drives real planning changes through the Planning HTTP API at {", ".join(f"{r:g}" for r in sorted(rates))}
+changes/s for {", ".join(f"{s:g}" for s in sorted(scenario_seconds))} s while it injects its fault, then
+waits for the streams to drain and checks every effect (see
+`docs/adr/0500-fault-injection-suite-and-fault-model.md` for what the checker proves and what it cannot).
+
+- **API changes**: changes the Planning API accepted (2xx).
+- **events published**: distinct valid event ids in PLANNING_EVENTS and ORCHESTRATOR_EVENTS.
+- **duplicate copies**: messages in those streams beyond the first copy of an event id (injected
+  re-publishes under another Nats-Msg-Id, which JetStream cannot drop).
+- **applied**: published events found in the graph's ledger (`ProjectedEvent`), each exactly once.
+- **duplicated / lost / wrong**: effects found more than once or not owed / missing / present but not
+  right (a story's state, the orchestrator's phase or derivation, a decision's status), across the
+  source (planning's records vs the stream), the graph, the orchestrator's KV, and DEAD_LETTERS.
+- **poison / dead-lettered**: poison messages published / DEAD_LETTERS entries grouped by original
+  stream and sequence (each must be a poison message with its reason; no valid event).
+- **time to drain**: from the end of the traffic to every durable consumer having nothing pending or
+  un-acked and the checker passing (it includes the checker's own reading, so it is an upper bound).
+
+{table(results)}
+
+Notes:
+{notes(results)}
+"""
+    path.write_text(text)

@@ -1,0 +1,49 @@
+"""The fault-injection suite: `--chaos-full` runs every scenario at full traffic (`make chaos`) and
+writes RELIABILITY.md; without it a short version runs inside `make test`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from swe_fleet.chaos.scenarios import SCENARIOS, SMOKE, Result
+
+ROOT = Path(__file__).resolve().parents[2]
+FULL_COMMAND = "make chaos  (.venv/bin/python -m pytest -q -ra tests/chaos --chaos-full)"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--chaos-full",
+        action="store_true",
+        default=False,
+        help="run every fault-injection scenario at full traffic and write RELIABILITY.md",
+    )
+
+
+def full_run(config: pytest.Config) -> bool:
+    return bool(config.getoption("--chaos-full", default=False))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "scenario_name" in metafunc.fixturenames:
+        names = list(SCENARIOS if full_run(metafunc.config) else SMOKE)
+        metafunc.parametrize("scenario_name", names)
+
+
+RESULTS: list[Result] = []
+
+
+@pytest.fixture
+def chaos_results() -> list[Result]:
+    return RESULTS
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if full_run(session.config) and RESULTS and len(RESULTS) == len(SCENARIOS):
+        from swe_fleet.chaos.report import write_reliability
+
+        order = list(SCENARIOS)
+        results = sorted(RESULTS, key=lambda result: order.index(result.scenario.name))
+        write_reliability(results, ROOT / "RELIABILITY.md", FULL_COMMAND)
