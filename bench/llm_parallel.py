@@ -1,7 +1,8 @@
 """How cheap is a council on the local llama-server? N concurrent completions vs one, across server flags.
 
     python -m bench.run llm_parallel          (if listed in bench.run.ALL), or
-    python -m bench.llm_parallel [--quick]    (prints the markdown section and the JSON)
+    python -m bench.llm_parallel [--quick] [--configs 0,1] [--shapes 0,2] [--repeats 5]
+                                              (prints the markdown section and the JSON)
 
 Each configuration starts a fresh llama-server with the packaged model and its flags, then
 `swe_fleet.llm.parallel.measure_parallel_cost` times one completion alone and `agents` at once,
@@ -10,6 +11,7 @@ every completion exactly the same size. The issue's target is a council of 3 at 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -86,10 +88,16 @@ async def measure(scratch: Path, config, shape, agents: int, repeats: int) -> di
     return {"config": label, "shape": shape[0], "flags": flags_text, **cost.as_dict()}
 
 
-async def run(ctx: BenchContext) -> dict[str, Any]:
-    configs = CONFIGS[:2] if ctx.quick else CONFIGS
-    shapes = SHAPES[:1] if ctx.quick else SHAPES
-    repeats = 1 if ctx.quick else 3
+async def run(
+    ctx: BenchContext,
+    *,
+    configs: list | None = None,
+    shapes: list | None = None,
+    repeats: int | None = None,
+) -> dict[str, Any]:
+    configs = configs or (CONFIGS[:2] if ctx.quick else CONFIGS)
+    shapes = shapes or (SHAPES[:1] if ctx.quick else SHAPES)
+    repeats = repeats or (1 if ctx.quick else 3)
     rows = []
     for config in configs:
         for shape in shapes:
@@ -131,9 +139,25 @@ def render(results: dict[str, Any]) -> str:
 
 
 async def main() -> None:
-    quick = "--quick" in sys.argv
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--configs", help="indexes into CONFIGS, e.g. 0,1,5")
+    parser.add_argument("--shapes", help="indexes into SHAPES, e.g. 0,2")
+    parser.add_argument("--repeats", type=int)
+    args = parser.parse_args()
+
+    def pick(table: list, indexes: str | None) -> list | None:
+        return [table[int(i)] for i in indexes.split(",")] if indexes else None
+
     with tempfile.TemporaryDirectory(prefix="fleet-bench-llm-") as scratch:
-        results = await run(BenchContext(scratch=Path(scratch), quick=quick))
+        results = await run(
+            BenchContext(scratch=Path(scratch), quick=args.quick),
+            configs=pick(CONFIGS, args.configs),
+            shapes=pick(SHAPES, args.shapes),
+            repeats=args.repeats,
+        )
     print(render(results))
     print(json.dumps(results, indent=2))
 
