@@ -235,8 +235,10 @@ SMOKE: dict[str, Scenario] = {
         poison_every=1.0,
         duplicate_every=0.5,
     ).scaled(10, 10),
-    "smoke-context-sigkill": SCENARIOS["context-sigkill"].scaled(12, 10),
-    "smoke-nats-restart": SCENARIOS["nats-restart"].scaled(10, 10),
+    "smoke-context-sigkill": replace(SCENARIOS["context-sigkill"], name="smoke-context-sigkill").scaled(
+        12, 10
+    ),
+    "smoke-nats-restart": replace(SCENARIOS["nats-restart"], name="smoke-nats-restart").scaled(10, 10),
 }
 
 
