@@ -230,3 +230,28 @@ def test_concurrent_first_lease_acquisition_has_one_winner(database: Database) -
     outbox = OutboxStore(database)
     results = race([lambda who=who: outbox.acquire_lease(who, 30) for who in ("x", "y", "z", "w")])
     assert sorted(results) == [False, False, False, True]
+
+
+def test_replicas_creating_the_schema_at_once_on_a_fresh_sqlite_file_all_start(tmp_path) -> None:
+    # Found by the chaos suite: two `fleet serve planning` started together on a new SQLite file,
+    # and one died at start-up with "database is locked" (a read lock that could not be upgraded).
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    databases = [Database(url) for _ in range(3)]
+    barrier = threading.Barrier(len(databases))
+    errors: list[Exception] = []
+
+    def start(database: Database) -> None:
+        barrier.wait()
+        try:
+            database.create_schema()
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=start, args=(database,)) for database in databases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for database in databases:
+        database.dispose()
+    assert errors == []

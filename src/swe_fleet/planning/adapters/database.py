@@ -74,7 +74,9 @@ class Database:
 
     def create_schema(self) -> None:
         """Create missing tables and indexes (idempotent; never drops or alters existing ones)."""
-        with self.engine.begin() as connection:
+        # A write transaction from its first statement: on SQLite (BEGIN IMMEDIATE) replicas starting
+        # at once on a fresh file queue for the lock instead of failing on a read-to-write upgrade.
+        with self.connect(write=True) as connection, connection.begin():
             if self.schema and not self.is_sqlite:
                 connection.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
             metadata.create_all(connection, checkfirst=True)
