@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from swe_fleet.cli.common import err, out, print_json, print_table, settings
+from swe_fleet.verify.report import VerifyReport
 
 
 def verify(
@@ -34,22 +35,26 @@ def verify(
     if as_json:
         print_json(report.as_dict())
     else:
-        for section in ("connections", "streams", "consumers", "probe"):
-            rows = report.section(section)
-            if rows:
-                print_table(
-                    section.capitalize(),
-                    ["", "name", "expected", "found", "reason"],
-                    [(r.mark, r.name, r.expected, r.found, r.reason) for r in rows],
-                )
-        print_table(
-            "Metrics",
-            ["metric", "value", "state", "reason"],
-            [(m.name, m.value, "✅" if m.ok else "❌", m.reason) for m in report.metrics],
-        )
-        failed = [r for r in report.rows if not r.ok]
-        out.print("all checks ✅" if report.ok else f"{len(failed)} check(s) ❌", highlight=False)
+        render_report(report)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def render_report(report: VerifyReport) -> None:
+    for section in ("connections", "streams", "consumers", "probe"):
+        rows = report.section(section)
+        if rows:
+            print_table(
+                section.capitalize(),
+                ["", "name", "expected", "found", "reason"],
+                [(r.mark, r.name, r.expected, r.found, r.reason) for r in rows],
+            )
+    print_table(
+        "Metrics",
+        ["metric", "value", "state", "reason"],
+        [(m.name, m.value, "✅" if m.ok else "❌", m.reason) for m in report.metrics],
+    )
+    failed = [r for r in report.rows if not r.ok]
+    out.print("all checks ✅" if report.ok else f"{len(failed)} check(s) ❌", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

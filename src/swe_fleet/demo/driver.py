@@ -1,0 +1,156 @@
+"""Drives one demo story through the fleet's HTTP API and reads the outcome back from the graph."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from swe_fleet.demo.stories import STORIES, DemoStory
+
+PROJECT_ID, EPIC_ID, PO = "PRJ-DEMO", "EP-DEMO", "demo-po"
+Say = Callable[[str], None]
+
+
+class DemoFailed(Exception):
+    pass
+
+
+@dataclass
+class Outcome:
+    story_id: str
+    plan_id: str
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    dispatched: int = 0
+    derivation_failure: str | None = None
+    seconds: float = 0.0
+
+
+class DemoDriver:
+    def __init__(self, api_url: str, http: httpx.AsyncClient, say: Say) -> None:
+        self.api, self.http, self.say = api_url.rstrip("/"), http, say
+
+    async def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, ok: tuple[int, ...] = (200, 201)
+    ) -> Any:
+        response = await self.http.request(method, f"{self.api}/v1{path}", json=body)
+        if response.status_code not in ok:
+            raise DemoFailed(f"{method} /v1{path} answered {response.status_code}: {response.text[:300]}")
+        return response.json()
+
+    async def query(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
+        return (await self._call("POST", "/graph/query", {"cypher": cypher, "params": params}))["rows"]
+
+    async def next_run(self) -> int:
+        stories = await self._call("GET", "/stories?limit=1000")
+        return 1 + sum(1 for story in stories if story["id"].startswith("US-DEMO-"))
+
+    async def drive(self, run: int) -> tuple[str, str, DemoStory]:
+        """Create (or reuse) the demo project and epic, then take a new story to an approved plan."""
+        story = STORIES[(run - 1) % len(STORIES)]
+        story_id, plan_id = f"US-DEMO-{run:03d}", f"PL-DEMO-{run:03d}"
+        await self._call(
+            "POST", "/projects", {"id": PROJECT_ID, "name": "Demo project", "created_by": PO}, ok=(201, 409)
+        )
+        await self._call(
+            "POST",
+            "/epics",
+            {"id": EPIC_ID, "project_id": PROJECT_ID, "title": "Demo epic", "created_by": PO},
+            ok=(201, 409),
+        )
+        await self._call(
+            "POST",
+            "/stories",
+            {
+                "id": story_id,
+                "epic_id": EPIC_ID,
+                "title": story.title,
+                "brief": story.brief,
+                "acceptance_criteria": list(story.acceptance_criteria),
+                "owner": PO,
+            },
+        )
+        self.say(f"story {story_id} created: {story.title!r} (DRAFT)")
+        for state, why in (("PO_REVIEW", "ready for the PO"), ("READY_FOR_PLANNING", "accepted by the PO")):
+            await self._call(
+                "POST", f"/stories/{story_id}/transitions", {"to_state": state, "by": PO, "reason": why}
+            )
+            self.say(f"story {story_id} → {state}")
+        await self._call(
+            "POST",
+            f"/stories/{story_id}/plans",
+            {
+                "id": plan_id,
+                "description": story.plan,
+                "acceptance_criteria": list(story.plan_criteria),
+                "technical_notes": story.technical_notes,
+                "roles": list(story.roles),
+                "created_by": "demo-architect",
+            },
+        )
+        self.say(f"plan {plan_id} proposed (roles {', '.join(story.roles)})")
+        await self._call("POST", f"/plans/{plan_id}/approve", {"by": PO, "notes": "Approved for the demo"})
+        self.say(f"plan {plan_id} approved by {PO}: the orchestrator takes it from here")
+        return story_id, plan_id, story
+
+    async def follow(
+        self, story_id: str, plan_id: str, deadline_seconds: float, progress: Callable[[str, int, int], None]
+    ) -> Outcome:
+        """Wait until every derived task is dispatched (or derivation failed), reporting progress."""
+        outcome = Outcome(story_id, plan_id)
+        started = time.monotonic()
+        while time.monotonic() - started < deadline_seconds:
+            failure = await self.query(
+                "MATCH (p:Plan {id: $plan})-[:DERIVATION_FAILED]->(f:DerivationFailure) RETURN f.reason AS reason",
+                plan=plan_id,
+            )
+            if failure:
+                outcome.derivation_failure = failure[0]["reason"]
+                break
+            tasks = await self.query(
+                "MATCH (t:Task)-[:DERIVED_FROM]->(p:Plan {id: $plan}) RETURN t.id AS id, t.title AS title, "
+                "t.role AS role, t.estimate_hours AS hours, t.status AS status ORDER BY t.id",
+                plan=plan_id,
+            )
+            dispatched = sum(1 for task in tasks if task["status"] == "DISPATCHED")
+            progress("deriving tasks" if not tasks else "councils deliberating", dispatched, len(tasks))
+            outcome.tasks, outcome.dispatched = tasks, dispatched
+            if tasks and dispatched == len(tasks):
+                break
+            await asyncio.sleep(1.0)
+        outcome.seconds = time.monotonic() - started
+        return outcome
+
+    async def decisions(self, story_id: str) -> list[dict[str, Any]]:
+        return await self.query(
+            "MATCH (s:Story {id: $story})-[:HAS_TASK]->(t:Task)-[:HAS_DELIBERATION]->(d:Deliberation) "
+            "OPTIONAL MATCH (d)-[:SELECTED]->(p:Proposal) "
+            "OPTIONAL MATCH (c:Decision)-[:DECIDED_IN]->(d) "
+            "RETURN t.title AS task, t.role AS role, d.winner_agent_id AS winner, p.total_score AS score, "
+            "size(d.agents) AS agents, size(d.failures) AS failures, c.rationale AS why ORDER BY t.id",
+            story=story_id,
+        )
+
+    async def totals(self) -> dict[str, int]:
+        labels = (
+            "Story",
+            "Plan",
+            "PlanApproval",
+            "Task",
+            "Deliberation",
+            "Proposal",
+            "Critique",
+            "Score",
+            "Decision",
+            "TaskDispatch",
+            "Agent",
+        )
+        found = {}
+        for label in labels:
+            rows = await self.query(f"MATCH (n:{label}) RETURN count(n) AS n")
+            found[label] = int(rows[0]["n"]) if rows else 0
+        return found
