@@ -255,3 +255,25 @@ def test_replicas_creating_the_schema_at_once_on_a_fresh_sqlite_file_all_start(t
     for database in databases:
         database.dispose()
     assert errors == []
+
+
+async def test_a_relay_without_the_lease_is_not_left_woken(tmp_path) -> None:
+    # Found by the chaos suite (three planning replicas): a replica whose commits woke its relay but
+    # which did not hold the relay lease never cleared the wake-up, and spun on the lease row at ~80% CPU.
+    import asyncio
+
+    from swe_fleet.planning.adapters.outbox import OutboxRelay
+
+    database = Database(f"sqlite:///{tmp_path / 'relay.sqlite3'}")
+    database.create_schema()
+    store = OutboxStore(database)
+    holder = OutboxRelay(store, publisher=None, holder="holder")  # type: ignore[arg-type]
+    other = OutboxRelay(store, publisher=None, holder="other")  # type: ignore[arg-type]
+    try:
+        assert await holder.relay_once() is False  # takes the lease; nothing to publish
+        other._loop = asyncio.get_running_loop()
+        other.wake()  # a commit through the other replica
+        assert await other.relay_once() is False
+        assert not other._wake.is_set()
+    finally:
+        database.dispose()

@@ -191,9 +191,11 @@ class OutboxRelay:
 
     async def relay_once(self) -> bool:
         """Publish one batch of pending events if this relay holds the lease; True if more wait."""
+        # Cleared before the lease check and the read: a commit after the read wakes us again, and a
+        # replica without the lease goes back to polling instead of spinning on a wake-up it cannot use.
+        self._wake.clear()
         if not await self._hold_lease():
             return False
-        self._wake.clear()  # cleared before reading: a commit after the read wakes us again
         batch = await asyncio.to_thread(self._store.pending, self.batch_size)
         published: list[int] = []
         try:
