@@ -20,7 +20,7 @@ from swe_fleet.planning.app import queries as q
 from swe_fleet.planning.app import use_cases as uc
 from swe_fleet.planning.domain.errors import Conflict, IllegalTransition, PlanningError
 from swe_fleet.planning.domain.model import PlanStatus
-from tests.integration.planning.support import StoreTarget
+from tests.integration.planning.support import StoreTarget, store_target
 
 S = StoryState
 
@@ -232,11 +232,17 @@ def test_concurrent_first_lease_acquisition_has_one_winner(database: Database) -
     assert sorted(results) == [False, False, False, True]
 
 
-def test_replicas_creating_the_schema_at_once_on_a_fresh_sqlite_file_all_start(tmp_path) -> None:
-    # Found by the chaos suite: two `fleet serve planning` started together on a new SQLite file,
-    # and one died at start-up with "database is locked" (a read lock that could not be upgraded).
-    url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-    databases = [Database(url) for _ in range(3)]
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_replicas_creating_the_schema_at_once_all_start(kind: str, tmp_path) -> None:
+    # Found by the chaos suite: planning replicas started together on a fresh store, and one died at
+    # start-up: "database is locked" on SQLite (a read lock that could not be upgraded), a unique
+    # violation in pg_namespace on PostgreSQL (concurrent CREATE SCHEMA IF NOT EXISTS).
+    with store_target(kind, tmp_path) as target:
+        _create_schema_at_once(target)
+
+
+def _create_schema_at_once(target: StoreTarget) -> None:
+    databases = [target.database() for _ in range(3)]
     barrier = threading.Barrier(len(databases))
     errors: list[Exception] = []
 

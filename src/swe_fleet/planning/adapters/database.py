@@ -21,6 +21,8 @@ from sqlalchemy.engine import Connection, Engine
 from swe_fleet.planning.adapters.tables import metadata
 
 _WRITE = "planning_write"
+# The advisory lock under which a replica creates the schema (any fixed 64-bit number of our own).
+_SCHEMA_LOCK_KEY = 0x5357465F504C414E
 
 
 class StoreUnavailable(Exception):
@@ -77,6 +79,10 @@ class Database:
         # A write transaction from its first statement: on SQLite (BEGIN IMMEDIATE) replicas starting
         # at once on a fresh file queue for the lock instead of failing on a read-to-write upgrade.
         with self.connect(write=True) as connection, connection.begin():
+            if self.url.get_backend_name() == "postgresql":
+                # Concurrent CREATE SCHEMA/TABLE IF NOT EXISTS race in PostgreSQL's catalogue (a unique
+                # violation for the loser): replicas starting together create the schema one at a time.
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
             if self.schema and not self.is_sqlite:
                 connection.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
             metadata.create_all(connection, checkfirst=True)
