@@ -363,11 +363,16 @@ async def _check_orchestrator_state(
 
 
 async def consumers_drained(js: JetStreamContext) -> tuple[bool, str]:
-    """Every durable on every stream has nothing pending and nothing un-acked."""
+    """Every durable on every stream has nothing pending and nothing un-acked.
+
+    Ephemeral consumers (KV watchers) are not the stream's consumers: a dead process's watcher stays
+    behind until the server reaps it, and says nothing about what was processed."""
     behind = []
     for stream in await js.streams_info():
         name = stream.config.name
         for consumer in await js.consumers_info(name):
+            if not consumer.config.durable_name:
+                continue
             if consumer.num_pending or consumer.num_ack_pending:
                 behind.append(
                     f"{consumer.name}: {consumer.num_pending} pending, {consumer.num_ack_pending} un-acked"

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -61,6 +63,9 @@ class Scenario:
     poison_every: float | None = None
     duplicate_every: float | None = None
     faults: tuple[tuple[str, str], ...] = ()  # (service, FLEET_FAULTS) at first start
+    # "postgresql": planning's store is a fresh schema in the local PostgreSQL (the store ADR 0100
+    # recommends for replicas), falling back to SQLite when none answers; "sqlite": a file.
+    planning_store: str = "sqlite"
     drain_deadline: float = 240.0
 
     def scaled(self, seconds: float, rate: float) -> Scenario:
@@ -220,6 +225,7 @@ SCENARIOS: dict[str, Scenario] = {
             "3 planning, 3 orchestrator, 3 sentinel replicas; one planning and one orchestrator SIGKILLed",
             kill_one_replica_each,
             topology=Topology(planning=3, orchestrator=3, sentinel=3),
+            planning_store="postgresql",
         ),
         Scenario("duplicates", "planning events re-published under new msg-ids, 5/s", duplicate_every=0.2),
         Scenario("poison", "poison messages of 7 kinds, 2/s", poison_every=0.5),
@@ -277,8 +283,53 @@ async def _heal(cluster: Cluster, stop: asyncio.Event) -> int:
     return healed
 
 
+POSTGRES_URL = os.environ.get("FLEET_CHAOS_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@contextlib.contextmanager
+def planning_store(kind: str, notes: list[str]) -> Iterator[tuple[str | None, str | None]]:
+    """(database url, schema) for planning: None for the SQLite file under the scenario's directory."""
+    if kind != "postgresql":
+        yield None, None
+        return
+    from swe_fleet.planning.adapters.database import Database
+
+    schema = f"chaos_{uuid.uuid4().hex[:12]}"
+    database = Database(POSTGRES_URL, schema=schema)
+    try:
+        database.ping()
+    except Exception as error:
+        database.dispose()
+        notes.append(f"PostgreSQL unavailable ({type(error).__name__}): planning ran on SQLite")
+        yield None, None
+        return
+    notes.append("planning replicas on PostgreSQL")
+    try:
+        yield POSTGRES_URL, schema
+    finally:
+        with contextlib.suppress(Exception):
+            database.drop_schema()
+        database.dispose()
+
+
 async def run_scenario(scenario: Scenario, workdir: Path, *, seed: int = 1) -> Result:
-    cluster = Cluster(workdir, scenario.topology, faults=dict(scenario.faults))
+    notes: list[str] = []
+    with planning_store(scenario.planning_store, notes) as (db_url, db_schema):
+        result = await _run_scenario(scenario, workdir, seed, db_url, db_schema)
+    result.notes[:0] = notes
+    return result
+
+
+async def _run_scenario(
+    scenario: Scenario, workdir: Path, seed: int, db_url: str | None, db_schema: str | None
+) -> Result:
+    cluster = Cluster(
+        workdir,
+        scenario.topology,
+        planning_db_url=db_url,
+        planning_db_schema=db_schema,
+        faults=dict(scenario.faults),
+    )
     await asyncio.to_thread(cluster.start)
     run_id = scenario.name.replace("_", "-")
     nc = await connect(cluster.nats_url, "chaos-checker", wait_seconds=10)
@@ -316,10 +367,10 @@ async def run_scenario(scenario: Scenario, workdir: Path, *, seed: int = 1) -> R
         healing = asyncio.create_task(_heal(cluster, stop_healing))
         truth = await read_truth(driver)
         scan = StreamScan()
-        findings, drained_at, settled_wrong_since = Findings(), None, None
+        findings, drained_at, settled_wrong_since, behind = Findings(), None, None, ""
         deadline = traffic_end + scenario.drain_deadline
         while time.monotonic() < deadline:
-            drained, _ = await consumers_drained(nc.jetstream())
+            drained, behind = await consumers_drained(nc.jetstream())
             if drained and settled_wrong_since is not None and time.monotonic() - settled_wrong_since > 20:
                 break  # drained, and still wrong 20 s later: it will not put itself right
             if drained:
@@ -343,6 +394,8 @@ async def run_scenario(scenario: Scenario, workdir: Path, *, seed: int = 1) -> R
             await asyncio.sleep(0.5)
         stop_healing.set()
         await healing
+        if behind:
+            run.notes.append(f"not drained after {scenario.drain_deadline:.0f} s: {behind}")
         return Result(
             scenario,
             findings,
