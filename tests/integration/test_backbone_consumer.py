@@ -222,3 +222,28 @@ async def test_sentinels_dead_letter_subjects_no_service_consumes(nc, js) -> Non
     assert set(letters) == {"planning.bogus.thing", "agent.cmd.unknown"}
     assert {letter.reason for letter in letters.values()} == {"unknown_subject"}
     assert sum(runtime.stats.processed for runtime in sentinels) == 1  # the valid event, acked
+
+
+async def test_a_consumer_started_before_its_stream_exists_provisions_it_and_runs(nc) -> None:
+    js = nc.jetstream()  # no streams provisioned: a service started on an empty server
+    seen: list[str] = []
+
+    async def handle(deliveries: Sequence[Delivery]) -> None:
+        seen.extend(d.payload.decision_id for d in deliveries)
+
+    runtime = ConsumerRuntime(nc, spec(), handle, DeadLetterWriter(EventPublisher(js, "test")))
+    task = asyncio.create_task(runtime.run())
+    async with asyncio.timeout(20):
+        while True:
+            try:
+                await js.stream_info("PLANNING_EVENTS")
+                break
+            except Exception:
+                await asyncio.sleep(0.05)
+    await EventPublisher(js, "test").publish(SUBJECT, decision(7))
+    async with asyncio.timeout(20):
+        while not seen:
+            await asyncio.sleep(0.05)
+    runtime.stop()
+    await task
+    assert seen == ["D-7"]

@@ -26,9 +26,10 @@ from nats.js import JetStreamContext
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.metrics import DurableMetrics
-from swe_fleet.backbone.provisioning import ensure_consumer
+from swe_fleet.backbone.provisioning import ensure_consumer, ensure_stream
 from swe_fleet.errors import TransientError
 from swe_fleet.events.envelope import DEFAULT_MAX_EVENT_BYTES, Envelope, EventDecodeError, decode_event
+from swe_fleet.events.streams import STREAMS_BY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,9 @@ class ConsumerRuntime:
         return self._stopping.is_set()
 
     async def run(self) -> None:
-        await ensure_consumer(self._js, self.spec)
+        await self._ensure_until_stopped()
+        if self._stopping.is_set():
+            return
         subscription = await self._js.pull_subscribe_bind(self.spec.durable, stream=self.spec.stream)
         # Backstop for a message whose last allowed delivery died with its process: JetStream will
         # not deliver it again, but tells whoever listens; every replica listens, the DLQ dedupes.
@@ -135,6 +138,22 @@ class ConsumerRuntime:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
             log.info("consumer %s stopped", self.spec.durable)
+
+    async def _ensure_until_stopped(self) -> None:
+        """Provision the stream (if it is one of the fleet's) and the durable; retry while NATS or
+        JetStream is not ready yet, so a service started before its streams exist waits, not dies."""
+        delay = 0.2
+        while not self._stopping.is_set():
+            try:
+                stream = STREAMS_BY_NAME.get(self.spec.stream)
+                if stream is not None:
+                    await ensure_stream(self._js, stream)
+                await ensure_consumer(self._js, self.spec)
+                return
+            except Exception as error:
+                log.warning("consumer %s: cannot provision yet (%r); retrying", self.spec.durable, error)
+                await self._sleep_unless_stopping(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _on_max_deliveries(self, advisory: Msg) -> None:
         try:

@@ -215,6 +215,7 @@ def serve(
 ) -> None:
     """Run one service in this process (production: any number of replicas share its durables)."""
     from swe_fleet.backbone.connection import NatsUnavailable, connect
+    from swe_fleet.backbone.provisioning import ensure_streams
     from swe_fleet.backbone.supervision import on_termination
     from swe_fleet.host.assembly import SERVICE_NAMES, build_service
     from swe_fleet.host.runner import ServiceHost
@@ -237,6 +238,7 @@ def serve(
 
     async def main() -> None:
         nc = await connect(s.resolved_nats_url, f"fleet-{service}", wait_seconds=30)
+        await ensure_streams(nc.jetstream())
         endpoints = Endpoints(
             nats_url=s.resolved_nats_url,
             graph_url=s.resolved_graph_url,

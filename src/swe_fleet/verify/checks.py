@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ from swe_fleet.verify.expected import expected_consumers
 from swe_fleet.verify.report import VerifyReport, summarise
 
 Progress = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 async def verify(
@@ -298,7 +300,9 @@ class Probe:
     async def _query(self, cypher: str, params: dict[str, Any]) -> list[dict[str, Any]] | None:
         try:
             response = await self.http.post(
-                f"{self.s.resolved_context_url}/v1/graph/query", json={"cypher": cypher, "params": params}
+                f"{self.s.resolved_context_url}/v1/graph/query",
+                json={"cypher": cypher, "params": params},
+                timeout=3.0,  # a stalled context service must not eat the deadline of every check
             )
         except httpx.HTTPError:
             return None
@@ -485,10 +489,14 @@ class Probe:
 
     @staticmethod
     async def _until(deadline: float, fetch, done):
+        """Poll `fetch` until `done(value)` or the deadline; at least once, however late."""
         value = None
         while True:
-            with contextlib.suppress(Exception):
+            try:
                 value = await fetch()
+            except Exception as error:  # an unreachable part is a ❌ row, not a crash of verify
+                log.debug("verify probe: %r", error)
+            else:
                 if done(value):
                     return value
             if time.monotonic() >= deadline:

@@ -35,7 +35,7 @@ class VerifyReport:
     metrics: list[Metric] = field(default_factory=list)
 
     def add(self, section: str, name: str, expected: str, found: str, ok: bool, reason: str = "") -> Row:
-        row = Row(section, name, expected, found, ok, reason if not ok else reason)
+        row = Row(section, name, expected, found, ok, reason)
         self.rows.append(row)
         return row
 
