@@ -280,19 +280,19 @@ async def check(
     for letter in letters:
         groups[(letter.original_stream, letter.original_seq or 0)].add(letter.reason)
     findings.dead_lettered = len(groups)
-    for key, item in sorted(poison_keys.items()):
-        reasons = groups.get(key)
+    for origin, item in sorted(poison_keys.items()):
+        reasons = groups.get(origin)
         if reasons is None:
-            findings.dead_letter_problems.append(f"{item.kind} at {key[0]}:{key[1]} not dead-lettered")
+            findings.dead_letter_problems.append(f"{item.kind} at {origin[0]}:{origin[1]} not dead-lettered")
         elif reasons != {item.expected_reason}:
             findings.dead_letter_problems.append(
-                f"{item.kind} at {key[0]}:{key[1]} dead-lettered as {sorted(reasons)}, "
+                f"{item.kind} at {origin[0]}:{origin[1]} dead-lettered as {sorted(reasons)}, "
                 f"not {item.expected_reason}"
             )
-    for key, reasons in sorted(groups.items()):
-        if key not in poison_keys:
+    for origin, reasons in sorted(groups.items()):
+        if origin not in poison_keys:
             findings.dead_letter_problems.append(
-                f"valid message {key[0]}:{key[1]} dead-lettered ({sorted(reasons)})"
+                f"valid message {origin[0]}:{origin[1]} dead-lettered ({sorted(reasons)})"
             )
     return findings
 
@@ -369,7 +369,7 @@ async def consumers_drained(js: JetStreamContext) -> tuple[bool, str]:
     behind until the server reaps it, and says nothing about what was processed."""
     behind = []
     for stream in await js.streams_info():
-        name = stream.config.name
+        name = stream.config.name or ""
         for consumer in await js.consumers_info(name):
             if not consumer.config.durable_name:
                 continue

@@ -14,9 +14,10 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -48,7 +49,7 @@ class Run:
         return self.traffic_done.is_set()
 
 
-Disruptor = Callable[[Run], Awaitable[None]]
+Disruptor = Callable[[Run], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)
