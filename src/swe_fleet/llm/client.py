@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # Structured-output modes, strongest first; "auto" starts at the first and steps down on refusal.
 MODES = ("json_schema", "json_object", "none")
 _RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema", "grammar", "format")
 
 
 class LlmClient:
@@ -81,8 +82,14 @@ class LlmClient:
                     raise
 
     def _step_down_from(self, mode: str, error: LlmRejected) -> bool:
-        """After the server refused `mode`, switch to the next weaker mode if allowed."""
+        """After the server refused `mode`, switch to the next weaker mode if allowed.
+
+        Only a refusal that names the output format counts: a prompt too long for the context is
+        a 400 too, and must not cost every later call its grammar.
+        """
         if not self._may_step_down or mode == "none" or error.status not in (400, 422, 501):
+            return False
+        if not any(word in error.detail.lower() for word in _FORMAT_WORDS):
             return False
         weaker = MODES[MODES.index(mode) + 1]
         if self._mode == mode:

@@ -91,7 +91,8 @@ async def test_a_server_refusing_json_schema_is_asked_for_json_object_from_then_
 
 
 async def test_a_server_refusing_any_response_format_is_asked_plainly():
-    server = FakeServer(httpx.Response(400, text="no"), httpx.Response(422, text="no"), answer())
+    refusal = httpx.Response(400, text="unsupported response_format")
+    server = FakeServer(refusal, httpx.Response(422, text="unknown format json_object"), answer())
     completion = await client(server).complete(MESSAGES, output=SCHEMA)
     assert completion.output_mode == "none" and "response_format" not in server.body()
 
@@ -215,3 +216,13 @@ async def test_the_token_counter_is_exact_cached_and_none_without_a_tokenizer():
 async def test_the_token_counter_answers_none_while_the_server_is_down():
     counter = TokenCounter(client(FakeServer(httpx.ConnectError("refused"))))
     assert await counter.count("text") is None and counter.exact is None
+
+
+async def test_a_refusal_unrelated_to_the_output_format_keeps_the_grammar():
+    server = FakeServer(
+        httpx.Response(400, json={"error": {"message": "the request exceeds the context size"}})
+    )
+    llm = client(server)
+    with pytest.raises(LlmRejected, match="exceeds the context size"):
+        await llm.complete(MESSAGES, output=SCHEMA)
+    assert llm.output_mode == "json_schema" and len(server.requests) == 1
