@@ -10,7 +10,7 @@ import pytest
 from swe_fleet.chaos.scenarios import SCENARIOS, SMOKE, Result
 
 ROOT = Path(__file__).resolve().parents[2]
-FULL_COMMAND = "make chaos  (.venv/bin/python -m pytest -q -ra tests/chaos --chaos-full)"
+FULL_COMMAND = ".venv/bin/python -m pytest -q -ra tests/chaos --chaos-full"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -76,7 +76,8 @@ def write_reliability(results: Sequence[Result], path: Path, command: str) -> No
     rates = {r.scenario.rate for r in results}
     text = f"""# Reliability: the fault-injection suite
 
-Produced by `{command}` on {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}.
+Produced by `{command}` (what `make chaos` runs once its venv is installed) on
+{datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}.
 
 Machine: {machine()}.
 
@@ -88,7 +89,10 @@ waits for the streams to drain and checks every effect (see
 `docs/adr/0500-fault-injection-suite-and-fault-model.md` for what the checker proves and what it cannot).
 
 - **API changes**: changes the Planning API accepted (2xx).
-- **events published**: distinct valid event ids in PLANNING_EVENTS and ORCHESTRATOR_EVENTS.
+- **events published**: distinct valid event ids in PLANNING_EVENTS and ORCHESTRATOR_EVENTS (more
+  than the changes: an approval in READY_FOR_PLANNING also moves the story to PLANNED, and the
+  Orchestrator publishes a `TaskDerivationFailed` when a story moved back cancels a derivation;
+  proposing a decision publishes nothing).
 - **duplicate copies**: messages in those streams beyond the first copy of an event id (injected
   re-publishes under another Nats-Msg-Id, which JetStream cannot drop).
 - **applied**: published events found in the graph's ledger (`ProjectedEvent`), each exactly once.
@@ -99,6 +103,8 @@ waits for the streams to drain and checks every effect (see
   stream and sequence (each must be a poison message with its reason; no valid event).
 - **time to drain**: from the end of the traffic to every durable consumer having nothing pending or
   un-acked and the checker passing (it includes the checker's own reading, so it is an upper bound).
+  A SIGKILLed consumer's un-acked batch comes back only after its `ack_wait` (10 s for Context's
+  durables), which is what the Context SIGKILL scenario's drain time shows.
 
 {table(results)}
 

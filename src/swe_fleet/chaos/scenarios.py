@@ -14,6 +14,7 @@ import os
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -156,6 +157,7 @@ async def valkey_down_for_a_while(run: Run) -> None:
     await asyncio.to_thread(run.cluster.stop_cache)
     run.faults_injected += 1
     answered = refused = 0
+    statuses: Counter[int] = Counter()
     degraded = False
     async with httpx.AsyncClient(base_url=run.cluster.context_url, timeout=10) as client:
         for _ in range(12):
@@ -164,6 +166,7 @@ async def valkey_down_for_a_while(run: Run) -> None:
             story_ids = run.story_ids()
             for story_id in story_ids[-3:]:
                 response = await client.get(f"/v1/context/stories/{story_id}", params={"role": "DEV"})
+                statuses[response.status_code] += 1
                 # 404: the story's event is not projected yet, 403: the policy refuses DEV in its phase.
                 if response.status_code in (200, 403, 404):
                     answered += 1
@@ -173,7 +176,9 @@ async def valkey_down_for_a_while(run: Run) -> None:
             degraded = degraded or ready["checks"].get("context.cache", {}).get("status") == "degraded"
     await asyncio.to_thread(run.cluster.start_cache)
     run.notes.append(
-        f"Valkey stopped ~9 s: GetContext answered {answered}/{answered + refused} requests, "
+        f"Valkey stopped ~9 s: GetContext answered {answered}/{answered + refused} requests "
+        f"({', '.join(f'{status}: {n}' for status, n in sorted(statuses.items()))}; 403 is the scope "
+        f"policy refusing DEV in the story's phase), "
         f"/readyz cache {'degraded' if degraded else 'NOT degraded'}"
     )
     if refused or not degraded:
@@ -395,6 +400,11 @@ async def _run_scenario(
             await asyncio.sleep(0.5)
         stop_healing.set()
         await healing
+        if injector.poison:
+            kinds = Counter(item.kind for item in injector.poison)
+            run.notes.append("poison: " + ", ".join(f"{kind}: {n}" for kind, n in sorted(kinds.items())))
+        if injector.duplicates:
+            run.notes.append(f"{len(injector.duplicates)} events re-published under a new msg-id")
         if behind:
             run.notes.append(f"not drained after {scenario.drain_deadline:.0f} s: {behind}")
         return Result(
