@@ -114,6 +114,8 @@ class EmbeddedStack:
                     host=s.host,
                     port=s.llm_port,
                     parallel=s.llm_parallel_slots,
+                    context_per_slot=s.llm_context_per_slot,
+                    threads=s.llm_threads,
                     alias=s.llm_model,
                 )
                 self._start(
