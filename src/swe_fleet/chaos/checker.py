@@ -8,7 +8,8 @@ Orchestrator keeps in its KV bucket, and DEAD_LETTERS, and proves:
 - at the source: every committed change was published, as exactly one event id, and nothing else;
 - in the graph: one ProjectedEvent per published event id, and every change's effect exactly once
   (one PhaseTransition per transition, one PlanApproval per approval, ...), the story's final state
-  right, and no effect node beyond those;
+  right, and no effect node beyond those (nor any task, dispatch, deliberation or proposal: no agent
+  worker runs);
 - in the Orchestrator's KV: each story's phase is its final state, one derivation per approved plan,
   carrying that approval's event id once, cancelled exactly when the story was moved back after it;
 - in DEAD_LETTERS: every poison message (grouped by original stream and sequence) with its reason,
@@ -256,6 +257,10 @@ async def check(
         if row["id"] in decided and row["status"] != decided[row["id"]]:
             findings.wrong.append(f"Decision {row['id']} is {row['status']}, not {decided[row['id']]}")
 
+    # No agent worker runs in these scenarios: nothing may exist of the agents' side of the graph.
+    for label in ("Task", "TaskDispatch", "Deliberation", "Proposal"):
+        unowed = await graph.rows(f"MATCH (n:{label}) RETURN n.id AS id")
+        _compare(label, set(), [r["id"] for r in unowed], findings)
     for label, expected_id in (("Project", truth.project_id), ("Epic", truth.epic_id)):
         found = await graph.rows(f"MATCH (n:{label}) RETURN n.id AS id")
         _compare(label, {expected_id}, [r["id"] for r in found], findings)
