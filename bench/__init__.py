@@ -1,1 +1,1 @@
-"""Benchmarks (`make bench`): measured side by side in one run, written to bench/results.json and BENCHMARKS.md."""
+"""Benchmarks (`make bench`): measured side by side in one run; see BENCHMARKS.md."""

@@ -30,11 +30,16 @@ BATCH = 100
 
 
 def _payload(n: int) -> DecisionApproved:
-    return DecisionApproved(decision_id=f"D-{n}", story_id="US-bench", title=f"decision {n}",
-                            rationale="benchmark", decided_by="bench")
+    return DecisionApproved(
+        decision_id=f"D-{n}",
+        story_id="US-bench",
+        title=f"decision {n}",
+        rationale="benchmark",
+        decided_by="bench",
+    )
 
 
-async def publish_raw(js, n: int) -> float:  # noqa: ANN001
+async def publish_raw(js, n: int) -> float:
     publisher = EventPublisher(js, "bench")
     bodies = [encode_event(publisher.envelope(SUBJECT, _payload(i))) for i in range(n)]
     loop = asyncio.get_running_loop()
@@ -44,7 +49,7 @@ async def publish_raw(js, n: int) -> float:  # noqa: ANN001
     return n / (loop.time() - started)
 
 
-async def publish_fleet(js, n: int) -> float:  # noqa: ANN001
+async def publish_fleet(js, n: int) -> float:
     publisher = EventPublisher(js, "bench")
     payloads = [_payload(i) for i in range(n)]
     loop = asyncio.get_running_loop()
@@ -54,23 +59,33 @@ async def publish_fleet(js, n: int) -> float:  # noqa: ANN001
     return n / (loop.time() - started)
 
 
-async def fill(js, n: int) -> None:  # noqa: ANN001
+async def fill(js, n: int) -> None:
     """Publish n events fast (async publishes, acks awaited in windows)."""
     publisher = EventPublisher(js, "bench")
     window = []
     for i in range(n):
         envelope = publisher.envelope(SUBJECT, _payload(i))
-        window.append(await js.publish_async(SUBJECT, encode_event(envelope),
-                                             headers={"Nats-Msg-Id": envelope.event_id}))
+        window.append(
+            await js.publish_async(
+                SUBJECT, encode_event(envelope), headers={"Nats-Msg-Id": envelope.event_id}
+            )
+        )
         if len(window) >= 500:
             await asyncio.wait_for(asyncio.gather(*window), 30)
             window.clear()
     await asyncio.wait_for(asyncio.gather(*window), 30)
 
 
-async def consume_raw(nc, js, n: int, durable: str) -> float:  # noqa: ANN001
-    await js.add_consumer("PLANNING_EVENTS", ConsumerConfig(
-        durable_name=durable, ack_policy=AckPolicy.EXPLICIT, filter_subject=SUBJECT, max_ack_pending=10_000))
+async def consume_raw(nc, js, n: int, durable: str) -> float:
+    await js.add_consumer(
+        "PLANNING_EVENTS",
+        ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            filter_subject=SUBJECT,
+            max_ack_pending=10_000,
+        ),
+    )
     subscription = await js.pull_subscribe_bind(durable, stream="PLANNING_EVENTS")
     loop = asyncio.get_running_loop()
     started, seen = loop.time(), 0
@@ -85,11 +100,17 @@ async def consume_raw(nc, js, n: int, durable: str) -> float:  # noqa: ANN001
     return n / elapsed
 
 
-async def consume_runtime(nc, js, n: int, durable: str) -> float:  # noqa: ANN001
-    spec = ConsumerSpec(durable=durable, stream="PLANNING_EVENTS", filter_subject=SUBJECT, batch_size=BATCH,
-                        max_ack_pending=10_000, fetch_wait_seconds=1.0)
+async def consume_runtime(nc, js, n: int, durable: str) -> float:
+    spec = ConsumerSpec(
+        durable=durable,
+        stream="PLANNING_EVENTS",
+        filter_subject=SUBJECT,
+        batch_size=BATCH,
+        max_ack_pending=10_000,
+        fetch_wait_seconds=1.0,
+    )
 
-    async def no_op(deliveries) -> None:  # noqa: ANN001
+    async def no_op(deliveries) -> None:
         return None
 
     runtime = ConsumerRuntime(nc, spec, no_op, DeadLetterWriter(EventPublisher(js, "bench")))
@@ -113,7 +134,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     js = nc.jetstream()
     await ensure_streams(js)
     raw_pub, fleet_pub, raw_con, fleet_con = [], [], [], []
-    for round_ in range(rounds):
+    for _ in range(rounds):
         raw_pub.append(await publish_raw(js, n_publish))
         fleet_pub.append(await publish_fleet(js, n_publish))
     await js.purge_stream("PLANNING_EVENTS")
@@ -139,18 +160,21 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
 
 
 def render(r: dict[str, Any]) -> str:
-    return "\n".join([
-        "## Backbone (issue 2)",
-        "",
-        f"One fresh nats-server, median of {r['rounds']} alternating rounds; {r['events_published_per_round']} "
-        f"publishes and {r['events_consumed_per_round']} consumed events per round, fetch batch {r['batch_size']}.",
-        "",
-        "| measure | events/s | ratio to raw |",
-        "|---|---:|---:|",
-        f"| raw nats-py `js.publish` (ack awaited) | {r['raw_publish_per_s']:,} | 1.00 |",
-        f"| `EventPublisher.publish` (envelope, msg-id, retries) | {r['fleet_publish_per_s']:,} | "
-        f"{r['publish_ratio_to_raw']:.2f} |",
-        f"| raw nats-py pull `fetch` + `ack` | {r['raw_consume_ack_per_s']:,} | 1.00 |",
-        f"| `ConsumerRuntime`, no-op handler (decode + validate + ack) | {r['runtime_noop_per_s']:,} | "
-        f"{r['runtime_ratio_to_raw']:.2f} |",
-    ])
+    return "\n".join(
+        [
+            "## Backbone (issue 2)",
+            "",
+            f"One fresh nats-server, median of {r['rounds']} alternating rounds; "
+            f"{r['events_published_per_round']} publishes and "
+            f"{r['events_consumed_per_round']} consumed events per round, fetch batch {r['batch_size']}.",
+            "",
+            "| measure | events/s | ratio to raw |",
+            "|---|---:|---:|",
+            f"| raw nats-py `js.publish` (ack awaited) | {r['raw_publish_per_s']:,} | 1.00 |",
+            f"| `EventPublisher.publish` (envelope, msg-id, retries) | {r['fleet_publish_per_s']:,} | "
+            f"{r['publish_ratio_to_raw']:.2f} |",
+            f"| raw nats-py pull `fetch` + `ack` | {r['raw_consume_ack_per_s']:,} | 1.00 |",
+            f"| `ConsumerRuntime`, no-op handler (decode + validate + ack) | {r['runtime_noop_per_s']:,} | "
+            f"{r['runtime_ratio_to_raw']:.2f} |",
+        ]
+    )

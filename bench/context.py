@@ -243,7 +243,7 @@ async def consume_fleet(nc, js, n: int, graph: Path, tag: str) -> tuple[float, i
             runtimes.append(ConsumerRuntime(nc, spec, projector.handle, DeadLetterWriter(publisher)))
     started = time.perf_counter()
     tasks = [asyncio.create_task(runtime.run()) for runtime in runtimes]
-    while sum(runtime.stats.processed for runtime in runtimes) < n:  # noqa: ASYNC110 - a poll is the clock
+    while sum(runtime.stats.processed for runtime in runtimes) < n:
         await asyncio.sleep(0.005)
     elapsed = time.perf_counter() - started
     for runtime in runtimes:

@@ -31,10 +31,17 @@ def machine() -> dict[str, Any]:
         memory_gib = round(pages / 2**30, 1)
     except (ValueError, OSError):
         pass
-    nats_version = subprocess.run([str(Path(os.sys.executable).parent / "nats-server"), "--version"],
-                                  capture_output=True, text=True).stdout.strip()
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": memory_gib, "os": platform.platform(),
-            "python": platform.python_version(), "nats_server": nats_version}
+    nats_version = subprocess.run(
+        [str(Path(os.sys.executable).parent / "nats-server"), "--version"], capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory_gib,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "nats_server": nats_version,
+    }
 
 
 @dataclass

@@ -36,7 +36,8 @@ def render_report(results: dict) -> str:
         "# Benchmarks",
         "",
         "Produced by `make bench` (`python -m bench.run`); machine-readable copy in `bench/results.json`.",
-        "Ratios are measured side by side in one run: the machines are shared and noisy, absolute rates drift.",
+        "Ratios are measured side by side in one run: the machines are shared and noisy, and absolute rates",
+        "drift from run to run.",
         "",
     ]
     for name in ALL:
@@ -57,9 +58,13 @@ def render_report(results: dict) -> str:
 
 
 async def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {available()})")
-    parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run, not for the report)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer iterations (smoke run, not for the report)"
+    )
     args = parser.parse_args()
     names = args.names or available()
     unknown = set(names) - set(available())
@@ -80,9 +85,12 @@ async def main() -> int:
         finally:
             ctx.close()
             shutil.rmtree(scratch, ignore_errors=True)
-        entry.update(machine=host, command=command + (" --quick" if args.quick else ""),
-                     measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                     wall_seconds=round(time.perf_counter() - started, 1))
+        entry.update(
+            machine=host,
+            command=command + (" --quick" if args.quick else ""),
+            measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            wall_seconds=round(time.perf_counter() - started, 1),
+        )
         results[name] = entry
         print(f"bench: {name} done in {entry['wall_seconds']}s", file=sys.stderr, flush=True)
         if not args.quick:

@@ -18,8 +18,14 @@ from swe_fleet.embedded.child import free_port
 
 def fleet(url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "FLEET_NATS_URL": url}
-    return subprocess.run([sys.executable, "-m", "swe_fleet.cli", *args], env=env, input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "swe_fleet.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_streams_ensure_is_idempotent_and_ls_shows_all_six(nats_server) -> None:
@@ -34,16 +40,27 @@ def test_streams_ensure_is_idempotent_and_ls_shows_all_six(nats_server) -> None:
 
 
 def test_publish_validates_against_the_subject_model_with_one_clear_line(nats_server) -> None:
-    ok = fleet(nats_server.url, "events", "publish", "planning.plan.approved",
-               '{"story_id":"US-1","plan_id":"P-1","approved_by":"po"}')
+    ok = fleet(
+        nats_server.url,
+        "events",
+        "publish",
+        "planning.plan.approved",
+        '{"story_id":"US-1","plan_id":"P-1","approved_by":"po"}',
+    )
     assert ok.returncode == 0 and "published planning.plan.approved seq 1" in ok.stdout
     bad = fleet(nats_server.url, "events", "publish", "planning.plan.approved", '{"story_id":"US-1"}')
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == ["fleet: invalid PlanApproved: plan_id: Field required"]
     unknown = fleet(nats_server.url, "events", "publish", "planning.nope", "{}")
     assert unknown.returncode == 2 and unknown.stderr.startswith("fleet: unknown subject")
-    from_stdin = fleet(nats_server.url, "events", "publish", "planning.plan.approved", "-",
-                       stdin='{"story_id":"US-2","plan_id":"P-2","approved_by":"po"}')
+    from_stdin = fleet(
+        nats_server.url,
+        "events",
+        "publish",
+        "planning.plan.approved",
+        "-",
+        stdin='{"story_id":"US-2","plan_id":"P-2","approved_by":"po"}',
+    )
     assert from_stdin.returncode == 0 and "seq 2" in from_stdin.stdout
 
 
@@ -55,15 +72,28 @@ def test_unreachable_nats_is_one_line_and_a_non_zero_exit() -> None:
 
 
 async def test_dead_letters_are_listed_with_their_reason_and_replayed(nats_server, nc, js) -> None:
-    assert fleet(nats_server.url, "events", "publish", "--raw", "planning.decision.approved",
-                 '{"decision_id": "D-1"}').returncode == 0
+    assert (
+        fleet(
+            nats_server.url,
+            "events",
+            "publish",
+            "--raw",
+            "planning.decision.approved",
+            '{"decision_id": "D-1"}',
+        ).returncode
+        == 0
+    )
     seen: list[str] = []
 
     async def handle(deliveries: Sequence[Delivery]) -> None:
         seen.extend(d.payload.decision_id for d in deliveries)
 
-    spec = ConsumerSpec(durable="cli-test", stream="PLANNING_EVENTS", filter_subject="planning.decision.approved",
-                        fetch_wait_seconds=0.2)
+    spec = ConsumerSpec(
+        durable="cli-test",
+        stream="PLANNING_EVENTS",
+        filter_subject="planning.decision.approved",
+        fetch_wait_seconds=0.2,
+    )
     runtime = ConsumerRuntime(nc, spec, handle, DeadLetterWriter(EventPublisher(js, "test")))
     task = asyncio.create_task(runtime.run())
     while runtime.stats.dead_lettered < 1:
@@ -73,11 +103,17 @@ async def test_dead_letters_are_listed_with_their_reason_and_replayed(nats_serve
     letters = json.loads(listing.stdout)
     assert len(letters) == 1
     assert letters[0]["reason"] == "invalid_payload" and "story_id" in letters[0]["detail"]
-    assert letters[0]["consumer"] == "cli-test" and letters[0]["original_subject"] == "planning.decision.approved"
+    assert (
+        letters[0]["consumer"] == "cli-test"
+        and letters[0]["original_subject"] == "planning.decision.approved"
+    )
 
-    consumers = json.loads((await asyncio.to_thread(fleet, nats_server.url, "consumers", "ls", "--json")).stdout)
+    consumers = json.loads(
+        (await asyncio.to_thread(fleet, nats_server.url, "consumers", "ls", "--json")).stdout
+    )
     assert [(c["durable"], c["filter_subject"], c["ack_pending"]) for c in consumers] == [
-        ("cli-test", "planning.decision.approved", 0)]
+        ("cli-test", "planning.decision.approved", 0)
+    ]
 
     nothing = await asyncio.to_thread(fleet, nats_server.url, "dlq", "replay")
     assert nothing.returncode == 2 and "say which dead letters" in nothing.stderr
@@ -94,8 +130,13 @@ async def test_dead_letters_are_listed_with_their_reason_and_replayed(nats_serve
 
 def test_tail_prints_the_last_events_and_stops_after_count(nats_server) -> None:
     for n in range(3):
-        fleet(nats_server.url, "events", "publish", "planning.plan.approved",
-              json.dumps({"story_id": f"US-{n}", "plan_id": f"P-{n}", "approved_by": "po"}))
+        fleet(
+            nats_server.url,
+            "events",
+            "publish",
+            "planning.plan.approved",
+            json.dumps({"story_id": f"US-{n}", "plan_id": f"P-{n}", "approved_by": "po"}),
+        )
     tail = fleet(nats_server.url, "events", "tail", "planning.>", "--last", "2", "--count", "2", "--json")
     assert tail.returncode == 0, tail.stderr
     events = [json.loads(line) for line in tail.stdout.splitlines()]

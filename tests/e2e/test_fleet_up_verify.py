@@ -25,8 +25,13 @@ pytestmark = pytest.mark.llm
 
 
 def fleet(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "swe_fleet.cli", *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "swe_fleet.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = 240) -> None:
@@ -57,11 +62,20 @@ def stop(process: subprocess.Popen) -> None:
 def running_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     data = tmp_path_factory.mktemp("fleet")
     ports = {name: str(free_port()) for name in ("nats", "valkey", "llm", "http")}
-    env = {"FLEET_DATA_DIR": str(data), "FLEET_NATS_PORT": ports["nats"], "FLEET_VALKEY_PORT": ports["valkey"],
-           "FLEET_LLM_PORT": ports["llm"], "FLEET_HTTP_PORT": ports["http"]}
+    env = {
+        "FLEET_DATA_DIR": str(data),
+        "FLEET_NATS_PORT": ports["nats"],
+        "FLEET_VALKEY_PORT": ports["valkey"],
+        "FLEET_LLM_PORT": ports["llm"],
+        "FLEET_HTTP_PORT": ports["http"],
+    }
     log = (data / "fleet-up.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "swe_fleet.cli", "up"], env={**os.environ, **env},
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "swe_fleet.cli", "up"],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     api = f"http://127.0.0.1:{ports['http']}"
     try:
         wait_ready(api, process)
@@ -109,16 +123,22 @@ def test_verify_says_which_row_fails_when_nats_is_unreachable(running_fleet) -> 
 def separate_services(nats_server, tmp_path: Path) -> Iterator[dict[str, object]]:
     """Production shape: one process per service (`fleet serve`), no orchestrator, no agent workers."""
     ports = {"planning": free_port(), "context": free_port(), "sentinel": free_port()}
-    base = {"FLEET_NATS_URL": nats_server.url, "FLEET_DATA_DIR": str(tmp_path),
-            "FLEET_GRAPH_URL": f"ladybug://{tmp_path / 'graph' / 'g.lbug'}",
-            "FLEET_PLANNING_URL": f"http://127.0.0.1:{ports['planning']}",
-            "FLEET_CONTEXT_URL": f"http://127.0.0.1:{ports['context']}"}
+    base = {
+        "FLEET_NATS_URL": nats_server.url,
+        "FLEET_DATA_DIR": str(tmp_path),
+        "FLEET_GRAPH_URL": f"ladybug://{tmp_path / 'graph' / 'g.lbug'}",
+        "FLEET_PLANNING_URL": f"http://127.0.0.1:{ports['planning']}",
+        "FLEET_CONTEXT_URL": f"http://127.0.0.1:{ports['context']}",
+    }
     processes = {}
     for name, port in ports.items():
         log = (tmp_path / f"{name}.log").open("w")
-        processes[name] = subprocess.Popen([sys.executable, "-m", "swe_fleet.cli", "serve", name],
-                                           env={**os.environ, **base, "FLEET_HTTP_PORT": str(port)},
-                                           stdout=log, stderr=subprocess.STDOUT)
+        processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "swe_fleet.cli", "serve", name],
+            env={**os.environ, **base, "FLEET_HTTP_PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         for name in ("planning", "context"):
             wait_ready(f"http://127.0.0.1:{ports[name]}", processes[name], timeout=60)
@@ -133,7 +153,10 @@ def test_verify_flags_a_missing_consumer_and_a_stopped_projection(separate_servi
     first = json.loads(fleet("verify", "--json", "--deadline", "60", env=env).stdout)
     rows = rows_by_name(first)
     # The orchestrator is not running: its durables are missing, by name.
-    assert not rows["orchestrator-plan-approved"]["ok"] and "missing" in rows["orchestrator-plan-approved"]["found"]
+    assert (
+        not rows["orchestrator-plan-approved"]["ok"]
+        and "missing" in rows["orchestrator-plan-approved"]["found"]
+    )
     # The projection runs: the probe reached the graph, and the context durables processed it.
     assert rows["graph: PlanApproval via the API"]["ok"] and rows["processed by context-plan-approved"]["ok"]
 

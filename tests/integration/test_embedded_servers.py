@@ -36,7 +36,9 @@ def test_a_taken_port_is_a_clear_error(tmp_path) -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        with pytest.raises(EmbeddedServerError, match=f"port {port} on 127.0.0.1 is already in use.*--nats-port"):
+        with pytest.raises(
+            EmbeddedServerError, match=f"port {port} on 127.0.0.1 is already in use.*--nats-port"
+        ):
             EmbeddedNats(tmp_path, port=port).start()
 
 

@@ -7,6 +7,7 @@ several consumers rejecting the same malformed message) records it once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Mapping
@@ -175,8 +176,6 @@ async def replay_dead_letter(
         letter.original_subject, letter.data, msg_id=f"replay:{stream}:{letter.seq}", headers=headers
     )
     if not keep:
-        try:
+        with contextlib.suppress(NotFoundError):
             await js.delete_msg(stream, letter.seq)
-        except NotFoundError:
-            pass
     return ack.seq

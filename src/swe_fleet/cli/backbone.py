@@ -157,10 +157,8 @@ def events_publish(
             payload = spec.model.model_validate_json(data)
         except ValidationError as error:
             first = error.errors()[0]
-            fail(
-                f"invalid {spec.model.__name__}: {'.'.join(map(str, first['loc'])) or 'payload'}: {first['msg']}",
-                2,
-            )
+            field = ".".join(map(str, first["loc"])) or "payload"
+            fail(f"invalid {spec.model.__name__}: {field}: {first['msg']}", 2)
 
     async def body() -> tuple[int, str]:
         async with nats_connection(settings(ctx), "publish") as nc:

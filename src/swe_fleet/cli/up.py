@@ -149,7 +149,7 @@ def _print_where(s: FleetSettings, endpoints: Any, services: list[Any]) -> None:
     ]
     for service in services:
         counts = Counter(runtime.spec.durable for runtime in service.consumers)
-        durables = ", ".join(name if n == 1 else f"{name} ×{n}" for name, n in counts.items()) or "-"
+        durables = ", ".join(name if n == 1 else f"{name} x{n}" for name, n in counts.items()) or "-"
         rows.append((service.name, f"{len(counts)} durable consumers", durables))
     print_table(None, ["part", "where", "what"], rows)
     out.print("fleet is up — Ctrl-C to stop", highlight=False)

@@ -105,7 +105,8 @@ class DemoDriver:
         started = time.monotonic()
         while time.monotonic() - started < deadline_seconds:
             failure = await self.query(
-                "MATCH (p:Plan {id: $plan})-[:DERIVATION_FAILED]->(f:DerivationFailure) RETURN f.reason AS reason",
+                "MATCH (p:Plan {id: $plan})-[:DERIVATION_FAILED]->(f:DerivationFailure) "
+                "RETURN f.reason AS reason",
                 plan=plan_id,
             )
             if failure:

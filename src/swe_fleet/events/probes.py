@@ -8,4 +8,4 @@ PROBE_PREFIX = "probe-"
 
 
 def is_probe(entity_id: str | None) -> bool:
-    return bool(entity_id) and entity_id.startswith(PROBE_PREFIX)
+    return entity_id is not None and entity_id.startswith(PROBE_PREFIX)

@@ -61,16 +61,16 @@ def _answer_with(status: int):
     return handler
 
 
-async def run_checks(services: Sequence[Service], timeout: float = 3.0) -> dict[str, CheckResult]:
+async def run_checks(services: Sequence[Service], seconds: float = 3.0) -> dict[str, CheckResult]:
     named = [
         (f"{service.name}.{name}", check) for service in services for name, check in service.checks.items()
     ]
 
     async def guarded(check) -> CheckResult:
         try:
-            return await asyncio.wait_for(check(), timeout)
+            return await asyncio.wait_for(check(), seconds)
         except TimeoutError:
-            return CheckResult(Health.DOWN, f"no answer within {timeout:.0f}s")
+            return CheckResult(Health.DOWN, f"no answer within {seconds:.0f}s")
         except Exception as error:
             return CheckResult(Health.DOWN, f"{type(error).__name__}: {error}")
 
@@ -92,7 +92,9 @@ class ServiceHost:
             tasks.append(asyncio.create_task(run_until_stopped(consumers, stop), name="consumers"))
         for service in self.services:
             for loop in service.loops:
-                tasks.append(asyncio.create_task(loop(stop), name=f"{service.name}-loop"))
+                task = asyncio.ensure_future(loop(stop))
+                task.set_name(f"{service.name}-loop")
+                tasks.append(task)
         if self.http_port is not None:
             config = uvicorn.Config(
                 self.app,
@@ -103,7 +105,9 @@ class ServiceHost:
                 access_log=False,
             )
             self._server = uvicorn.Server(config)
-            self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign] # we own signals
+            # We own SIGTERM/SIGINT: consumers drain first, then the HTTP server stops (uvicorn would
+            # otherwise take the signals, stop itself first and re-raise them afterwards).
+            self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]
             tasks.append(asyncio.create_task(self._server.serve(), name="http"))
             while not self._server.started:
                 if tasks[-1].done():

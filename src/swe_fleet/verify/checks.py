@@ -117,7 +117,8 @@ async def _check_connections(report: VerifyReport, s: FleetSettings, http: httpx
             "connections",
             "nats",
             s.resolved_nats_url,
-            f"nats-server {version.major}.{version.minor}.{version.patch}, JetStream ({account.streams} streams)",
+            f"nats-server {version.major}.{version.minor}.{version.patch}, "
+            f"JetStream ({account.streams} streams)",
             True,
         )
     except NatsUnavailable as error:

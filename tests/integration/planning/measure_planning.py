@@ -97,7 +97,7 @@ async def publish_latency(
                 assert moved.status_code == 200
                 history = (await client.get(f"/v1/stories/{story['id']}")).json()["history"]
                 event_id = history[-1]["event_id"]
-                while event_id not in arrived:  # noqa: ASYNC110 - a 0.5 ms poll keeps the timing simple
+                while event_id not in arrived:
                     await asyncio.sleep(0.0005)
                 latencies.append((arrived[event_id] - committed) * 1000)
                 if index % 10 == 0:

@@ -11,7 +11,9 @@ async def test_probe_stories_are_hidden_from_lists_unless_asked(nats_server, sql
             created = await client.post("/v1/stories", json={"id": story_id, "title": "t", "owner": "po"})
             assert created.status_code == 201, created.text
         board = [s["id"] for s in (await client.get("/v1/stories")).json()]
-        everything = [s["id"] for s in (await client.get("/v1/stories", params={"include_probes": True})).json()]
+        everything = [
+            s["id"] for s in (await client.get("/v1/stories", params={"include_probes": True})).json()
+        ]
         probe = await client.get("/v1/stories/probe-story-x")
     assert board == ["US-real"]
     assert sorted(everything) == ["US-real", "probe-story-x"]

@@ -14,7 +14,9 @@ def spec(**overrides) -> ConsumerSpec:
 
 
 @given(ack_wait=st.floats(min_value=0.1, max_value=600), max_deliver=st.integers(min_value=1, max_value=100))
-def test_backoff_starts_at_ack_wait_and_stays_shorter_than_max_deliver(ack_wait: float, max_deliver: int) -> None:
+def test_backoff_starts_at_ack_wait_and_stays_shorter_than_max_deliver(
+    ack_wait: float, max_deliver: int
+) -> None:
     backoff = spec(ack_wait_seconds=ack_wait, max_deliver=max_deliver, failure_deliveries=1).backoff_seconds
     assert len(backoff) < max_deliver  # JetStream: max_deliver must exceed len(backoff)
     if backoff:

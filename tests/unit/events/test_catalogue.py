@@ -17,17 +17,34 @@ def test_every_subject_of_the_catalogue_belongs_to_exactly_one_stream() -> None:
 
 
 def test_the_design_minimum_catalogue_is_there() -> None:
-    minimum = {"planning.story.created", "planning.story.transitioned", "planning.plan.approved",
-               "planning.decision.approved", "planning.decision.rejected", "orchestration.deliberation.completed",
-               "orchestration.task.dispatched", "agent.cmd.generate", "agent.cmd.critique", "agent.cmd.revise",
-               "agent.response.completed", "agent.response.failed", "context.updated"}
+    minimum = {
+        "planning.story.created",
+        "planning.story.transitioned",
+        "planning.plan.approved",
+        "planning.decision.approved",
+        "planning.decision.rejected",
+        "orchestration.deliberation.completed",
+        "orchestration.task.dispatched",
+        "agent.cmd.generate",
+        "agent.cmd.critique",
+        "agent.cmd.revise",
+        "agent.response.completed",
+        "agent.response.failed",
+        "context.updated",
+    }
     assert minimum <= set(CATALOGUE)
 
 
-@pytest.mark.parametrize(("subject", "stream"), [
-    ("planning.plan.approved", "PLANNING_EVENTS"), ("agent.cmd.generate", "AGENT_COMMANDS"),
-    ("dlq.planning.plan.approved", "DEAD_LETTERS"), ("planning", None), ("other.x", None),
-])
+@pytest.mark.parametrize(
+    ("subject", "stream"),
+    [
+        ("planning.plan.approved", "PLANNING_EVENTS"),
+        ("agent.cmd.generate", "AGENT_COMMANDS"),
+        ("dlq.planning.plan.approved", "DEAD_LETTERS"),
+        ("planning", None),
+        ("other.x", None),
+    ],
+)
 def test_subject_matching_follows_nats_wildcards(subject: str, stream: str | None) -> None:
     found = stream_for_subject(subject)
     assert (found.name if found else None) == stream

@@ -33,10 +33,20 @@ def reason_of(subject: str, data: bytes) -> str:
 
 
 def test_occurred_at_is_utc_with_z_and_the_envelope_has_every_field() -> None:
-    envelope = Envelope.new(PLAN_APPROVED, approval(), producer="planning", causation_id="01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    envelope = Envelope.new(
+        PLAN_APPROVED, approval(), producer="planning", causation_id="01ARZ3NDEKTSV4RRFFQ69G5FAV"
+    )
     document = json.loads(encode_event(envelope))
-    assert set(document) == {"event_id", "event_type", "schema_version", "occurred_at", "producer",
-                             "correlation_id", "causation_id", "payload"}
+    assert set(document) == {
+        "event_id",
+        "event_type",
+        "schema_version",
+        "occurred_at",
+        "producer",
+        "correlation_id",
+        "causation_id",
+        "payload",
+    }
     assert document["occurred_at"].endswith("Z")
     assert document["event_type"] == PLAN_APPROVED and document["schema_version"] == 1
     assert document["correlation_id"] == envelope.event_id  # a new flow starts with its first event
@@ -45,18 +55,29 @@ def test_occurred_at_is_utc_with_z_and_the_envelope_has_every_field() -> None:
 names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40)
 
 
-@given(story=names, plan=names, by=names, notes=st.text(max_size=200), roles=st.lists(
-    st.sampled_from(["DEV", "QA", "ARCHITECT", "DEVOPS", "DATA"]), max_size=5))
+@given(
+    story=names,
+    plan=names,
+    by=names,
+    notes=st.text(max_size=200),
+    roles=st.lists(st.sampled_from(["DEV", "QA", "ARCHITECT", "DEVOPS", "DATA"]), max_size=5),
+)
 def test_any_valid_event_survives_the_round_trip(story, plan, by, notes, roles) -> None:
-    envelope = Envelope.new(PLAN_APPROVED, PlanApproved(story_id=story, plan_id=plan, approved_by=by,
-                                                        notes=notes, roles=roles), producer="p")
+    envelope = Envelope.new(
+        PLAN_APPROVED,
+        PlanApproved(story_id=story, plan_id=plan, approved_by=by, notes=notes, roles=roles),
+        producer="p",
+    )
     decoded = decode_event(PLAN_APPROVED, encode_event(envelope))
     assert decoded.model_dump() == envelope.model_dump()
     assert isinstance(decoded.payload, PlanApproved)
 
 
 def test_a_bare_payload_published_by_hand_is_accepted_with_a_stable_id() -> None:
-    data = b'{"event_type":"PLAN_APPROVED","story_id":"US-VERIFY-001","plan_id":"plan-verify-v1","approved_by":"po"}'
+    data = (
+        b'{"event_type":"PLAN_APPROVED","story_id":"US-VERIFY-001",'
+        b'"plan_id":"plan-verify-v1","approved_by":"po"}'
+    )
     at = datetime(2025, 10, 16, 17, 18, 45, tzinfo=UTC)
     first = decode_event(PLAN_APPROVED, data, message_key="PLANNING_EVENTS:7", received_at=at)
     again = decode_event(PLAN_APPROVED, data, message_key="PLANNING_EVENTS:7", received_at=at)
@@ -121,12 +142,27 @@ def test_envelope_new_refuses_unknown_subjects_and_mismatched_payloads() -> None
         Envelope.new("planning.unknown", approval(), producer="p")
     with pytest.raises(TypeError):
         Envelope.new("planning.story.transitioned", approval(), producer="p")
-    transitioned = StoryTransitioned(story_id="US-1", from_state="DRAFT", to_state="PO_REVIEW", transitioned_by="po")
-    assert Envelope.new("planning.story.transitioned", transitioned, producer="p").payload.to_state == "PO_REVIEW"
+    transitioned = StoryTransitioned(
+        story_id="US-1", from_state="DRAFT", to_state="PO_REVIEW", transitioned_by="po"
+    )
+    assert (
+        Envelope.new("planning.story.transitioned", transitioned, producer="p").payload.to_state
+        == "PO_REVIEW"
+    )
 
 
 def test_payloads_ignore_fields_they_do_not_know() -> None:
-    decoded = decode_event("planning.decision.approved", json.dumps({
-        "decision_id": "D-1", "story_id": "US-1", "title": "t", "rationale": "r", "decided_by": "po",
-        "added_later": True}).encode())
+    decoded = decode_event(
+        "planning.decision.approved",
+        json.dumps(
+            {
+                "decision_id": "D-1",
+                "story_id": "US-1",
+                "title": "t",
+                "rationale": "r",
+                "decided_by": "po",
+                "added_later": True,
+            }
+        ).encode(),
+    )
     assert isinstance(decoded.payload, DecisionApproved)

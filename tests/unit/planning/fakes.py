@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from swe_fleet.events.probes import is_probe
 from swe_fleet.events.envelope import Envelope
+from swe_fleet.events.probes import is_probe
 from swe_fleet.planning.app.ports import Page, StoryFilter
 from swe_fleet.planning.domain.errors import Conflict
 from swe_fleet.planning.domain.model import (

@@ -82,7 +82,8 @@ class Projector:
 
     async def _commit_waiting(self) -> None:
         while self._waiting:
-            group, size = [], 0
+            group: list[_Waiting] = []
+            size = 0
             while self._waiting and (
                 not group or size + len(self._waiting[0].batch) <= self._max_group_events
             ):
@@ -100,7 +101,7 @@ class Projector:
                 for waiting in group:
                     try:
                         waiting_result = await self._apply(waiting.batch)
-                    except BaseException as single_error:  # noqa: BLE001 - handed to its handler
+                    except BaseException as single_error:
                         _settle([waiting], single_error)
                     else:
                         _settle([waiting], waiting_result)
