@@ -28,7 +28,7 @@ def demo(
 
     from swe_fleet.cli.up import run_fleet
     from swe_fleet.cli.verify import render_report
-    from swe_fleet.demo.driver import DemoDriver, DemoFailed
+    from swe_fleet.demo.driver import ENDED, DemoDriver, DemoFailed
     from swe_fleet.embedded.child import EmbeddedServerError
     from swe_fleet.verify.checks import verify
 
@@ -56,29 +56,39 @@ def demo(
                     SpinnerColumn(),
                     TextColumn("{task.description}"),
                     BarColumn(),
-                    TextColumn("{task.completed}/{task.total} tasks dispatched"),
+                    TextColumn("{task.completed}/{task.total} tasks decided"),
                     TimeElapsedColumn(),
                     console=err,
                     transient=False,
                 ) as bar:
                     task = bar.add_task("deriving tasks", total=None)
 
+                    last: list[tuple[str, int, int]] = []
+
                     def progress(phase: str, done: int, total: int) -> None:
                         bar.update(task, description=phase, completed=done, total=total or None)
+                        if not err.is_terminal and last != [(phase, done, total)]:
+                            last[:] = [(phase, done, total)]  # a log gets one line per change
+                            err.print(f"  … {phase}: {done}/{total} tasks decided", highlight=False)
 
                     outcome = await driver.follow(story_id, plan_id, deadline, progress)
                 await _summarise(driver, outcome)
                 err.print("\nfleet demo: fleet verify", highlight=False)
                 report = await verify(s, deadline_seconds=120)
                 render_report(report)
+                decided = [t for t in outcome.tasks if t["status"] in ENDED]
                 complete = (
-                    outcome.derivation_failure is None
-                    and outcome.tasks
-                    and outcome.dispatched == len(outcome.tasks)
+                    bool(outcome.tasks) and len(decided) == len(outcome.tasks) and outcome.dispatched > 0
                 )
                 if not complete:
                     err.print("fleet demo: the story did not reach dispatch (see above)", highlight=False)
-                return bool(complete) and report.ok
+                elif outcome.dispatched < len(outcome.tasks):
+                    err.print(
+                        f"fleet demo: {len(outcome.tasks) - outcome.dispatched} task(s) ended without a winner "
+                        "(every agent of the council failed: the reason is in the table)",
+                        highlight=False,
+                    )
+                return complete and report.ok
         except (DemoFailed, httpx.HTTPError) as error:
             err.print(f"fleet: demo failed: {error}", highlight=False)
             return False
@@ -97,11 +107,12 @@ def demo(
         decided = await driver.decisions(outcome.story_id)
         print_table(
             "What the councils decided",
-            ["task", "role", "winner", "score", "agents", "failed", "why"],
+            ["task", "role", "status", "winner", "score", "agents", "failed", "why"],
             [
                 (
                     d["task"],
                     d["role"],
+                    d["status"],
                     d["winner"],
                     f"{d['score']:.2f}" if d["score"] is not None else "-",
                     d["agents"],

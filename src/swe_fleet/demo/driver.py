@@ -13,6 +13,8 @@ import httpx
 from swe_fleet.demo.stories import STORIES, DemoStory
 
 PROJECT_ID, EPIC_ID, PO = "PRJ-DEMO", "EP-DEMO", "demo-po"
+# A task's deliberation is over: dispatched to the winner, or failed/cancelled with the reason recorded.
+ENDED = frozenset({"DISPATCHED", "FAILED", "CANCELLED"})
 Say = Callable[[str], None]
 
 
@@ -118,9 +120,10 @@ class DemoDriver:
                 plan=plan_id,
             )
             dispatched = sum(1 for task in tasks if task["status"] == "DISPATCHED")
-            progress("deriving tasks" if not tasks else "councils deliberating", dispatched, len(tasks))
+            ended = sum(1 for task in tasks if task["status"] in ENDED)
+            progress("deriving tasks" if not tasks else "councils deliberating", ended, len(tasks))
             outcome.tasks, outcome.dispatched = tasks, dispatched
-            if tasks and dispatched == len(tasks):
+            if tasks and ended == len(tasks):
                 break
             await asyncio.sleep(1.0)
         outcome.seconds = time.monotonic() - started
@@ -131,8 +134,9 @@ class DemoDriver:
             "MATCH (s:Story {id: $story})-[:HAS_TASK]->(t:Task)-[:HAS_DELIBERATION]->(d:Deliberation) "
             "OPTIONAL MATCH (d)-[:SELECTED]->(p:Proposal) "
             "OPTIONAL MATCH (c:Decision)-[:DECIDED_IN]->(d) "
-            "RETURN t.title AS task, t.role AS role, d.winner_agent_id AS winner, p.total_score AS score, "
-            "size(d.agents) AS agents, size(d.failures) AS failures, c.rationale AS why ORDER BY t.id",
+            "RETURN t.title AS task, t.role AS role, t.status AS status, d.winner_agent_id AS winner, "
+            "p.total_score AS score, size(d.agents) AS agents, size(d.failures) AS failures, "
+            "coalesce(c.rationale, d.reason) AS why ORDER BY t.id",
             story=story_id,
         )
 

@@ -175,7 +175,7 @@ NODES: dict[str, NodeLabel] = {
             Label.TASK,
             (("title", S), ("description", S), ("role", S), ("estimate_hours", F), ("status", S)),
             guarded=("status",),
-            description="A task derived from a plan; status DERIVED, DELIBERATED or DISPATCHED",
+            description="A task derived from a plan; status DERIVED, DELIBERATED, DISPATCHED, FAILED or CANCELLED",
         ),
         NodeLabel(
             Label.DERIVATION_FAILURE,
@@ -208,7 +208,10 @@ NODES: dict[str, NodeLabel] = {
                 ("winner_agent_id", S),
                 ("failures", L),
                 ("completed_at", S),
+                ("outcome", S),
+                ("reason", S),
             ),
+            description="A council's deliberation of a task; outcome completed, failed or cancelled",
         ),
         NodeLabel(
             Label.PROPOSAL,

@@ -26,6 +26,8 @@ REQUIRED = {
     s.PLAN_REJECTED,
     s.TASKS_DERIVED,
     s.TASK_DERIVATION_FAILED,
+    s.DELIBERATION_FAILED,
+    s.DELIBERATION_CANCELLED,
 }
 
 
@@ -200,3 +202,46 @@ def test_derived_tasks_depend_on_each_other():
 def test_an_unprojected_subject_is_refused():
     with pytest.raises(NotProjected):
         project(envelope(s.CONTEXT_UPDATED, p.ContextUpdated(story_ids=[], version=1, events_applied=0)))
+
+
+@pytest.mark.parametrize(
+    ("subject", "payload", "outcome", "status"),
+    [
+        (
+            s.DELIBERATION_FAILED,
+            p.DeliberationFailed(
+                deliberation_id="D-1",
+                story_id="US-1",
+                plan_id="PL-1",
+                task_id="T-1",
+                role="DEV",
+                agents=["dev-1", "dev-2"],
+                reason="every agent failed",
+                failures=[p.AgentFailure(agent_id="dev-1", phase="generate", error="timeout")],
+            ),
+            "failed",
+            "FAILED",
+        ),
+        (
+            s.DELIBERATION_CANCELLED,
+            p.DeliberationCancelled(
+                deliberation_id="D-1",
+                story_id="US-1",
+                task_id="T-1",
+                role="DEV",
+                reason="story moved back to DRAFT",
+                story_state="DRAFT",
+            ),
+            "cancelled",
+            "CANCELLED",
+        ),
+    ],
+)
+def test_a_deliberation_without_a_winner_is_recorded_with_its_reason(subject, payload, outcome, status):
+    result = project(envelope(subject, payload))
+    [deliberation] = nodes(result.writes, Label.DELIBERATION)
+    assert deliberation.props["outcome"] == outcome and deliberation.props["reason"] == payload.reason
+    [task] = nodes(result.writes, Label.TASK)
+    assert task.guarded == {"status": status} and task.placeholder
+    assert rels(result.writes, Rel.HAS_DELIBERATION)[0].to_id == "D-1"
+    assert result.story_ids == ("US-1",)

@@ -288,6 +288,7 @@ def deliberation_completed(
                 "winner_agent_id": payload.winner_agent_id,
                 "failures": [f"{f.agent_id} ({f.phase}): {f.error}" for f in payload.failures],
                 "completed_at": e.at,
+                "outcome": "completed",
             },
         ),
         RelMerge(R.HAS_DELIBERATION, L.TASK, task, L.DELIBERATION, d),
@@ -398,6 +399,60 @@ def task_dispatched(e: _Event, payload: p.TaskDispatched) -> tuple[list[Write], 
     ], (payload.story_id,)
 
 
+def _deliberation_ended(
+    e: _Event,
+    payload: p.DeliberationFailed | p.DeliberationCancelled,
+    outcome: str,
+    task_status: str,
+    agents: list[str],
+    failures: list[str],
+) -> tuple[list[Write], tuple[str, ...]]:
+    """A deliberation that ended without a winner: the task says so, and the graph keeps why."""
+    d, task, story, role = payload.deliberation_id, payload.task_id, payload.story_id, str(payload.role)
+    writes: list[Write] = [
+        _story(story),
+        NodeUpsert(L.TASK, task, guarded={"status": task_status}, stamp=e.stamp, placeholder=True),
+        RelMerge(R.HAS_TASK, L.STORY, story, L.TASK, task),
+        NodeUpsert(
+            L.DELIBERATION,
+            d,
+            props={
+                "story_id": story,
+                "task_id": task,
+                "role": role,
+                "agents": agents,
+                "failures": failures,
+                "completed_at": e.at,
+                "outcome": outcome,
+                "reason": payload.reason,
+            },
+        ),
+        RelMerge(R.HAS_DELIBERATION, L.TASK, task, L.DELIBERATION, d),
+    ]
+    if payload.plan_id:
+        writes += [
+            NodeUpsert(L.PLAN, payload.plan_id, placeholder=True),
+            RelMerge(R.DERIVED_FROM, L.TASK, task, L.PLAN, payload.plan_id),
+        ]
+    for agent in dict.fromkeys(agents):
+        writes += [
+            NodeUpsert(L.AGENT, agent, props={"role": role}),
+            RelMerge(R.PARTICIPATED_IN, L.AGENT, agent, L.DELIBERATION, d),
+        ]
+    return writes, (story,)
+
+
+def deliberation_failed(e: _Event, payload: p.DeliberationFailed) -> tuple[list[Write], tuple[str, ...]]:
+    failures = [f"{f.agent_id} ({f.phase}): {f.error}" for f in payload.failures]
+    return _deliberation_ended(e, payload, "failed", "FAILED", list(payload.agents), failures)
+
+
+def deliberation_cancelled(
+    e: _Event, payload: p.DeliberationCancelled
+) -> tuple[list[Write], tuple[str, ...]]:
+    return _deliberation_ended(e, payload, "cancelled", "CANCELLED", [], [])
+
+
 Handler = Callable[[_Event, p.Payload], tuple[list[Write], tuple[str, ...]]]
 
 HANDLERS: dict[str, Handler] = {
@@ -414,6 +469,8 @@ HANDLERS: dict[str, Handler] = {
     s.TASK_DERIVATION_FAILED: task_derivation_failed,  # type: ignore[dict-item]
     s.DELIBERATION_COMPLETED: deliberation_completed,  # type: ignore[dict-item]
     s.TASK_DISPATCHED: task_dispatched,  # type: ignore[dict-item]
+    s.DELIBERATION_FAILED: deliberation_failed,  # type: ignore[dict-item]
+    s.DELIBERATION_CANCELLED: deliberation_cancelled,  # type: ignore[dict-item]
 }
 
 PROJECTED_SUBJECTS: tuple[str, ...] = tuple(HANDLERS)
