@@ -84,8 +84,8 @@ def demo(
                     err.print("fleet demo: the story did not reach dispatch (see above)", highlight=False)
                 elif outcome.dispatched < len(outcome.tasks):
                     err.print(
-                        f"fleet demo: {len(outcome.tasks) - outcome.dispatched} task(s) ended without a winner "
-                        "(every agent of the council failed: the reason is in the table)",
+                        f"fleet demo: {len(outcome.tasks) - outcome.dispatched} task(s) ended without a "
+                        "winner (every agent of the council failed: the reason is in the table)",
                         highlight=False,
                     )
                 return complete and report.ok
