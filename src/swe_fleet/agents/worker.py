@@ -132,11 +132,19 @@ class AgentWorker:
                 "the workers that took it crashed or stalled",
                 attempts=delivery.num_delivered - 1,
             )
+        budget = self._timeout
+        if command.deadline_seconds is not None:
+            waited = (datetime.now(UTC) - delivery.envelope.occurred_at).total_seconds()
+            budget = min(budget, command.deadline_seconds - waited)
+            if budget <= 0:
+                return self._answerer.failed(
+                    command, f"expired: its sender stopped waiting {-budget:.0f}s ago", attempts=0
+                )
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(budget):
                 return await self._answerer.answer(command)
         except TimeoutError:
-            return self._answerer.failed(command, f"no answer within {self._timeout:.0f}s", attempts=1)
+            return self._answerer.failed(command, f"no answer within {budget:.0f}s", attempts=1)
         except LlmUnavailable as error:
             age = (datetime.now(UTC) - delivery.envelope.occurred_at).total_seconds()
             if age < self._timeout:

@@ -279,6 +279,9 @@ class AgentCommand(Payload):
     # The JSON Schema the answer must satisfy, when the answer is structured.
     output_schema: dict[str, Any] | None = None
     token_budget: int = Field(ge=64, default=2048)
+    # How long after `occurred_at` the sender waits for the answer: a worker does not spend LLM time
+    # on a command whose sender has already given up on it.
+    deadline_seconds: float | None = Field(default=None, gt=0)
 
 
 class LlmUsage(Payload):

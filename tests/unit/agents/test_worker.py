@@ -30,8 +30,15 @@ class RecordingPublisher(EventPublisher):
         self.published.append(decode_event(subject, data))
 
 
-def delivery(command_id="cmd-1", num_delivered=1, sent_ago=timedelta(0), kind=CommandKind.GENERATE):
+def delivery(
+    command_id="cmd-1",
+    num_delivered=1,
+    sent_ago=timedelta(0),
+    kind=CommandKind.GENERATE,
+    deadline_seconds=None,
+):
     command = AgentCommand(
+        deadline_seconds=deadline_seconds,
         command_id=command_id,
         kind=kind.value,
         story_id="story-1",
@@ -175,3 +182,18 @@ def test_the_consumer_is_one_durable_on_every_command_subject():
         "agent.cmd.>",
     )
     assert spec.ack_wait_seconds == 12 and spec.batch_size == 4
+
+
+async def test_a_command_its_sender_stopped_waiting_for_costs_no_llm_time():
+    agent_worker, publisher, llm = worker([PROPOSAL])
+    await agent_worker.handle([delivery("late", sent_ago=timedelta(seconds=400), deadline_seconds=300)])
+    [answer] = publisher.published
+    assert answer.event_type == subjects.AGENT_RESPONSE_FAILED and "expired" in answer.payload.error
+    assert llm.calls == []
+
+
+async def test_a_command_within_its_deadline_is_answered():
+    agent_worker, publisher, llm = worker([PROPOSAL])
+    await agent_worker.handle([delivery("on-time", sent_ago=timedelta(seconds=10), deadline_seconds=300)])
+    assert [e.event_type for e in publisher.published] == [subjects.AGENT_RESPONSE_COMPLETED]
+    assert len(llm.calls) == 1

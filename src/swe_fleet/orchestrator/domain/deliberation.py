@@ -324,6 +324,7 @@ def _send(
         inputs=_inputs(state, kind, agent, target, round_number),
         output_schema=protocol.output_schema(kind),
         token_budget=state.council.token_budget,
+        deadline_seconds=state.council.deadlines.seconds(_PHASE_OF[kind]),
     )
     sent.append(Outgoing.of(protocol.SUBJECT_FOR_KIND[kind], command, command_id, now, state.correlation_id))
 

@@ -359,6 +359,7 @@ def _send_attempt(
         inputs=inputs,
         output_schema=protocol.output_schema(CommandKind.DERIVE),
         token_budget=councils.derivation.token_budget,
+        deadline_seconds=councils.derivation.deadline_seconds,
     )
     sent.append(Outgoing.of(subjects.AGENT_CMD_DERIVE, command, command_id, now, derivation.correlation_id))
 
