@@ -245,3 +245,29 @@ def test_a_deliberation_without_a_winner_is_recorded_with_its_reason(subject, pa
     assert task.guarded == {"status": status} and task.placeholder
     assert rels(result.writes, Rel.HAS_DELIBERATION)[0].to_id == "D-1"
     assert result.story_ids == ("US-1",)
+
+
+def test_a_dispatch_published_with_its_deliberation_wins_the_tasks_status():
+    completed = envelope(
+        s.DELIBERATION_COMPLETED,
+        p.DeliberationCompleted(
+            deliberation_id="DL-1",
+            story_id="US-1",
+            task_id="T-1",
+            role="DEV",
+            rounds=1,
+            agents=["dev-2"],
+            proposals=[p.ProposalRecord(proposal_id="PR-1", agent_id="dev-2", content="x")],
+            winner_proposal_id="PR-1",
+            winner_agent_id="dev-2",
+        ),
+        event_id="01M89DC0MPB5EDHB8D0V0QVP5Z",
+    )
+    dispatched = envelope(
+        s.TASK_DISPATCHED,
+        p.TaskDispatched(task_id="T-1", story_id="US-1", role="DEV", agent_id="dev-2"),
+        event_id="01M89DC0MPAKDAPBC4AW0F8SEZ",  # the same instant, and an id that sorts first
+    )
+    [deliberated] = nodes(project(completed).writes, Label.TASK)
+    [dispatch] = nodes(project(dispatched).writes, Label.TASK)
+    assert dispatch.stamp > deliberated.stamp

@@ -228,7 +228,13 @@ def tasks_derived(e: _Event, payload: p.TasksDerived) -> tuple[list[Write], tupl
             "estimate_hours": task.estimate_hours,
         }
         writes += [
-            NodeUpsert(L.TASK, task.task_id, props=props, guarded={"status": "DERIVED"}, stamp=e.stamp),
+            NodeUpsert(
+                L.TASK,
+                task.task_id,
+                props=props,
+                guarded={"status": "DERIVED"},
+                stamp=_task_stamp(e, "DERIVED"),
+            ),
             RelMerge(R.HAS_TASK, L.STORY, payload.story_id, L.TASK, task.task_id),
             RelMerge(R.DERIVED_FROM, L.TASK, task.task_id, L.PLAN, payload.plan_id),
         ]
@@ -273,7 +279,13 @@ def deliberation_completed(
         totals[score.proposal_id] = max(totals.get(score.proposal_id, score.total), score.total)
     writes: list[Write] = [
         _story(story),
-        NodeUpsert(L.TASK, task, guarded={"status": "DELIBERATED"}, stamp=e.stamp, placeholder=True),
+        NodeUpsert(
+            L.TASK,
+            task,
+            guarded={"status": "DELIBERATED"},
+            stamp=_task_stamp(e, "DELIBERATED"),
+            placeholder=True,
+        ),
         RelMerge(R.HAS_TASK, L.STORY, story, L.TASK, task),
         NodeUpsert(
             L.DELIBERATION,
@@ -389,7 +401,11 @@ def task_dispatched(e: _Event, payload: p.TaskDispatched) -> tuple[list[Write], 
     return [
         _story(payload.story_id),
         NodeUpsert(
-            L.TASK, payload.task_id, guarded={"status": "DISPATCHED"}, stamp=e.stamp, placeholder=True
+            L.TASK,
+            payload.task_id,
+            guarded={"status": "DISPATCHED"},
+            stamp=_task_stamp(e, "DISPATCHED"),
+            placeholder=True,
         ),
         RelMerge(R.HAS_TASK, L.STORY, payload.story_id, L.TASK, payload.task_id),
         NodeUpsert(L.TASK_DISPATCH, dispatch_id, props=props),
@@ -411,7 +427,9 @@ def _deliberation_ended(
     d, task, story, role = payload.deliberation_id, payload.task_id, payload.story_id, str(payload.role)
     writes: list[Write] = [
         _story(story),
-        NodeUpsert(L.TASK, task, guarded={"status": task_status}, stamp=e.stamp, placeholder=True),
+        NodeUpsert(
+            L.TASK, task, guarded={"status": task_status}, stamp=_task_stamp(e, task_status), placeholder=True
+        ),
         RelMerge(R.HAS_TASK, L.STORY, story, L.TASK, task),
         NodeUpsert(
             L.DELIBERATION,
@@ -451,6 +469,15 @@ def deliberation_cancelled(
     e: _Event, payload: p.DeliberationCancelled
 ) -> tuple[list[Write], tuple[str, ...]]:
     return _deliberation_ended(e, payload, "cancelled", "CANCELLED", [], [])
+
+
+# A task's life, in order. Events of one instant (the orchestrator publishes a deliberation's outcome
+# and its dispatch together) are ordered by it, so a dispatch never loses to its own deliberation.
+TASK_STAGES = ("DERIVED", "DELIBERATED", "FAILED", "CANCELLED", "DISPATCHED")
+
+
+def _task_stamp(e: _Event, status: str) -> str:
+    return f"{e.at}|{TASK_STAGES.index(status)}|{e.id}"
 
 
 Handler = Callable[[_Event, p.Payload], tuple[list[Write], tuple[str, ...]]]
