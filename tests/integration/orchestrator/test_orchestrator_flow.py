@@ -214,3 +214,17 @@ async def test_fleet_deliberations_lists_and_shows_what_the_councils_did(nats_se
     assert code == 0 and "status completed" in out and "outcome: " in out and "proposals" in out
     code, _, err = await fleet(nats_server.url, "deliberations", "show", "nope")
     assert code == 4 and err.strip() == "fleet: no deliberation 'nope' (see `fleet deliberations ls`)"
+
+
+async def test_a_fleet_verify_probe_is_acknowledged_without_deriving_tasks(nats_server, nc, js) -> None:
+    async with ScriptedWorker(nc, Script()) as worker, RunningOrchestrator(nats_server.url, fast_councils()):
+        await publish_approval(js, story_id="probe-story-x", plan_id="probe-plan-x", roles=[Role.DEV])
+        # The same durable, in order: once the real plan after it is derived, the probe was handled.
+        await publish_approval(js, story_id="US-real", plan_id="PL-real", roles=[Role.DEV])
+        await eventually(lambda: _count_is(js, subjects.TASKS_DERIVED, 1), what="the real plan derived")
+        await eventually(
+            lambda: consumer_drained(js, "PLANNING_EVENTS", "orchestrator-plan-approved"), what="both acked"
+        )
+    assert worker.kinds()["derive"] == 1  # the real story's, none for the probe
+    (derived,) = await orchestration_events(js, subjects.TASKS_DERIVED)
+    assert derived.payload.story_id == "US-real"

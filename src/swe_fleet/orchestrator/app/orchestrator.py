@@ -24,6 +24,7 @@ from swe_fleet.events.payloads import (
     StoryTransitioned,
     TaskSpec,
 )
+from swe_fleet.events.probes import is_probe
 from swe_fleet.faults import fault_point
 from swe_fleet.orchestrator.adapters.outbox_publisher import OutboxPublisher
 from swe_fleet.orchestrator.adapters.state_store import StateStore, deliberation_key, story_key
@@ -60,6 +61,11 @@ class Orchestrator:
         for delivery in deliveries:
             approval = delivery.payload
             assert isinstance(approval, PlanApproved)
+            if is_probe(approval.story_id):
+                # `fleet verify` checks that this consumer acks the probe; deriving tasks for it would
+                # spend LLM time and fill the graph with a health check's work.
+                log.info("probe plan approval %s acknowledged, no tasks derived", approval.plan_id)
+                continue
             envelope = delivery.envelope
 
             def approve(
