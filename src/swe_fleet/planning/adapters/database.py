@@ -10,7 +10,9 @@ to upgrade a read lock half-way. PostgreSQL needs neither: row locks and the ver
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,22 @@ from swe_fleet.planning.adapters.tables import metadata
 _WRITE = "planning_write"
 # The advisory lock under which a replica creates the schema (any fixed 64-bit number of our own).
 _SCHEMA_LOCK_KEY = 0x5357465F504C414E
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Put a fresh SQLite file in WAL mode, waiting out replicas doing the same at the same moment.
+
+    The switch needs an exclusive lock and SQLite does not run its busy handler for it (to avoid a
+    deadlock), so two connections opening a new file together get "database is locked" at once.
+    """
+    for attempt in range(200):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == 199:
+                raise
+            time.sleep(0.01 + 0.001 * attempt)
 
 
 class StoreUnavailable(Exception):
@@ -52,12 +70,9 @@ class Database:
         def _configure(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see _begin)
             cursor = dbapi_connection.cursor()
-            for pragma in (
-                "journal_mode=WAL",
-                "synchronous=FULL",
-                "foreign_keys=ON",
-                "busy_timeout=30000",
-            ):
+            cursor.execute("PRAGMA busy_timeout=30000")
+            _switch_to_wal(cursor)
+            for pragma in ("synchronous=FULL", "foreign_keys=ON"):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
