@@ -178,8 +178,10 @@ async def test_a_councils_commands_are_answered_concurrently(nc, js, llama_serve
     finally:
         stop.set()
         await task
-    usages = [a.payload.usage for a in answers if isinstance(a.payload, AgentResponseCompleted)]
-    assert len(usages) == 3
+    # A base model sometimes answers a command with output that fails validation even after repair:
+    # that command is answered failed, with the LLM calls it made. Either way it ran, and must overlap.
+    usages = [a.payload.usage for a in answers if a.payload.usage is not None]
+    assert len(usages) == 3, [getattr(a.payload, "error", "completed") for a in answers]
     # Every agent's LLM work overlapped the others': the three ran at the same time, not in turn.
     assert max(u.started_at for u in usages) < min(u.ended_at for u in usages)
 
