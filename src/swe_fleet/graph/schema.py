@@ -175,7 +175,9 @@ NODES: dict[str, NodeLabel] = {
             Label.TASK,
             (("title", S), ("description", S), ("role", S), ("estimate_hours", F), ("status", S)),
             guarded=("status",),
-            description="A task derived from a plan; status DERIVED, DELIBERATED, DISPATCHED, FAILED or CANCELLED",
+            description=(
+                "A task derived from a plan; status DERIVED, DELIBERATED, DISPATCHED, FAILED or CANCELLED"
+            ),
         ),
         NodeLabel(
             Label.DERIVATION_FAILURE,
