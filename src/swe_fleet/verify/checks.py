@@ -370,7 +370,9 @@ class Probe:
         await self.js.publish("planning.plan.approved", json.dumps(bare).encode())
 
         self.say("probe: waiting for the events")
-        expected_events = 8  # project, epic, story, 2 transitions, plan created, plan approved, the bare one
+        # project, epic, story, 2 transitions, plan created, plan approved, the move to PLANNED that
+        # the approval makes, and the bare approval
+        expected_events = 9
         probe_seqs = await self._until(
             deadline, lambda: self._probe_messages(start_seq), lambda found: len(found) >= expected_events
         )

@@ -146,6 +146,33 @@ def test_a_deliberation_yields_deliberation_proposals_scores_decisions_and_agent
     assert task.guarded == {"status": "DELIBERATED"} and task.placeholder
 
 
+def test_a_proposals_total_is_its_aggregate_score_not_its_best_judge():
+    # Found by fleet demo: the summary showed a winner "10.00" whose decision said it scored 8.33.
+    payload = p.DeliberationCompleted(
+        deliberation_id="DL-1",
+        story_id="US-1",
+        task_id="T-1",
+        role="QA",
+        rounds=1,
+        agents=["a1", "a2"],
+        proposals=[
+            p.ProposalRecord(proposal_id="PR-1", agent_id="a1", content="x"),
+            p.ProposalRecord(proposal_id="PR-2", agent_id="a2", content="y"),
+        ],
+        scores=[
+            p.ScoreRecord(proposal_id="PR-1", judge_agent_id="a2", total=10.0),
+            p.ScoreRecord(proposal_id="PR-1", total=8.33, aggregate=True),
+            p.ScoreRecord(proposal_id="PR-2", judge_agent_id="a1", total=9.0),
+        ],
+        winner_proposal_id="PR-1",
+        winner_agent_id="a1",
+    )
+    writes = project(envelope(s.DELIBERATION_COMPLETED, payload)).writes
+    proposals = {n.id: n for n in nodes(writes, Label.PROPOSAL) if not n.placeholder}
+    assert proposals["PR-1"].props["total_score"] == 8.33
+    assert proposals["PR-2"].props["total_score"] is None  # never aggregated: no total to claim
+
+
 def test_a_dispatch_yields_a_task_dispatch_linked_to_task_and_agent():
     event = envelope(
         s.TASK_DISPATCHED, p.TaskDispatched(task_id="T-1", story_id="US-1", role="QA", agent_id="qa-1")

@@ -274,9 +274,9 @@ def deliberation_completed(
     e: _Event, payload: p.DeliberationCompleted
 ) -> tuple[list[Write], tuple[str, ...]]:
     d, task, story, role = payload.deliberation_id, payload.task_id, payload.story_id, str(payload.role)
-    totals: dict[str, float] = {}
-    for score in payload.scores:
-        totals[score.proposal_id] = max(totals.get(score.proposal_id, score.total), score.total)
+    # A proposal's total is its aggregate record (judges and checks combined: what selection ranked);
+    # a single judge's rubric score is not the proposal's score.
+    totals = {score.proposal_id: score.total for score in payload.scores if score.aggregate}
     writes: list[Write] = [
         _story(story),
         NodeUpsert(
