@@ -123,7 +123,11 @@ def demo(
             ],
         )
         totals = await driver.totals()
-        print_table("The decision graph so far (all runs)", list(totals), [list(totals.values())])
+        print_table(
+            "The decision graph so far (all runs; fleet verify probes left out)",
+            list(totals),
+            [list(totals.values())],
+        )
 
     try:
         ok = asyncio.run(main())

@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 
 from swe_fleet.demo.stories import STORIES, DemoStory
+from swe_fleet.events.probes import PROBE_PREFIX
+from swe_fleet.graph.schema import NODES, Label
 
 PROJECT_ID, EPIC_ID, PO = "PRJ-DEMO", "EP-DEMO", "demo-po"
 # A task's deliberation is over: dispatched to the winner, or failed/cancelled with the reason recorded.
@@ -141,21 +143,26 @@ class DemoDriver:
         )
 
     async def totals(self) -> dict[str, int]:
+        """Nodes per label over every run, without what `fleet verify` probes left (ids `probe-…`)."""
         labels = (
-            "Story",
-            "Plan",
-            "PlanApproval",
-            "Task",
-            "Deliberation",
-            "Proposal",
-            "Critique",
-            "Score",
-            "Decision",
-            "TaskDispatch",
-            "Agent",
+            Label.STORY,
+            Label.PLAN,
+            Label.PLAN_APPROVAL,
+            Label.TASK,
+            Label.DELIBERATION,
+            Label.PROPOSAL,
+            Label.CRITIQUE,
+            Label.SCORE,
+            Label.DECISION,
+            Label.TASK_DISPATCH,
+            Label.AGENT,
         )
         found = {}
         for label in labels:
-            rows = await self.query(f"MATCH (n:{label}) RETURN count(n) AS n")
-            found[label] = int(rows[0]["n"]) if rows else 0
+            probe_keys = ["n.id"] + (["n.story_id"] if "story_id" in NODES[label].all_properties() else [])
+            not_probe = " AND ".join(f"NOT coalesce({key}, '') STARTS WITH $probe" for key in probe_keys)
+            rows = await self.query(
+                f"MATCH (n:{label}) WHERE {not_probe} RETURN count(n) AS n", probe=PROBE_PREFIX
+            )
+            found[str(label)] = int(rows[0]["n"]) if rows else 0
         return found

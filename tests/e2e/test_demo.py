@@ -1,0 +1,73 @@
+"""`fleet demo` as a user runs it (real processes, the real local LLM), twice on one data directory.
+
+The councils are kept small (one task, two agents, one round) to bound the run time; `make demo`
+runs the packaged councils, and its output from a fresh clone is quoted in the closing notes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from swe_fleet.embedded.child import free_port
+from tests.e2e.test_flow_real_llm import small_councils
+
+pytestmark = pytest.mark.llm
+RUN_TIMEOUT = 1800.0  # two shared cores and a CPU LLM: generous, never a speed claim
+
+
+def graph_totals(output: str) -> dict[str, int]:
+    """The summary's totals table, read back from the demo's output."""
+    lines = output.splitlines()
+    [header_at] = [i for i, line in enumerate(lines) if "┃ Story" in line and "┃ Plan " in line]
+    names = [cell.strip() for cell in lines[header_at].strip("┃ ").split("┃")]
+    row = next(line for line in lines[header_at + 1 :] if line.startswith("│"))
+    values = [int(cell.strip()) for cell in row.strip("│ ").split("│")]
+    return dict(zip(names, values, strict=True))
+
+
+def run_demo(data_dir: Path, councils: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "FLEET_DATA_DIR": str(data_dir),
+        "FLEET_NATS_PORT": str(free_port()),
+        "FLEET_VALKEY_PORT": str(free_port()),
+        "FLEET_LLM_PORT": str(free_port()),
+        "FLEET_HTTP_PORT": str(free_port()),
+        "FLEET_ORCHESTRATOR_COUNCILS": str(councils),
+        "COLUMNS": "400",  # rich: one table row per line, whatever the cell lengths
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "swe_fleet.cli", "demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
+
+
+def test_the_demo_runs_twice_and_the_history_grows(tmp_path: Path) -> None:
+    councils = small_councils(tmp_path / "councils.yaml", max_tasks=1, agents=2)
+    data_dir = tmp_path / "data"
+
+    first = run_demo(data_dir, councils)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = run_demo(data_dir, councils)
+    assert second.returncode == 0, second.stderr[-3000:]
+
+    assert "run 1 — a story from creation to dispatched tasks" in first.stderr
+    assert "run 2 — a story from creation to dispatched tasks" in second.stderr
+    assert "Story US-DEMO-001: 1 task(s), 1 dispatched" in first.stdout
+    assert "Story US-DEMO-002: 1 task(s), 1 dispatched" in second.stdout
+    for run in (first, second):
+        assert "all checks ✅" in run.stdout + run.stderr
+    before, after = graph_totals(first.stdout), graph_totals(second.stdout)
+    # Each run adds its story, plan, approval, task, deliberation and dispatch; the probes that each
+    # run's fleet verify drove through plan approval are left out of the totals.
+    for label in ("Story", "Plan", "PlanApproval", "Task", "Deliberation", "TaskDispatch"):
+        assert (before[label], after[label]) == (1, 2), (label, before, after)
+    assert after["Proposal"] > before["Proposal"] >= 2  # a council of two proposed
