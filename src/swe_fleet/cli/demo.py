@@ -133,6 +133,8 @@ def demo(
         ok = asyncio.run(main())
     except EmbeddedServerError as error:
         fail(str(error), 3)
+    except OSError as error:
+        fail(f"could not start: {error}", 3)
     except KeyboardInterrupt:
         fail("interrupted", 130)
     raise typer.Exit(0 if ok else 1)

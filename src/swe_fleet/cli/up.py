@@ -72,11 +72,12 @@ async def run_fleet(
     from swe_fleet.backbone.provisioning import ensure_streams
     from swe_fleet.backbone.supervision import on_termination
     from swe_fleet.host.assembly import build_service
-    from swe_fleet.host.runner import ServiceHost
+    from swe_fleet.host.runner import ServiceHost, check_http_port
     from swe_fleet.host.stack import EmbeddedStack
 
     stop = stop or asyncio.Event()
     on_termination(stop.set)
+    check_http_port(s.host, s.http_port)  # before the embedded servers, not after a minute of start-up
     stack = EmbeddedStack(s, report=_report if announce else None, with_llm=with_llm)
     if announce:
         err.print(f"fleet up: data in {s.data_dir.resolve()}", highlight=False)
@@ -218,7 +219,7 @@ def serve(
     from swe_fleet.backbone.provisioning import ensure_streams
     from swe_fleet.backbone.supervision import on_termination
     from swe_fleet.host.assembly import SERVICE_NAMES, build_service
-    from swe_fleet.host.runner import ServiceHost
+    from swe_fleet.host.runner import ServiceHost, check_http_port
     from swe_fleet.host.stack import Endpoints
 
     if service not in SERVICE_NAMES:
@@ -237,6 +238,7 @@ def serve(
         fail("agent-worker needs an LLM server: set FLEET_LLM_URL or --llm-url", 2)
 
     async def main() -> None:
+        check_http_port(s.host, s.http_port)  # before touching NATS
         nc = await connect(s.resolved_nats_url, f"fleet-{service}", wait_seconds=30)
         await ensure_streams(nc.jetstream())
         endpoints = Endpoints(

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from swe_fleet import __version__
 from swe_fleet.backbone.supervision import run_until_stopped
+from swe_fleet.embedded.child import port_is_free
 from swe_fleet.host.service import CheckResult, Health, Service
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,18 @@ async def run_checks(services: Sequence[Service], seconds: float = 3.0) -> dict[
     return dict(zip([name for name, _ in named], results, strict=True))
 
 
+class HttpPortUnavailable(OSError):
+    """The HTTP API's port cannot be bound; the message says which and how to choose another."""
+
+
+def check_http_port(host: str, port: int) -> None:
+    if port and not port_is_free(host, port):
+        raise HttpPortUnavailable(
+            f"HTTP port {port} on {host} is already in use; "
+            "choose another with --http-port or FLEET_HTTP_PORT"
+        )
+
+
 class ServiceHost:
     def __init__(self, services: Sequence[Service], *, http_host: str | None, http_port: int | None) -> None:
         self.services = list(services)
@@ -96,6 +109,8 @@ class ServiceHost:
                 task.set_name(f"{service.name}-loop")
                 tasks.append(task)
         if self.http_port is not None:
+            # Checked first: uvicorn reports a bind failure as a log line and a SystemExit.
+            check_http_port(self.http_host or "127.0.0.1", self.http_port)
             config = uvicorn.Config(
                 self.app,
                 host=self.http_host or "127.0.0.1",
@@ -111,7 +126,12 @@ class ServiceHost:
             tasks.append(asyncio.create_task(self._server.serve(), name="http"))
             while not self._server.started:
                 if tasks[-1].done():
-                    tasks[-1].result()  # raises the bind error, e.g. port in use
+                    try:
+                        tasks[-1].result()
+                    except SystemExit:  # uvicorn's startup failure: the port was taken since the check
+                        raise HttpPortUnavailable(
+                            f"the HTTP API could not listen on {config.host}:{self.http_port}"
+                        ) from None
                 await asyncio.sleep(0.02)
         if started is not None:
             started.set()
