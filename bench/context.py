@@ -181,10 +181,11 @@ def _stream(subject: str) -> str:
     return "PLANNING_EVENTS" if subject.startswith("planning.") else "ORCHESTRATOR_EVENTS"
 
 
-async def consume_raw(nc, js, n: int, tag: str) -> float:
+async def _one_durable_per_subject(js, prefix: str) -> list:
+    """A bound pull subscription on a fresh durable for each benchmark subject."""
     subscriptions = []
     for subject in SUBJECTS:
-        durable = f"raw-{tag}-{subject.replace('.', '-')}"
+        durable = f"{prefix}-{subject.replace('.', '-')}"
         await js.add_consumer(
             _stream(subject),
             ConsumerConfig(
@@ -195,6 +196,11 @@ async def consume_raw(nc, js, n: int, tag: str) -> float:
             ),
         )
         subscriptions.append(await js.pull_subscribe_bind(durable, stream=_stream(subject)))
+    return subscriptions
+
+
+async def consume_raw(nc, js, n: int, tag: str) -> float:
+    subscriptions = await _one_durable_per_subject(js, f"raw-{tag}")
     seen = 0
     done = asyncio.Event()
 
@@ -258,19 +264,7 @@ async def consume_naive(nc, js, n: int, graph: Path, tag: str) -> float:
     """The seed report's fix: per subject, fetch ONE message, write it in its own transaction, ack."""
     store = LadybugGraphStore(f"ladybug://{graph}")
     await store.start()
-    subscriptions = []
-    for subject in SUBJECTS:
-        durable = f"naive-{tag}-{subject.replace('.', '-')}"
-        await js.add_consumer(
-            _stream(subject),
-            ConsumerConfig(
-                durable_name=durable,
-                ack_policy=AckPolicy.EXPLICIT,
-                filter_subject=subject,
-                max_ack_pending=20_000,
-            ),
-        )
-        subscriptions.append(await js.pull_subscribe_bind(durable, stream=_stream(subject)))
+    subscriptions = await _one_durable_per_subject(js, f"naive-{tag}")
     seen = 0
     done = asyncio.Event()
 

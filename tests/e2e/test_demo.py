@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from swe_fleet.embedded.child import free_port
 from tests.e2e.test_flow_real_llm import small_councils
+from tests.support.fleet_up import embedded_env
 
 pytestmark = pytest.mark.llm
 RUN_TIMEOUT = 1800.0  # two shared cores and a CPU LLM: generous, never a speed claim
@@ -33,11 +33,7 @@ def graph_totals(output: str) -> dict[str, int]:
 def run_demo(data_dir: Path, councils: Path) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
-        "FLEET_DATA_DIR": str(data_dir),
-        "FLEET_NATS_PORT": str(free_port()),
-        "FLEET_VALKEY_PORT": str(free_port()),
-        "FLEET_LLM_PORT": str(free_port()),
-        "FLEET_HTTP_PORT": str(free_port()),
+        **embedded_env(data_dir),
         "FLEET_ORCHESTRATOR_COUNCILS": str(councils),
         "COLUMNS": "400",  # rich: one table row per line, whatever the cell lengths
     }

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from swe_fleet.embedded.child import free_port
+from tests.support.fleet_up import embedded_env, spawn_fleet_up, stop, wait_ready
 
 pytestmark = pytest.mark.llm
 
@@ -34,52 +34,16 @@ def fleet(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.C
     )
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before {url} was ready")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} not ready within {timeout}s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
 @pytest.fixture(scope="module")
 def running_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     data = tmp_path_factory.mktemp("fleet")
-    ports = {name: str(free_port()) for name in ("nats", "valkey", "llm", "http")}
-    env = {
-        "FLEET_DATA_DIR": str(data),
-        "FLEET_NATS_PORT": ports["nats"],
-        "FLEET_VALKEY_PORT": ports["valkey"],
-        "FLEET_LLM_PORT": ports["llm"],
-        "FLEET_HTTP_PORT": ports["http"],
-    }
+    env = embedded_env(data)
     log = (data / "fleet-up.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "swe_fleet.cli", "up"],
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    api = f"http://127.0.0.1:{ports['http']}"
+    process = spawn_fleet_up(env, log)
+    api = f"http://127.0.0.1:{env['FLEET_HTTP_PORT']}"
     try:
         wait_ready(api, process)
-        yield {"FLEET_API_URL": api, "FLEET_NATS_URL": f"nats://127.0.0.1:{ports['nats']}"}
+        yield {"FLEET_API_URL": api, "FLEET_NATS_URL": f"nats://127.0.0.1:{env['FLEET_NATS_PORT']}"}
     finally:
         stop(process)
         log.close()

@@ -28,7 +28,7 @@ import yaml
 from swe_fleet.backbone.connection import connect
 from swe_fleet.embedded.child import free_port
 from swe_fleet.events.envelope import decode_event
-from tests.e2e.test_fleet_up_verify import stop, wait_ready
+from tests.support.fleet_up import embedded_env, spawn_fleet_up, stop, wait_ready
 
 pytestmark = pytest.mark.llm
 COUNCILS = Path(__file__).resolve().parents[2] / "src" / "swe_fleet" / "orchestrator" / "councils.yaml"
@@ -107,23 +107,13 @@ class Api:
 
 
 def test_a_story_flows_to_deliberated_and_dispatched_tasks(tmp_path: Path) -> None:
-    ports = {name: str(free_port()) for name in ("nats", "valkey", "llm", "http")}
     env = {
-        "FLEET_DATA_DIR": str(tmp_path),
-        "FLEET_NATS_PORT": ports["nats"],
-        "FLEET_VALKEY_PORT": ports["valkey"],
-        "FLEET_LLM_PORT": ports["llm"],
-        "FLEET_HTTP_PORT": ports["http"],
+        **embedded_env(tmp_path),
         "FLEET_ORCHESTRATOR_COUNCILS": str(small_councils(tmp_path / "councils.yaml")),
     }
     log = (tmp_path / "fleet.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "swe_fleet.cli", "up"],
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    api_url = f"http://127.0.0.1:{ports['http']}"
+    process = spawn_fleet_up(env, log)
+    api_url = f"http://127.0.0.1:{env['FLEET_HTTP_PORT']}"
     try:
         wait_ready(api_url, process)
         api = Api(api_url, api_url)
