@@ -268,14 +268,8 @@ async def check(
     # ---------------------------------------------------------------- the orchestrator
     cancelled = _cancelled_derivations(truth, scan, by_subject)
     failures = await graph.rows("MATCH (f:DerivationFailure) RETURN f.id AS id, f.plan_id AS plan")
-    failure_plans = Counter(row["plan"] for row in failures)
-    for plan_id in sorted(cancelled - set(failure_plans)):
-        findings.lost.append(f"DerivationFailure (cancellation) of plan {plan_id} missing")
-    for plan_id, count in sorted(failure_plans.items()):
-        if plan_id not in cancelled:
-            findings.duplicated.append(f"DerivationFailure of plan {plan_id} not owed (cancelled wrongly)")
-        elif count > 1:
-            findings.duplicated.append(f"DerivationFailure of plan {plan_id} x{count}")
+    # One DerivationFailure per cancelled derivation, keyed by its plan.
+    _compare("DerivationFailure of plan", cancelled, [row["plan"] for row in failures], findings)
     await _check_orchestrator_state(js, orchestrator_bucket, truth, by_subject, approved, cancelled, findings)
 
     # ---------------------------------------------------------------- DEAD_LETTERS
