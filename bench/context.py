@@ -9,7 +9,7 @@ Each rate is events / (time from the first fetch to the last event committed and
 story's realistic life: created, transitions, plan approved, decisions, tasks derived, a council's
 deliberation, a dispatch.
 
-GetContext: the Context service as its own process (`python -m swe_fleet.context`, real uvicorn) with a
+GetContext: the Context service as its own process (`fleet serve context`, real uvicorn) with a
 story of 50 tasks and 200 decisions; an httpx client asks sequentially. Cached: the same request again;
 uncached: every request with another token budget, so every one misses the cache and is assembled.
 """
@@ -408,7 +408,7 @@ async def get_context_latency(ctx: BenchContext, nats_url: str, js, requests: in
         "FLEET_LOG_LEVEL": "WARNING",
     }
     service = subprocess.Popen(  # noqa: ASYNC220 - started once, outside the timed part
-        [sys.executable, "-m", "swe_fleet.context"],
+        [sys.executable, "-m", "swe_fleet.cli", "serve", "context"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

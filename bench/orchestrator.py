@@ -48,6 +48,7 @@ from swe_fleet.events.payloads import (
     TaskSpec,
 )
 from swe_fleet.host.runner import ServiceHost
+from swe_fleet.host.service import Endpoints
 from swe_fleet.orchestrator.adapters.outbox_publisher import OutboxPublisher
 from swe_fleet.orchestrator.adapters.state_store import StateStore, deliberation_key, story_key
 from swe_fleet.orchestrator.app.orchestrator import Orchestrator
@@ -264,7 +265,7 @@ async def _compare(js: Any, store: StateStore, seeding: Orchestrator, councils: 
 async def _orchestrator(settings: FleetSettings, nc: Any, councils: Councils, *others: Any):
     """The real Orchestrator service (and any other services) hosted on `nc` until the block ends."""
     stop, started = asyncio.Event(), asyncio.Event()
-    service = await build_orchestrator(settings, nc, councils=councils)
+    service = await build_orchestrator(settings, nc, Endpoints.from_settings(settings), councils=councils)
     host = ServiceHost([*others, service], http_host=None, http_port=None)
     serving = asyncio.create_task(host.serve(stop, started))
     await started.wait()
@@ -332,7 +333,8 @@ async def real_llm_backend(ctx: BenchContext, runs: int) -> dict[str, Any]:
         councils = councils_from(settings)
         derivation = councils.derivation.model_copy(update={"max_tasks": 2 if ctx.quick else 3})
         flow_councils = councils.model_copy(update={"derivation": derivation})
-        worker = build_worker(settings, nc, llm_url=llm.url, context_url=settings.context_url or "")
+        with_llm = settings.model_copy(update={"llm_url": llm.url})
+        worker = await build_worker(with_llm, nc, Endpoints.from_settings(with_llm))
         async with _orchestrator(settings, nc, flow_councils, worker) as (store, seeding):
             # Warm-up: the first LLM calls pay for loading the model's pages; not measured.
             await one_deliberation(js, store, seeding, 1, councils, 0)

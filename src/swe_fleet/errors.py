@@ -1,4 +1,4 @@
-"""Error kinds that cross layers: how a failure should be retried, not where it came from."""
+"""Error kinds that cross layers: how a failure should be retried or reported, not where it came from."""
 
 
 class TransientError(Exception):
@@ -6,4 +6,11 @@ class TransientError(Exception):
 
     The consumer runtime retries the same batch in-process, holding its messages with in-progress
     acks, and never counts the attempt against the message: an outage must not dead-letter work.
+    """
+
+
+class ConfigurationError(ValueError):
+    """A service cannot start with the settings it was given (a bad file, a missing URL).
+
+    The message names what is wrong; the CLI prints it as one line and exits with code 2.
     """

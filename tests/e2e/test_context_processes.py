@@ -41,7 +41,11 @@ def context_env(nats_url: str, tmp_path: Path, port: int, faults: str = "") -> d
 
 def spawn_context(nats_url: str, tmp_path: Path, port: int, faults: str = "") -> subprocess.Popen:
     return spawn_module(
-        "swe_fleet.context", env=context_env(nats_url, tmp_path, port, faults), log=tmp_path / "context.log"
+        "swe_fleet.cli",
+        "serve",
+        "context",
+        env=context_env(nats_url, tmp_path, port, faults),
+        log=tmp_path / "context.log",
     )
 
 

@@ -20,7 +20,10 @@ def spawn_module(
     wait_ready: bool = True,
     timeout: float = 30.0,
 ) -> subprocess.Popen:
-    """Start `python -m module args...`; wait for it to print 'ready' when asked."""
+    """Start `python -m module args...`; wait for it to print 'ready' when asked.
+
+    A service alone is `spawn_module("swe_fleet.cli", "serve", NAME, ...)`: `fleet serve` prints it.
+    """
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
     process = subprocess.Popen(
         [sys.executable, "-m", module, *args],

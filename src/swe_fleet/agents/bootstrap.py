@@ -1,6 +1,8 @@
 """Wiring of the agent-worker service: LLM client, context source, answerer, worker, consumers, checks.
 
-    service = build(settings, nc, llm_url=..., context_url=...)
+    service = await build(settings, nc, endpoints)
+
+The LLM is `endpoints.llm_url` (required); the Context service is `settings.resolved_context_url`.
 
 `agent_pullers` consumer runtimes share the one `agent-workers` durable inside this process (and
 with every other worker process): each idle puller has a pull request waiting, so commands sent
@@ -20,7 +22,8 @@ from swe_fleet.agents.worker import AgentWorker, command_consumer_spec
 from swe_fleet.backbone.consumer import ConsumerRuntime
 from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.publisher import EventPublisher
-from swe_fleet.host.service import CheckResult, Health, Service
+from swe_fleet.errors import ConfigurationError
+from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
 from swe_fleet.llm.client import LlmClient
 from swe_fleet.llm.config import LlmConfig
 from swe_fleet.llm.errors import LlmUnavailable
@@ -33,7 +36,11 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def build(settings: FleetSettings, nc: NATS, *, llm_url: str, context_url: str) -> Service:
+async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Service:
+    llm_url = endpoints.llm_url
+    if not llm_url:
+        raise ConfigurationError("needs an LLM server: set FLEET_LLM_URL or --llm-url")
+    context_url = settings.resolved_context_url
     worker_id = settings.agent_worker_id or default_worker_id()
     publisher = EventPublisher(nc.jetstream(), producer=SERVICE_NAME)
     llm = LlmClient(LlmConfig.from_settings(settings, llm_url))

@@ -71,7 +71,7 @@ async def run_fleet(
     from swe_fleet.backbone.connection import connect
     from swe_fleet.backbone.provisioning import ensure_streams
     from swe_fleet.backbone.supervision import on_termination
-    from swe_fleet.host.assembly import build_service
+    from swe_fleet.composition import build_service, services_for_up
     from swe_fleet.host.runner import ServiceHost, check_http_port
     from swe_fleet.host.stack import EmbeddedStack
 
@@ -95,11 +95,8 @@ async def run_fleet(
                 "ok",
                 f"{len(changes)} streams ensured ({', '.join(sorted({c.change.value for c in changes}))})",
             )
-        names = ["planning", "context", "sentinel"] + (
-            ["orchestrator", "agent-worker"] if endpoints.llm_url else []
-        )
         services = []
-        for name in names:
+        for name in services_for_up(endpoints):
             service = await build_service(name, s, nc, endpoints)
             services.append(service)
             if announce:
@@ -176,6 +173,7 @@ def up(
     """Run the whole fleet in this process: embedded NATS, graph, cache and LLM unless given as URLs."""
     from swe_fleet.backbone.connection import NatsUnavailable
     from swe_fleet.embedded.child import EmbeddedServerError
+    from swe_fleet.errors import ConfigurationError
 
     _logging(log_level)
     s = _settings(
@@ -193,6 +191,8 @@ def up(
     )
     try:
         asyncio.run(run_fleet(s, with_llm=not no_llm))
+    except ConfigurationError as error:
+        fail(str(error), 2)
     except (EmbeddedServerError, NatsUnavailable) as error:
         fail(str(error), 3)
     except OSError as error:
@@ -208,19 +208,22 @@ def serve(
     ],
     host: Host = None,
     http_port: HttpPort = None,
+    no_http: Annotated[
+        bool, typer.Option("--no-http", help="No HTTP API (no /healthz, /readyz, /metrics either).")
+    ] = False,
     nats_url: NatsUrl = None,
     graph_url: GraphUrl = None,
     valkey_url: ValkeyUrl = None,
     llm_url: LlmUrl = None,
     log_level: LogLevel = "INFO",
 ) -> None:
-    """Run one service in this process (production: any number of replicas share its durables)."""
-    from swe_fleet.backbone.connection import NatsUnavailable, connect
-    from swe_fleet.backbone.provisioning import ensure_streams
-    from swe_fleet.backbone.supervision import on_termination
-    from swe_fleet.host.assembly import SERVICE_NAMES, build_service
-    from swe_fleet.host.runner import ServiceHost, check_http_port
-    from swe_fleet.host.stack import Endpoints
+    """Run one service in this process (production: any number of replicas share its durables).
+
+    Prints `ready` on stdout once its consumers, loops and HTTP API run (scripts may wait for it).
+    """
+    from swe_fleet.backbone.connection import NatsUnavailable
+    from swe_fleet.composition import SERVICE_NAMES
+    from swe_fleet.errors import ConfigurationError
 
     if service not in SERVICE_NAMES:
         fail(f"unknown service {service!r}: choose one of {', '.join(SERVICE_NAMES)}", 2)
@@ -234,47 +237,45 @@ def serve(
         valkey_url=valkey_url,
         llm_url=llm_url,
     )
-    if service == "agent-worker" and not s.llm_url:
-        fail("agent-worker needs an LLM server: set FLEET_LLM_URL or --llm-url", 2)
-
-    async def main() -> None:
-        check_http_port(s.host, s.http_port)  # before touching NATS
-        nc = await connect(s.resolved_nats_url, f"fleet-{service}", wait_seconds=30)
-        await ensure_streams(nc.jetstream())
-        endpoints = Endpoints(
-            nats_url=s.resolved_nats_url,
-            graph_url=s.resolved_graph_url,
-            valkey_url=s.valkey_url,
-            llm_url=s.llm_url,
-            api_url=s.resolved_api_url,
-        )
-        built = await build_service(service, s, nc, endpoints)
-        stop = asyncio.Event()
-        on_termination(stop.set)
-        ready = asyncio.Event()
-        serving = asyncio.create_task(
-            ServiceHost([built], http_host=s.host, http_port=s.http_port).serve(stop, ready)
-        )
-        await asyncio.wait([serving, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
-        if not serving.done():
-            err.print(
-                f"fleet serve {service}: listening on http://{s.host}:{s.http_port}, "
-                f"{len(built.consumers)} consumers",
-                highlight=False,
-            )
-        try:
-            await serving
-        finally:
-            await nc.drain()
-
     try:
-        asyncio.run(main())
+        asyncio.run(_serve_one(service, s, http=not no_http))
+    except ConfigurationError as error:
+        fail(f"{service}: {error}", 2)
     except NatsUnavailable as error:
         fail(str(error), 3)
     except OSError as error:
         fail(f"could not start {service}: {error}", 3)
     except KeyboardInterrupt:
         pass
+
+
+async def _serve_one(name: str, s: FleetSettings, *, http: bool) -> None:
+    from swe_fleet.backbone.connection import connect
+    from swe_fleet.backbone.provisioning import ensure_streams
+    from swe_fleet.backbone.supervision import on_termination
+    from swe_fleet.composition import build_service, registered
+    from swe_fleet.host.runner import ServiceHost, check_http_port
+    from swe_fleet.host.service import Endpoints
+
+    registered(name).build_function()  # imports fail here, before anything is started
+    if http:
+        check_http_port(s.host, s.http_port)  # before touching NATS
+    nc = await connect(s.resolved_nats_url, f"fleet-{name}", wait_seconds=30)
+    try:
+        await ensure_streams(nc.jetstream())
+        built = await build_service(name, s, nc, Endpoints.from_settings(s))
+        stop, ready = asyncio.Event(), asyncio.Event()
+        on_termination(stop.set)
+        host = ServiceHost([built], http_host=s.host, http_port=s.http_port if http else None)
+        serving = asyncio.create_task(host.serve(stop, ready))
+        await asyncio.wait([serving, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if not serving.done():
+            where = f"listening on http://{s.host}:{s.http_port}" if http else "no HTTP API"
+            err.print(f"fleet serve {name}: {where}, {len(built.consumers)} consumers", highlight=False)
+            print("ready", flush=True)
+        await serving
+    finally:
+        await nc.drain()
 
 
 def register(app: typer.Typer) -> None:

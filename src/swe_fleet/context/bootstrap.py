@@ -1,9 +1,9 @@
 """Wires the Context service: graph store, projection consumers, cache, tokenizer, policy, HTTP API.
 
-    service = await build(settings, nc, valkey_url=..., llm_url=...)
+    service = await build(settings, nc, endpoints)
 
-`valkey_url` / `llm_url` default to the settings' (`FLEET_VALKEY_URL`, `FLEET_LLM_URL`); `fleet up`
-passes the URLs of the embedded servers it started. With no cache URL the service answers
+The graph, cache and LLM (tokenizer) are where `endpoints` says: `fleet up` passes the embedded
+servers it started, `fleet serve` the settings' URLs. With no cache URL the service answers
 uncached and reports the cache `degraded`; with no tokenizer it counts with the estimate.
 """
 
@@ -37,7 +37,7 @@ from swe_fleet.events.payloads import ContextUpdated
 from swe_fleet.graph.factory import open_graph_store
 from swe_fleet.graph.port import GraphQueryError, GraphStore, GraphUnavailable
 from swe_fleet.graph.readonly import WriteQueryRefused
-from swe_fleet.host.service import CheckResult, Health, Service
+from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
 from swe_fleet.settings import FleetSettings
 
 log = logging.getLogger(__name__)
@@ -101,15 +101,19 @@ async def build_parts(
 async def build(
     settings: FleetSettings,
     nc: NATS,
+    endpoints: Endpoints,
     *,
-    valkey_url: str | None = None,
-    llm_url: str | None = None,
-    graph_url: str | None = None,
     policy_path: Path | None = None,
     batch_size: int = PROJECTION_BATCH_SIZE,
 ) -> Service:
+    """`policy_path` and `batch_size` are test seams; the fleet builds it from the settings alone."""
     parts = await build_parts(
-        settings, nc, valkey_url=valkey_url, llm_url=llm_url, graph_url=graph_url, policy_path=policy_path
+        settings,
+        nc,
+        valkey_url=endpoints.valkey_url,
+        llm_url=endpoints.llm_url,
+        graph_url=endpoints.graph_url,
+        policy_path=policy_path,
     )
     dead_letters = DeadLetterWriter(parts.publisher)
     consumers = [

@@ -1,8 +1,12 @@
-"""What a service hands to the process that hosts it.
+"""What a service hands to the process that hosts it, and what it is given to build itself.
 
-Every service's `bootstrap.build(...)` returns a `Service`: its consumer runtimes, HTTP routers,
-background loops, readiness checks and closers. `fleet up` hosts several in one process; `fleet
-serve NAME` hosts one. Nothing here knows which service it is.
+Every service's bootstrap module has one entry point of one shape (`BuildService`):
+
+    async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Service
+
+It returns a `Service`: its consumer runtimes, HTTP routers, background loops, readiness checks and
+closers. `fleet up` hosts several in one process; `fleet serve NAME` hosts one. The registry of
+services by name is `swe_fleet.composition`; nothing here knows which service it is.
 """
 
 from __future__ import annotations
@@ -11,10 +15,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 from fastapi import APIRouter
+from nats.aio.client import Client as NATS
 
 from swe_fleet.backbone.consumer import ConsumerRuntime
+from swe_fleet.settings import FleetSettings
 
 
 class Health(StrEnum):
@@ -44,3 +51,32 @@ class Service:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Domain errors to HTTP answers, e.g. {StoryNotFound: 404}; the body is {"detail": str(error)}.
     error_statuses: dict[type[Exception], int] = field(default_factory=dict)
+
+
+@dataclass
+class Endpoints:
+    """Where each part of the fleet is reached, embedded (started by `fleet up`) or external."""
+
+    nats_url: str
+    graph_url: str
+    valkey_url: str | None
+    llm_url: str | None
+    api_url: str
+    embedded: dict[str, str] = field(default_factory=dict)  # part -> how it was started
+
+    @classmethod
+    def from_settings(cls, settings: FleetSettings) -> Endpoints:
+        """Every part where the settings say (`fleet serve`: nothing is started here)."""
+        return cls(
+            nats_url=settings.resolved_nats_url,
+            graph_url=settings.resolved_graph_url,
+            valkey_url=settings.valkey_url,
+            llm_url=settings.llm_url,
+            api_url=settings.resolved_api_url,
+        )
+
+
+class BuildService(Protocol):
+    """The one entry point every service's bootstrap module exposes as `build`."""
+
+    async def __call__(self, settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Service: ...

@@ -10,28 +10,16 @@ import fcntl
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import IO
 
 from swe_fleet.embedded.child import ChildServer, EmbeddedServerError
+from swe_fleet.host.service import Endpoints
 from swe_fleet.settings import FleetSettings
 
 log = logging.getLogger(__name__)
 
 # (part, state, detail): state is "starting", "ok", "external", "skipped" or "failed".
 Report = Callable[[str, str, str], None]
-
-
-@dataclass
-class Endpoints:
-    """Where each part of the fleet is reached, embedded or external."""
-
-    nats_url: str
-    graph_url: str
-    valkey_url: str | None
-    llm_url: str | None
-    api_url: str
-    embedded: dict[str, str] = field(default_factory=dict)  # part -> how it was started
 
 
 class DataDirInUse(EmbeddedServerError):

@@ -1,6 +1,6 @@
 """Wiring the Orchestrator: settings and a NATS connection in, a hostable Service out.
 
-    service = await build(settings, nc)    # then ServiceHost([service], ...).serve(stop)
+    service = await build(settings, nc, endpoints)    # then ServiceHost([service], ...).serve(stop)
 
 Consumers (durable pull, shared by every replica): `orchestrator-plan-approved`
 (planning.plan.approved), `orchestrator-story-transitioned` (planning.story.transitioned) and
@@ -20,7 +20,7 @@ from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.provisioning import ensure_streams
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.events import subjects
-from swe_fleet.host.service import CheckResult, Health, Service
+from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
 from swe_fleet.orchestrator.adapters.outbox_publisher import OutboxPublisher
 from swe_fleet.orchestrator.adapters.state_store import StateStore
 from swe_fleet.orchestrator.app.orchestrator import Orchestrator
@@ -73,10 +73,12 @@ def councils_from(settings: FleetSettings) -> Councils:
 async def build(
     settings: FleetSettings,
     nc: NATS,
+    endpoints: Endpoints,
     *,
     councils: Councils | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Service:
+    """`councils` and `clock` are test seams; the fleet builds it from the settings alone."""
     councils = councils or councils_from(settings)
     js = nc.jetstream()
     await ensure_streams(js)

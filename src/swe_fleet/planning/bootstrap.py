@@ -12,7 +12,7 @@ from nats.aio.client import Client as NATS
 
 from swe_fleet.backbone.provisioning import ensure_streams
 from swe_fleet.backbone.publisher import EventPublisher
-from swe_fleet.host.service import CheckResult, Health, Service
+from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
 from swe_fleet.planning.adapters.database import Database, StoreUnavailable
 from swe_fleet.planning.adapters.http_api import ERROR_STATUSES, build_router
 from swe_fleet.planning.adapters.outbox import OutboxRelay, OutboxStore
@@ -60,7 +60,7 @@ async def build_parts(settings: FleetSettings, nc: NATS, *, relay_holder: str | 
     return PlanningParts(database, relay, app, build_router(app))
 
 
-async def build(settings: FleetSettings, nc: NATS) -> Service:
+async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Service:
     parts = await build_parts(settings, nc)
     database, relay = parts.database, parts.relay
 

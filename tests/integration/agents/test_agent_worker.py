@@ -23,6 +23,7 @@ from swe_fleet.events import subjects
 from swe_fleet.events.envelope import Envelope, decode_event
 from swe_fleet.events.payloads import AgentCommand, AgentResponseCompleted, AgentResponseFailed
 from swe_fleet.host.runner import ServiceHost
+from swe_fleet.host.service import Endpoints
 from swe_fleet.settings import FleetSettings
 from tests.integration.agents.context_stand_in import VERSION, ContextStandIn
 from tests.support.processes import kill, spawn_module
@@ -47,7 +48,8 @@ def settings(**overrides) -> FleetSettings:
 
 
 async def run_worker(nc, llm_url: str, context_url: str, **overrides):
-    service = build(settings(**overrides), nc, llm_url=llm_url, context_url=context_url)
+    configured = settings(llm_url=llm_url, context_url=context_url, **overrides)
+    service = await build(configured, nc, Endpoints.from_settings(configured))
     stop, started = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(ServiceHost([service], http_host=None, http_port=None).serve(stop, started))
     await started.wait()

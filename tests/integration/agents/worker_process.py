@@ -16,13 +16,15 @@ from swe_fleet.backbone.connection import connect
 from swe_fleet.backbone.provisioning import ensure_streams
 from swe_fleet.backbone.supervision import on_termination
 from swe_fleet.host.runner import ServiceHost
+from swe_fleet.host.service import Endpoints
 from swe_fleet.settings import FleetSettings
 
 
 async def main(nats_url: str, llm_url: str, context_url: str) -> None:
     nc = await connect(nats_url, "agent-worker-test", wait_seconds=30)
     await ensure_streams(nc.jetstream())
-    service = build(FleetSettings(), nc, llm_url=llm_url, context_url=context_url)
+    settings = FleetSettings(llm_url=llm_url, context_url=context_url)
+    service = await build(settings, nc, Endpoints.from_settings(settings))
     stop, started = asyncio.Event(), asyncio.Event()
     on_termination(stop.set)
     host = ServiceHost([service], http_host=None, http_port=None)

@@ -16,6 +16,7 @@ from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.context.bootstrap import build
 from swe_fleet.embedded.child import free_port
 from swe_fleet.host.runner import ServiceHost
+from swe_fleet.host.service import Endpoints
 from swe_fleet.settings import FleetSettings
 
 
@@ -61,13 +62,10 @@ async def running_context(
     nc, tmp_path: Path, *, valkey_url: str | None, batch_size: int = 256
 ) -> AsyncIterator[RunningContext]:
     settings = FleetSettings(data_dir=tmp_path / "data")
-    service = await build(
-        settings,
-        nc,
-        valkey_url=valkey_url,
-        graph_url=f"ladybug://{tmp_path}/graph/fleet.lbug",
-        batch_size=batch_size,
-    )
+    endpoints = Endpoints.from_settings(settings)
+    endpoints.valkey_url = valkey_url
+    endpoints.graph_url = f"ladybug://{tmp_path}/graph/fleet.lbug"
+    service = await build(settings, nc, endpoints, batch_size=batch_size)
     port = free_port()
     host = ServiceHost([service], http_host="127.0.0.1", http_port=port)
     stop, started = asyncio.Event(), asyncio.Event()

@@ -25,6 +25,7 @@ from swe_fleet.events import subjects
 from swe_fleet.events.envelope import Envelope, decode_event
 from swe_fleet.events.payloads import PlanApproved, Role
 from swe_fleet.host.runner import ServiceHost
+from swe_fleet.host.service import Endpoints
 from swe_fleet.orchestrator.bootstrap import build
 from swe_fleet.orchestrator.domain.council import Councils, load_councils
 from swe_fleet.orchestrator.stand_in.worker import Script, StandInWorker
@@ -50,7 +51,8 @@ class RunningOrchestrator:
     async def __aenter__(self) -> RunningOrchestrator:
         self.nc = await connect(self.url, "orchestrator-test", wait_seconds=5)
         settings = FleetSettings(orchestrator_tick_seconds=0.1, orchestrator_bucket=self.bucket)
-        self.service = await build(settings, self.nc, councils=self.councils)
+        endpoints = Endpoints.from_settings(settings)
+        self.service = await build(settings, self.nc, endpoints, councils=self.councils)
         started = asyncio.Event()
         self._task = asyncio.create_task(
             ServiceHost([self.service], http_host=None, http_port=None).serve(self.stop, started)

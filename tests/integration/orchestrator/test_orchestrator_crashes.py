@@ -28,7 +28,8 @@ from tests.integration.orchestrator.support import (
 )
 from tests.support.processes import kill, spawn_module
 
-ORCHESTRATOR = "swe_fleet.orchestrator"
+# `fleet serve orchestrator` without an HTTP API: several replicas share this machine.
+ORCHESTRATOR = ("swe_fleet.cli", "serve", "orchestrator", "--no-http")
 TASKS = 3
 
 
@@ -87,13 +88,13 @@ async def test_a_killed_orchestrator_resumes_and_deliberates_each_task_once(
 ) -> None:
     log = tmp_path / "orchestrator.log"
     async with ScriptedWorker(nc, Script(derive_outputs=[three_tasks()], delay_seconds=0.05)):
-        first = spawn_module(ORCHESTRATOR, env=orchestrator_env(nats_server.url, faults), log=log)
+        first = spawn_module(*ORCHESTRATOR, env=orchestrator_env(nats_server.url, faults), log=log)
         await publish_approval(js, story_id="US-K", plan_id="PL-K", roles=[Role.DEV, Role.QA])
         await eventually(lambda: _exited(first), within=120, what=f"the fault {faults} fired")
         assert first.returncode == -signal.SIGKILL, f"the fault {faults} never fired (see {log})"
         assert await dispatched(js) < TASKS, "the crash came after the work was done"
 
-        second = spawn_module(ORCHESTRATOR, env=orchestrator_env(nats_server.url), log=log)
+        second = spawn_module(*ORCHESTRATOR, env=orchestrator_env(nats_server.url), log=log)
         try:
             await eventually(lambda: _all_dispatched(js), within=120, what="every task dispatched")
             await assert_each_task_deliberated_once(js)
@@ -115,7 +116,7 @@ async def test_sigkill_from_outside_mid_deliberation_then_restart(
     log = tmp_path / "orchestrator.log"
     script = Script(derive_outputs=[three_tasks()], delay_seconds=0.05)
     async with ScriptedWorker(nc, script) as worker:
-        first = spawn_module(ORCHESTRATOR, env=orchestrator_env(nats_server.url), log=log)
+        first = spawn_module(*ORCHESTRATOR, env=orchestrator_env(nats_server.url), log=log)
         await publish_approval(js, story_id="US-X", plan_id="PL-X", roles=[Role.DEV, Role.QA])
 
         async def revising() -> bool:
@@ -125,7 +126,7 @@ async def test_sigkill_from_outside_mid_deliberation_then_restart(
         kill(first, signal.SIGKILL)
         assert await dispatched(js) < TASKS
 
-        second = spawn_module(ORCHESTRATOR, env=orchestrator_env(nats_server.url), log=log)
+        second = spawn_module(*ORCHESTRATOR, env=orchestrator_env(nats_server.url), log=log)
         try:
             await eventually(lambda: _all_dispatched(js), within=120, what="every task dispatched")
             await assert_each_task_deliberated_once(js)
@@ -140,7 +141,7 @@ async def test_two_replicas_share_the_durables_and_deliberate_each_task_once(
     script = Script(derive_outputs=[three_tasks()], delay_seconds=0.02)
     async with ScriptedWorker(nc, script) as worker:
         env = orchestrator_env(nats_server.url)
-        replicas = [spawn_module(ORCHESTRATOR, env=env, log=tmp_path / f"replica-{n}.log") for n in (1, 2)]
+        replicas = [spawn_module(*ORCHESTRATOR, env=env, log=tmp_path / f"replica-{n}.log") for n in (1, 2)]
         try:
             await publish_approval(js, story_id="US-R", plan_id="PL-R", roles=[Role.DEV, Role.QA])
             if kill_one:

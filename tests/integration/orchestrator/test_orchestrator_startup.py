@@ -15,7 +15,7 @@ def test_a_bad_councils_file_stops_the_process_naming_the_entry(nats_server, tmp
     line = text.splitlines().index("  agents: 3") + 1
     bad.write_text(text.replace("  agents: 3\n", "  agents: 0\n", 1))
     finished = subprocess.run(
-        [sys.executable, "-m", "swe_fleet.orchestrator"],
+        [sys.executable, "-m", "swe_fleet.cli", "serve", "orchestrator", "--no-http"],
         cwd=ROOT,
         env={"FLEET_NATS_URL": nats_server.url, "FLEET_ORCHESTRATOR_COUNCILS": str(bad), "PATH": "/usr/bin"},
         capture_output=True,
@@ -24,5 +24,6 @@ def test_a_bad_councils_file_stops_the_process_naming_the_entry(nats_server, tmp
     )
     assert finished.returncode == 2
     assert finished.stderr.strip().splitlines()[-1] == (
-        f"orchestrator: {bad}: defaults.agents (line {line}): Input should be greater than or equal to 1"
+        f"fleet: orchestrator: {bad}: defaults.agents (line {line}): "
+        "Input should be greater than or equal to 1"
     )

@@ -17,6 +17,7 @@ import pytest
 from swe_fleet.backbone.connection import connect
 from swe_fleet.events.envelope import Envelope, decode_event
 from swe_fleet.host.runner import ServiceHost
+from swe_fleet.host.service import Endpoints
 from swe_fleet.planning.adapters.database import Database
 from swe_fleet.planning.adapters.outbox import OutboxStore
 from swe_fleet.planning.bootstrap import build
@@ -133,7 +134,7 @@ async def running_planning(
         **overrides,
     )
     nc = await connect(nats_url, "planning-test", wait_seconds=5)
-    service = await build(settings, nc)
+    service = await build(settings, nc, Endpoints.from_settings(settings))
     host = ServiceHost([service], http_host=None, http_port=None)
     stop, started = asyncio.Event(), asyncio.Event()
     serving = asyncio.create_task(host.serve(stop, started))
@@ -157,7 +158,7 @@ def spawn_planning(
     faults: str = "",
     log: Path | None = None,
 ):
-    """A real planning process (`python -m swe_fleet.planning`), returned once its API listens."""
+    """A real planning process (`fleet serve planning`), returned once its API listens."""
     from tests.support.processes import spawn_module
 
     env = {
@@ -169,4 +170,6 @@ def spawn_planning(
         "FLEET_PLANNING_OUTBOX_POLL_SECONDS": "0.2",
         "FLEET_PLANNING_OUTBOX_LEASE_SECONDS": "1",
     }
-    return spawn_module("swe_fleet.planning", "--http-port", str(port), env=env, log=log, timeout=60)
+    return spawn_module(
+        "swe_fleet.cli", "serve", "planning", "--http-port", str(port), env=env, log=log, timeout=60
+    )

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from swe_fleet.errors import ConfigurationError
 from swe_fleet.events.payloads import StoryState
 
 # The sections the assembler knows how to build (see sections.py).
@@ -36,7 +37,7 @@ class ScopeDenied(PermissionError):
     """The policy does not let this role see this story in this phase (the API answers 403)."""
 
 
-class PolicyError(ValueError):
+class PolicyError(ConfigurationError):
     """The policy file is invalid; the message names the entry."""
 
 

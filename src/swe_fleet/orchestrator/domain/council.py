@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from swe_fleet.agents.protocol import RubricCriterion
+from swe_fleet.errors import ConfigurationError
 from swe_fleet.events.payloads import Role
 
 DEFAULT_COUNCILS_FILE = Path(__file__).resolve().parent.parent / "councils.yaml"
@@ -183,7 +184,7 @@ def criterion_key(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
-class CouncilConfigError(ValueError):
+class CouncilConfigError(ConfigurationError):
     """The councils file is unusable; the message names the file, the entry and its line."""
 
 
