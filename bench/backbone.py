@@ -23,7 +23,7 @@ from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.provisioning import ensure_streams
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.events.envelope import encode_event
-from swe_fleet.events.payloads import DecisionApproved
+from swe_fleet.events.payloads import DecisionApproved, Payload
 
 SUBJECT = "planning.decision.approved"
 BATCH = 100
@@ -113,7 +113,9 @@ async def consume_runtime(nc, js, n: int, durable: str) -> float:
     async def no_op(deliveries) -> None:
         return None
 
-    runtime = ConsumerRuntime(nc, spec, no_op, DeadLetterWriter(EventPublisher(js, "bench")))
+    runtime = ConsumerRuntime(
+        nc, spec, no_op, DeadLetterWriter(EventPublisher(js, "bench")), payload_type=Payload
+    )
     loop = asyncio.get_running_loop()
     started = loop.time()
     task = asyncio.create_task(runtime.run())

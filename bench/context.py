@@ -45,6 +45,7 @@ from swe_fleet.embedded.valkey_server import EmbeddedValkey, find_cache_server
 from swe_fleet.events import payloads as p
 from swe_fleet.events import subjects as s
 from swe_fleet.events.envelope import Envelope, decode_event, encode_event
+from swe_fleet.events.payloads import Payload
 from swe_fleet.graph.ladybug_store import LadybugGraphStore
 
 RAW_BATCH = PROJECTION_BATCH_SIZE
@@ -246,7 +247,9 @@ async def consume_fleet(nc, js, n: int, graph: Path, tag: str) -> tuple[float, i
     for spec in consumer_specs():
         if spec.filter_subject in SUBJECTS:
             spec = ConsumerSpec(**{**spec.__dict__, "durable": f"{spec.durable}-{tag}"})
-            runtimes.append(ConsumerRuntime(nc, spec, projector.handle, DeadLetterWriter(publisher)))
+            runtimes.append(
+                ConsumerRuntime(nc, spec, projector.handle, DeadLetterWriter(publisher), payload_type=Payload)
+            )
     started = time.perf_counter()
     tasks = [asyncio.create_task(runtime.run()) for runtime in runtimes]
     while sum(runtime.stats.processed for runtime in runtimes) < n:

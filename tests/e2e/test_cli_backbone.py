@@ -14,6 +14,7 @@ from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.embedded.child import free_port
+from swe_fleet.events.payloads import Payload
 
 
 def fleet(url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -94,7 +95,9 @@ async def test_dead_letters_are_listed_with_their_reason_and_replayed(nats_serve
         filter_subject="planning.decision.approved",
         fetch_wait_seconds=0.2,
     )
-    runtime = ConsumerRuntime(nc, spec, handle, DeadLetterWriter(EventPublisher(js, "test")))
+    runtime = ConsumerRuntime(
+        nc, spec, handle, DeadLetterWriter(EventPublisher(js, "test")), payload_type=Payload
+    )
     task = asyncio.create_task(runtime.run())
     while runtime.stats.dead_lettered < 1:
         await asyncio.sleep(0.05)

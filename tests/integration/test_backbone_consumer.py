@@ -11,7 +11,7 @@ from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.dead_letters import DeadLetterWriter, list_dead_letters
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.errors import TransientError
-from swe_fleet.events.payloads import DecisionApproved
+from swe_fleet.events.payloads import DecisionApproved, Payload
 
 SUBJECT = "planning.decision.approved"
 
@@ -62,7 +62,7 @@ async def test_batches_reach_the_handler_validated_and_are_acked(nc, js) -> None
         batch_sizes.append(len(deliveries))
         seen.extend(d.payload.decision_id for d in deliveries)
 
-    runtime = ConsumerRuntime(nc, spec(), handle, DeadLetterWriter(publisher))
+    runtime = ConsumerRuntime(nc, spec(), handle, DeadLetterWriter(publisher), payload_type=Payload)
     await run_until(runtime, lambda: len(seen) >= 120)
 
     assert sorted(seen) == sorted(f"D-{n}" for n in range(120))
@@ -96,7 +96,7 @@ async def test_poison_goes_to_dead_letters_with_its_reason_and_the_rest_flow(nc,
     async def handle(deliveries: Sequence[Delivery]) -> None:
         seen.extend(d.payload.decision_id for d in deliveries)
 
-    runtime = ConsumerRuntime(nc, spec(), handle, DeadLetterWriter(publisher))
+    runtime = ConsumerRuntime(nc, spec(), handle, DeadLetterWriter(publisher), payload_type=Payload)
     await run_until(runtime, lambda: len(seen) >= 3 and runtime.stats.dead_lettered >= 2)
 
     assert sorted(seen) == ["D-1", "D-2", "D-bare"]
@@ -127,7 +127,7 @@ async def test_a_handler_that_keeps_failing_dead_letters_only_its_message(nc, js
                 raise ValueError("cannot apply D-4")
         applied.extend(d.payload.decision_id for d in deliveries)
 
-    runtime = ConsumerRuntime(nc, spec(), handle, DeadLetterWriter(publisher))
+    runtime = ConsumerRuntime(nc, spec(), handle, DeadLetterWriter(publisher), payload_type=Payload)
     await run_until(runtime, lambda: runtime.stats.dead_lettered >= 1 and len(applied) >= 9)
 
     assert sorted(applied) == sorted(f"D-{n}" for n in range(10) if n != 4)
@@ -151,7 +151,9 @@ async def test_a_dependency_outage_is_waited_out_without_dead_lettering(nc, js) 
             raise TransientError("graph store unavailable")
         applied.extend(d.payload.decision_id for d in deliveries)
 
-    runtime = ConsumerRuntime(nc, spec(), handle, DeadLetterWriter(publisher), transient_backoff_max=0.1)
+    runtime = ConsumerRuntime(
+        nc, spec(), handle, DeadLetterWriter(publisher), transient_backoff_max=0.1, payload_type=Payload
+    )
     await run_until(runtime, lambda: len(applied) >= 5)
 
     assert runtime.stats.transient_retries == 8
@@ -169,7 +171,7 @@ async def test_long_handlers_keep_their_lease_with_in_progress_acks(nc, js) -> N
         deliveries_seen.extend(d.num_delivered for d in deliveries)
         await asyncio.sleep(5)  # 2.5 x ack_wait
 
-    runtime = ConsumerRuntime(nc, spec(), slow, DeadLetterWriter(publisher))
+    runtime = ConsumerRuntime(nc, spec(), slow, DeadLetterWriter(publisher), payload_type=Payload)
     await run_until(runtime, lambda: runtime.stats.processed >= 1)
 
     assert deliveries_seen == [1]  # never redelivered while the handler ran
@@ -185,7 +187,11 @@ async def test_stop_hands_a_stuck_batch_back_after_the_drain_grace(nc, js) -> No
         await asyncio.sleep(3600)  # an LLM call that will not come back in time
 
     first = ConsumerRuntime(
-        nc, spec(drain_grace_seconds=0.5, ack_wait_seconds=30.0), stuck, DeadLetterWriter(publisher)
+        nc,
+        spec(drain_grace_seconds=0.5, ack_wait_seconds=30.0),
+        stuck,
+        DeadLetterWriter(publisher),
+        payload_type=Payload,
     )
     running = asyncio.create_task(first.run())
     await asyncio.wait_for(started.wait(), 10)
@@ -197,7 +203,9 @@ async def test_stop_hands_a_stuck_batch_back_after_the_drain_grace(nc, js) -> No
     async def record(deliveries: Sequence[Delivery]) -> None:
         redelivered.extend(d.num_delivered for d in deliveries)
 
-    second = ConsumerRuntime(nc, spec(ack_wait_seconds=30.0), record, DeadLetterWriter(publisher))
+    second = ConsumerRuntime(
+        nc, spec(ack_wait_seconds=30.0), record, DeadLetterWriter(publisher), payload_type=Payload
+    )
     await run_until(second, lambda: redelivered, timeout=10)  # at once: handed back, not left to ack_wait
     assert redelivered == [2]
 
@@ -231,7 +239,9 @@ async def test_a_consumer_started_before_its_stream_exists_provisions_it_and_run
     async def handle(deliveries: Sequence[Delivery]) -> None:
         seen.extend(d.payload.decision_id for d in deliveries)
 
-    runtime = ConsumerRuntime(nc, spec(), handle, DeadLetterWriter(EventPublisher(js, "test")))
+    runtime = ConsumerRuntime(
+        nc, spec(), handle, DeadLetterWriter(EventPublisher(js, "test")), payload_type=Payload
+    )
     task = asyncio.create_task(runtime.run())
     async with asyncio.timeout(20):
         while True:

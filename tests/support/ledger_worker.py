@@ -22,6 +22,7 @@ from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.provisioning import ensure_streams
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.backbone.supervision import on_termination, run_until_stopped
+from swe_fleet.events.payloads import Payload
 
 SUBJECT = "planning.decision.approved"
 
@@ -90,7 +91,11 @@ async def main() -> None:
     js = nc.jetstream()
     await ensure_streams(js)
     runtime = ConsumerRuntime(
-        nc, spec(args.durable, args.batch), handle, DeadLetterWriter(EventPublisher(js, "ledger-worker"))
+        nc,
+        spec(args.durable, args.batch),
+        handle,
+        DeadLetterWriter(EventPublisher(js, "ledger-worker")),
+        payload_type=Payload,
     )
     stop = asyncio.Event()
     on_termination(stop.set)

@@ -19,14 +19,18 @@ from swe_fleet.agents.domain.context_pack import ContextOutcome, ContextPack
 from swe_fleet.agents.domain.inputs import BadInputs, KindInputs, read_inputs
 from swe_fleet.agents.domain.prompts import Prompt, build_prompt
 from swe_fleet.agents.domain.shapes import AnswerShape, shape_for
-from swe_fleet.agents.protocol import CommandKind
-from swe_fleet.events.payloads import AgentCommand, AgentResponseCompleted, AgentResponseFailed, LlmUsage
+from swe_fleet.events.agent_protocol import CommandKind
+from swe_fleet.events.payloads import (
+    AgentCommand,
+    AgentResponse,
+    AgentResponseCompleted,
+    AgentResponseFailed,
+    LlmUsage,
+)
 from swe_fleet.llm.completion import ChatMessage, Completion, StructuredOutput
 from swe_fleet.llm.errors import LlmRejected, LlmTimedOut
 
 log = logging.getLogger(__name__)
-
-AgentResponse = AgentResponseCompleted | AgentResponseFailed
 
 _CHAT_OVERHEAD = 32  # the chat template's turn markers
 _MIN_BUDGET = 64  # AgentCommand's own lower bound
@@ -108,7 +112,7 @@ class CommandAnswerer:
         self.context_window = context_window
 
     async def answer(self, command: AgentCommand) -> AgentResponse:
-        kind = CommandKind(command.kind)
+        kind = command.kind
         try:
             inputs = read_inputs(kind, command.inputs)
         except BadInputs as error:
@@ -143,8 +147,8 @@ class CommandAnswerer:
             verdict = judge_answer(kind, inputs, shape, completion.content, truncated=completion.truncated)
             metrics.ANSWERS.labels(kind=kind.value, verdict="valid" if verdict.accepted else "invalid").inc()
             if verdict.output is not None:
-                return AgentResponseCompleted(
-                    **_about(command),
+                return AgentResponseCompleted.answering(
+                    command,
                     worker_id=self.worker_id,
                     output=verdict.output,
                     usage=usage.as_payload(),
@@ -188,21 +192,10 @@ class CommandAnswerer:
     def failed(
         self, command: AgentCommand, error: str, *, attempts: int, usage: UsageTally | None = None
     ) -> AgentResponseFailed:
-        return AgentResponseFailed(
-            **_about(command),
+        return AgentResponseFailed.answering(
+            command,
             worker_id=self.worker_id,
             error=error,
             attempts=attempts,
             usage=usage.as_payload() if usage is not None and usage.calls else None,
         )
-
-
-def _about(command: AgentCommand) -> dict:
-    return {
-        "command_id": command.command_id,
-        "kind": command.kind,
-        "story_id": command.story_id,
-        "task_id": command.task_id,
-        "deliberation_id": command.deliberation_id,
-        "agent_id": command.agent_id,
-    }

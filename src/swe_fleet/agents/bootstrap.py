@@ -23,6 +23,7 @@ from swe_fleet.backbone.consumer import ConsumerRuntime
 from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.errors import ConfigurationError
+from swe_fleet.events.payloads import AgentCommand
 from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
 from swe_fleet.llm.client import LlmClient
 from swe_fleet.llm.config import LlmConfig
@@ -58,7 +59,8 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
     )
     dead_letters = DeadLetterWriter(publisher)
     consumers = [
-        ConsumerRuntime(nc, spec, worker.handle, dead_letters) for _ in range(settings.agent_pullers)
+        ConsumerRuntime(nc, spec, worker.handle, dead_letters, payload_type=AgentCommand)
+        for _ in range(settings.agent_pullers)
     ]
 
     async def llm_check() -> CheckResult:

@@ -23,14 +23,14 @@ from datetime import UTC, datetime
 from ulid import ULID
 
 from swe_fleet.agents import metrics
-from swe_fleet.agents.answering import AgentResponse, CommandAnswerer
+from swe_fleet.agents.answering import CommandAnswerer
 from swe_fleet.backbone.consumer import Delivery
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.publisher import EventPublisher, PublishFailed
 from swe_fleet.errors import TransientError
 from swe_fleet.events import subjects
 from swe_fleet.events.envelope import Envelope, deterministic_event_id
-from swe_fleet.events.payloads import AgentCommand, AgentResponseCompleted
+from swe_fleet.events.payloads import AgentCommand, AgentResponse, AgentResponseCompleted
 from swe_fleet.faults import fault_point
 from swe_fleet.llm.errors import LlmUnavailable
 
@@ -68,7 +68,9 @@ def response_event_id(command_envelope: Envelope) -> str:
         at = ULID.from_str(command_envelope.event_id).datetime
     except ValueError:
         at = command_envelope.occurred_at
-    command: AgentCommand = command_envelope.payload  # type: ignore[assignment]
+    command = command_envelope.payload
+    if not isinstance(command, AgentCommand):
+        raise TypeError(f"{command_envelope.event_type} carries no agent command")
     return deterministic_event_id(f"agent-response:{command.command_id}", at)
 
 
@@ -92,14 +94,14 @@ class AgentWorker:
         self._answered: OrderedDict[str, None] = OrderedDict()
         self._unpublished: OrderedDict[str, Envelope] = OrderedDict()
 
-    async def handle(self, deliveries: Sequence[Delivery]) -> None:
+    async def handle(self, deliveries: Sequence[Delivery[AgentCommand]]) -> None:
         results = await asyncio.gather(*(self._process(d) for d in deliveries), return_exceptions=True)
         errors = [result for result in results if isinstance(result, BaseException)]
         if errors:
             # Answers already published are remembered, so retrying the batch only redoes the rest.
             raise next((error for error in errors if isinstance(error, TransientError)), errors[0])
 
-    async def _process(self, delivery: Delivery) -> None:
+    async def _process(self, delivery: Delivery[AgentCommand]) -> None:
         command: AgentCommand = delivery.payload
         command_id = command.command_id
         if command_id in self._answered:
@@ -123,7 +125,7 @@ class AgentWorker:
         outcome = "completed" if envelope.event_type == subjects.AGENT_RESPONSE_COMPLETED else "failed"
         metrics.RESPONSES.labels(kind=command.kind, outcome=outcome).inc()
 
-    async def _respond(self, delivery: Delivery) -> AgentResponse:
+    async def _respond(self, delivery: Delivery[AgentCommand]) -> AgentResponse:
         command: AgentCommand = delivery.payload
         if delivery.num_delivered > self._silent_deliveries:
             return self._answerer.failed(
@@ -157,7 +159,7 @@ class AgentWorker:
             log.exception("agent command %s failed", command.command_id)
             return self._answerer.failed(command, f"worker error: {error!r}", attempts=1)
 
-    def _response_envelope(self, delivery: Delivery, response: AgentResponse) -> Envelope:
+    def _response_envelope(self, delivery: Delivery[AgentCommand], response: AgentResponse) -> Envelope:
         completed = isinstance(response, AgentResponseCompleted)
         return self._publisher.envelope(
             subjects.AGENT_RESPONSE_COMPLETED if completed else subjects.AGENT_RESPONSE_FAILED,

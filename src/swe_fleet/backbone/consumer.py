@@ -6,6 +6,9 @@ which commits their effects, and then acks them. While the handler runs it keeps
 with in-progress acks. A failing batch is retried message by message so one poison message cannot
 hold the others back; a message that keeps failing is dead-lettered on its last allowed delivery.
 A `TransientError` (a dependency down) is retried in place without spending deliveries.
+
+Dispatch is typed: a runtime is built for one payload model (`payload_type`), checked at start-up
+against the catalogue's subjects under its filter, and its handler receives `Delivery[that model]`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import nats.errors
 from nats.aio.client import Client as NATS
@@ -28,29 +32,35 @@ from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.metrics import DurableMetrics
 from swe_fleet.backbone.provisioning import ensure_consumer, ensure_stream
 from swe_fleet.errors import TransientError
+from swe_fleet.events.catalogue import subjects_not_of
 from swe_fleet.events.envelope import DEFAULT_MAX_EVENT_BYTES, Envelope, EventDecodeError, decode_event
+from swe_fleet.events.payloads import Payload
 from swe_fleet.events.streams import STREAMS_BY_NAME
 
 log = logging.getLogger(__name__)
 
 
+P = TypeVar("P", bound=Payload)
+
+
 @dataclass(frozen=True)
-class Delivery:
-    """One validated event as delivered by JetStream."""
+class Delivery(Generic[P]):
+    """One validated event as delivered by JetStream; `payload` is the envelope's, of the handler's type."""
 
     envelope: Envelope
+    payload: P
     subject: str
     stream: str
     stream_seq: int
     num_delivered: int
     msg: Msg = field(repr=False, compare=False)
 
-    @property
-    def payload(self):
-        return self.envelope.payload
+
+BatchHandler = Callable[[Sequence[Delivery[P]]], Awaitable[None]]
 
 
-BatchHandler = Callable[[Sequence[Delivery]], Awaitable[None]]
+class PayloadMismatch(ValueError):
+    """A durable's filter takes in subjects whose payload its handler does not accept."""
 
 
 @dataclass
@@ -63,19 +73,27 @@ class ConsumerStats:
     last_batch_at: float | None = None
 
 
-class ConsumerRuntime:
+class ConsumerRuntime(Generic[P]):
     """Runs one durable pull consumer until stopped; any number of processes may run the same durable."""
 
     def __init__(
         self,
         nc: NATS,
         spec: ConsumerSpec,
-        handler: BatchHandler,
+        handler: BatchHandler[P],
         dead_letters: DeadLetterWriter,
         *,
+        payload_type: type[P],
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         transient_backoff_max: float = 5.0,
     ) -> None:
+        foreign = subjects_not_of(spec.filter_subject, payload_type)
+        if foreign:
+            raise PayloadMismatch(
+                f"{spec.durable}: its handler takes {payload_type.__name__}, "
+                f"but {spec.filter_subject} also delivers {', '.join(foreign)}"
+            )
+        self.payload_type = payload_type
         self._nc = nc
         self._js: JetStreamContext = nc.jetstream()
         self.spec = spec
@@ -208,7 +226,7 @@ class ConsumerRuntime:
 
     async def process_batch(self, messages: Sequence[Msg]) -> None:
         started = time.perf_counter()
-        deliveries: list[Delivery] = []
+        deliveries: list[Delivery[P]] = []
         for msg in messages:
             delivery = await self._decode_or_dead_letter(msg)
             if delivery is not None:
@@ -219,7 +237,7 @@ class ConsumerRuntime:
         self.stats.last_batch_at = time.time()
         self._metrics.batch_seconds.observe(time.perf_counter() - started)
 
-    async def _decode_or_dead_letter(self, msg: Msg) -> Delivery | None:
+    async def _decode_or_dead_letter(self, msg: Msg) -> Delivery[P] | None:
         metadata = msg.metadata
         key = f"{metadata.stream}:{metadata.sequence.stream}"
         try:
@@ -233,11 +251,23 @@ class ConsumerRuntime:
         except EventDecodeError as error:
             await self._dead_letter(msg, error.reason, error.detail)
             return None
+        payload = envelope.payload
+        if not isinstance(payload, self.payload_type):
+            # Only a subject added to the catalogue after this process started can get here.
+            detail = f"{self.spec.durable} takes {self.payload_type.__name__}, not {type(payload).__name__}"
+            await self._dead_letter(msg, "unexpected_payload", detail)
+            return None
         return Delivery(
-            envelope, msg.subject, metadata.stream, metadata.sequence.stream, metadata.num_delivered, msg
+            envelope,
+            payload,
+            msg.subject,
+            metadata.stream,
+            metadata.sequence.stream,
+            metadata.num_delivered,
+            msg,
         )
 
-    async def _handle_batch(self, deliveries: list[Delivery]) -> None:
+    async def _handle_batch(self, deliveries: list[Delivery[P]]) -> None:
         try:
             await self._run_handler(deliveries)
         except Exception as error:
@@ -261,7 +291,7 @@ class ConsumerRuntime:
             return
         await self._ack(deliveries)
 
-    async def _run_handler(self, deliveries: list[Delivery]) -> None:
+    async def _run_handler(self, deliveries: list[Delivery[P]]) -> None:
         """Call the handler, keeping the lease; retry in place while a dependency is down."""
         delay = 0.2
         async with self._keep_lease(deliveries):
@@ -284,7 +314,7 @@ class ConsumerRuntime:
                     delay = min(delay * 2, self._transient_backoff_max)
 
     @contextlib.asynccontextmanager
-    async def _keep_lease(self, deliveries: list[Delivery]):
+    async def _keep_lease(self, deliveries: list[Delivery[P]]):
         interval = max(self.spec.ack_wait_seconds / 3, 0.1)
 
         async def tick() -> None:
@@ -302,7 +332,7 @@ class ConsumerRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
 
-    async def _ack(self, deliveries: list[Delivery]) -> None:
+    async def _ack(self, deliveries: list[Delivery[P]]) -> None:
         for delivery in deliveries:
             with contextlib.suppress(nats.errors.MsgAlreadyAckdError):
                 await delivery.msg.ack()
@@ -313,7 +343,7 @@ class ConsumerRuntime:
         self.stats.processed += len(deliveries)
         self._metrics.processed.inc(len(deliveries))
 
-    async def _handler_failed(self, delivery: Delivery, error: BaseException) -> None:
+    async def _handler_failed(self, delivery: Delivery[P], error: BaseException) -> None:
         self.stats.handler_failures += 1
         self._metrics.handler_failures.inc()
         if isinstance(error, TransientError):

@@ -18,6 +18,7 @@ from swe_fleet.backbone.consumer import ConsumerRuntime, Delivery
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.dead_letters import DLQ_STREAM, DeadLetterWriter
 from swe_fleet.backbone.publisher import EventPublisher
+from swe_fleet.events.payloads import Payload
 from swe_fleet.events.streams import STREAMS
 
 
@@ -36,10 +37,10 @@ def sentinel_specs() -> list[ConsumerSpec]:
     ]
 
 
-async def _seen(deliveries: Sequence[Delivery]) -> None:
+async def _seen(deliveries: Sequence[Delivery[Payload]]) -> None:
     """Valid events are the services' business; decoding them was the check."""
 
 
-def build_sentinels(nc: NATS) -> list[ConsumerRuntime]:
+def build_sentinels(nc: NATS) -> list[ConsumerRuntime[Payload]]:
     writer = DeadLetterWriter(EventPublisher(nc.jetstream(), "sentinel"))
-    return [ConsumerRuntime(nc, spec, _seen, writer) for spec in sentinel_specs()]
+    return [ConsumerRuntime(nc, spec, _seen, writer, payload_type=Payload) for spec in sentinel_specs()]

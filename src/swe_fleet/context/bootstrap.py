@@ -33,7 +33,7 @@ from swe_fleet.context.domain.policy import ScopeDenied, load_policy
 from swe_fleet.context.domain.tokens import TokenCounter
 from swe_fleet.events import subjects
 from swe_fleet.events.envelope import deterministic_event_id
-from swe_fleet.events.payloads import ContextUpdated
+from swe_fleet.events.payloads import ContextUpdated, Payload
 from swe_fleet.graph.factory import open_graph_store
 from swe_fleet.graph.port import GraphQueryError, GraphStore, GraphUnavailable
 from swe_fleet.graph.readonly import WriteQueryRefused
@@ -117,7 +117,8 @@ async def build(
     )
     dead_letters = DeadLetterWriter(parts.publisher)
     consumers = [
-        ConsumerRuntime(nc, spec, parts.projector.handle, dead_letters) for spec in consumer_specs(batch_size)
+        ConsumerRuntime(nc, spec, parts.projector.handle, dead_letters, payload_type=Payload)
+        for spec in consumer_specs(batch_size)
     ]
 
     async def graph_check() -> CheckResult:

@@ -61,3 +61,12 @@ CATALOGUE: dict[str, SubjectSpec] = {
 def model_for_subject(subject: str) -> type[p.Payload] | None:
     spec = CATALOGUE.get(subject)
     return spec.model if spec else None
+
+
+def subjects_not_of(filter_subject: str, model: type[p.Payload]) -> list[str]:
+    """The catalogue's subjects under `filter_subject` whose payload is not a `model`."""
+    return [
+        spec.subject
+        for spec in CATALOGUE.values()
+        if s.subject_matches(filter_subject, spec.subject) and not issubclass(spec.model, model)
+    ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -264,9 +264,19 @@ class TaskDispatched(Payload):
 # ---------------------------------------------------------------- agents
 
 
+class CommandKind(StrEnum):
+    """What an agent is asked to do; `events.agent_protocol` says what each kind carries and answers."""
+
+    DERIVE = "derive"  # inputs: {"story": {...}, "plan": {...}, "roles": [Role...]}
+    GENERATE = "generate"  # inputs: {"task": TaskSpec, "rubric": [RubricCriterion]}
+    CRITIQUE = "critique"  # inputs: {"task", "rubric", "proposal_id", "proposal": Proposal}
+    REVISE = "revise"  # inputs: {"task", "rubric", "proposal": Proposal, "critiques": [Critique]}
+    SCORE = "score"  # inputs: {"task", "rubric", "proposal_id", "proposal": Proposal}
+
+
 class AgentCommand(Payload):
     command_id: str = Id
-    kind: str = Field(pattern="^(derive|generate|critique|revise|score)$")
+    kind: CommandKind
     story_id: str = Id
     task_id: str | None = None
     deliberation_id: str | None = None
@@ -297,14 +307,33 @@ class LlmUsage(Payload):
     ended_at: datetime | None = None
 
 
-class AgentResponseCompleted(Payload):
+class AgentResponse(Payload):
+    """What every answer to an `AgentCommand` carries: which command it answers, and which worker."""
+
     command_id: str = Id
-    kind: str
+    kind: CommandKind
     story_id: str = Id
     task_id: str | None = None
     deliberation_id: str | None = None
     agent_id: str = Id
     worker_id: str = ""
+
+    @classmethod
+    def answering(cls, command: AgentCommand, *, worker_id: str, **fields: Any) -> Self:
+        """This kind of answer to `command`: the fields it shares with the command are the command's."""
+        shared = {name: getattr(command, name) for name in _ANSWERED if name != "worker_id"}
+        return cls(**shared, worker_id=worker_id, **fields)
+
+    @property
+    def failure(self) -> str | None:
+        """Why the agent gave no answer (`AgentResponseFailed`); None when it answered."""
+        return None
+
+
+_ANSWERED = tuple(AgentResponse.model_fields)
+
+
+class AgentResponseCompleted(AgentResponse):
     output: dict[str, Any]
     usage: LlmUsage = Field(default_factory=LlmUsage)
     context_version: str | None = None
@@ -313,18 +342,15 @@ class AgentResponseCompleted(Payload):
     context_error: str | None = None
 
 
-class AgentResponseFailed(Payload):
-    command_id: str = Id
-    kind: str
-    story_id: str = Id
-    task_id: str | None = None
-    deliberation_id: str | None = None
-    agent_id: str = Id
-    worker_id: str = ""
+class AgentResponseFailed(AgentResponse):
     error: str
     attempts: int = Field(ge=0, default=1)
     # The LLM calls the failed command still made (none when it failed before calling the LLM).
     usage: LlmUsage | None = None
+
+    @property
+    def failure(self) -> str:
+        return self.error
 
 
 # ---------------------------------------------------------------- context

@@ -38,3 +38,14 @@ DEAD_LETTER_PREFIX = "dlq"
 def dead_letter_subject(original_subject: str) -> str:
     """The DLQ subject for a message that failed on `original_subject`."""
     return f"{DEAD_LETTER_PREFIX}.{original_subject or 'unknown'}"
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, a final `>` one or more."""
+    wanted, tokens = pattern.split("."), subject.split(".")
+    for index, token in enumerate(wanted):
+        if token == ">":
+            return len(tokens) > index
+        if index >= len(tokens) or (token != "*" and token != tokens[index]):
+            return False
+    return len(tokens) == len(wanted)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from nats.aio.client import Client as NATS
 
@@ -20,6 +21,7 @@ from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.provisioning import ensure_streams
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.events import subjects
+from swe_fleet.events.payloads import AgentResponse, PlanApproved, StoryTransitioned
 from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
 from swe_fleet.orchestrator.adapters.outbox_publisher import OutboxPublisher
 from swe_fleet.orchestrator.adapters.state_store import StateStore
@@ -86,11 +88,21 @@ async def build(
     publisher = EventPublisher(js, PRODUCER)
     orchestrator = Orchestrator(store, OutboxPublisher(publisher), councils, clock=clock)
     dead_letters = DeadLetterWriter(publisher)
-    consumers = [
-        ConsumerRuntime(nc, PLAN_APPROVED, orchestrator.handle_plan_approvals, dead_letters),
-        ConsumerRuntime(nc, STORY_TRANSITIONED, orchestrator.handle_story_transitions, dead_letters),
-        ConsumerRuntime(nc, AGENT_RESPONSES, orchestrator.handle_agent_responses, dead_letters),
-    ]
+    # One statement each: inside an annotated list mypy would infer Any and not check handler vs payload.
+    approvals = ConsumerRuntime(
+        nc, PLAN_APPROVED, orchestrator.handle_plan_approvals, dead_letters, payload_type=PlanApproved
+    )
+    transitions = ConsumerRuntime(
+        nc,
+        STORY_TRANSITIONED,
+        orchestrator.handle_story_transitions,
+        dead_letters,
+        payload_type=StoryTransitioned,
+    )
+    responses = ConsumerRuntime(
+        nc, AGENT_RESPONSES, orchestrator.handle_agent_responses, dead_letters, payload_type=AgentResponse
+    )
+    consumers: list[ConsumerRuntime[Any]] = [approvals, transitions, responses]
 
     async def responses_backlog() -> int:
         info = await js.consumer_info(AGENT_RESPONSES.stream, AGENT_RESPONSES.durable)

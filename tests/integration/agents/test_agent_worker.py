@@ -15,11 +15,11 @@ import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from swe_fleet.agents.bootstrap import build
-from swe_fleet.agents.protocol import OUTPUT_MODEL_FOR_KIND, SUBJECT_FOR_KIND, CommandKind
 from swe_fleet.agents.worker import response_event_id
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.embedded.child import free_port
 from swe_fleet.events import subjects
+from swe_fleet.events.agent_protocol import OUTPUT_MODEL_FOR_KIND, SUBJECT_FOR_KIND, CommandKind
 from swe_fleet.events.envelope import Envelope, decode_event
 from swe_fleet.events.payloads import AgentCommand, AgentResponseCompleted, AgentResponseFailed
 from swe_fleet.host.runner import ServiceHost

@@ -13,6 +13,7 @@ from swe_fleet.context.app.projector import Projector
 from swe_fleet.events import payloads as p
 from swe_fleet.events import subjects as s
 from swe_fleet.events.envelope import Envelope
+from swe_fleet.events.payloads import Payload
 from swe_fleet.graph.ladybug_store import LadybugGraphStore
 
 from .support import eventually, running_context
@@ -222,7 +223,11 @@ async def test_redelivery_and_duplicates_leave_nodes_and_relationships_unchanged
                 durable=f"replay-{subject.replace('.', '-')}", stream=stream, filter_subject=subject
             )
             projector = Projector(_store_of(ctx), announce=None)
-            runtimes.append(ConsumerRuntime(nc, spec, projector.handle, DeadLetterWriter(ctx.publisher)))
+            runtimes.append(
+                ConsumerRuntime(
+                    nc, spec, projector.handle, DeadLetterWriter(ctx.publisher), payload_type=Payload
+                )
+            )
         import asyncio
 
         tasks = [asyncio.create_task(runtime.run()) for runtime in runtimes]

@@ -12,10 +12,10 @@ from swe_fleet.agents.domain.context_pack import ContextOutcome, ContextPack
 from swe_fleet.agents.domain.inputs import read_inputs
 from swe_fleet.agents.domain.json_answer import extract_json_object
 from swe_fleet.agents.domain.shapes import shape_for
-from swe_fleet.agents.protocol import OUTPUT_MODEL_FOR_KIND, CommandKind
 from swe_fleet.embedded.child import free_port
 from swe_fleet.embedded.llm_server import EmbeddedLlamaServer
 from swe_fleet.errors import TransientError
+from swe_fleet.events.agent_protocol import OUTPUT_MODEL_FOR_KIND, CommandKind
 from swe_fleet.events.payloads import AgentCommand, AgentResponseCompleted
 from swe_fleet.llm import ChatMessage, LlmClient, LlmConfig, LlmUnavailable, StructuredOutput, TokenCounter
 from swe_fleet.llm.config import RetryPolicy

@@ -1,10 +1,10 @@
-"""Command inputs of each kind, shaped as the orchestrator sends them (swe_fleet.agents.protocol)."""
+"""Command inputs of each kind, shaped as the orchestrator sends them (swe_fleet.events.agent_protocol)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from swe_fleet.agents.protocol import CommandKind
+from swe_fleet.events.agent_protocol import CommandKind
 
 TASK = {
     "task_id": "task-1",

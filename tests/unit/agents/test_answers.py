@@ -6,7 +6,7 @@ from swe_fleet.agents.domain.answers import AnswerVerdict, echo_of, judge_answer
 from swe_fleet.agents.domain.inputs import read_inputs
 from swe_fleet.agents.domain.json_answer import NoJsonObject, extract_json_object
 from swe_fleet.agents.domain.shapes import shape_for
-from swe_fleet.agents.protocol import OUTPUT_MODEL_FOR_KIND, CommandKind
+from swe_fleet.events.agent_protocol import OUTPUT_MODEL_FOR_KIND, CommandKind
 from tests.unit.agents.samples import GOOD_ANSWERS, INPUTS, PROPOSAL
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from swe_fleet.agents.domain.inputs import DEFAULT_RUBRIC, BadInputs, DeriveInputs, ScoreInputs, read_inputs
-from swe_fleet.agents.protocol import CommandKind
+from swe_fleet.events.agent_protocol import CommandKind
 from swe_fleet.events.payloads import Role
 from tests.unit.agents.samples import INPUTS, PLAN, PROPOSAL, TASK
 

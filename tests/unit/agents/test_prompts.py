@@ -4,7 +4,7 @@ from swe_fleet.agents.domain.context_pack import ContextPack
 from swe_fleet.agents.domain.inputs import read_inputs
 from swe_fleet.agents.domain.personas import PERSONAS
 from swe_fleet.agents.domain.prompts import NO_CONTEXT, build_prompt
-from swe_fleet.agents.protocol import CommandKind
+from swe_fleet.events.agent_protocol import CommandKind
 from swe_fleet.events.payloads import Role
 from tests.unit.agents.samples import CRITIQUE, INPUTS, PLAN, PROPOSAL, STORY, TASK
 

@@ -4,7 +4,7 @@ import pytest
 
 from swe_fleet.agents.domain.inputs import read_inputs
 from swe_fleet.agents.domain.shapes import ARTIFACT_LANGUAGES, normalize_task_keys, shape_for
-from swe_fleet.agents.protocol import OUTPUT_MODEL_FOR_KIND, CommandKind
+from swe_fleet.events.agent_protocol import OUTPUT_MODEL_FOR_KIND, CommandKind
 from tests.unit.agents.samples import GOOD_ANSWERS, INPUTS
 
 

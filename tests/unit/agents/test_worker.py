@@ -4,12 +4,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from swe_fleet.agents.answering import CommandAnswerer
-from swe_fleet.agents.protocol import SUBJECT_FOR_KIND, CommandKind
 from swe_fleet.agents.worker import AgentWorker, command_consumer_spec, response_event_id
 from swe_fleet.backbone.consumer import Delivery
 from swe_fleet.backbone.publisher import EventPublisher, PublishFailed
 from swe_fleet.errors import TransientError
 from swe_fleet.events import subjects
+from swe_fleet.events.agent_protocol import SUBJECT_FOR_KIND, CommandKind
 from swe_fleet.events.envelope import Envelope, decode_event
 from swe_fleet.events.payloads import AgentCommand
 from swe_fleet.llm.errors import LlmUnavailable
@@ -54,7 +54,7 @@ def delivery(
         correlation_id="corr-1",
         occurred_at=datetime.now(UTC) - sent_ago,
     )
-    return Delivery(envelope, envelope.event_type, "AGENT_COMMANDS", 1, num_delivered, msg=None)
+    return Delivery(envelope, command, envelope.event_type, "AGENT_COMMANDS", 1, num_delivered, msg=None)
 
 
 def worker(script, *, publisher=None, timeout=600.0):
@@ -100,7 +100,7 @@ async def test_a_batch_is_answered_concurrently():
 
 def test_the_response_id_is_the_same_for_every_delivery_of_a_command_and_differs_between_commands():
     first = delivery("cmd-1")
-    redelivered = Delivery(first.envelope, first.subject, first.stream, 1, 2, msg=None)
+    redelivered = Delivery(first.envelope, first.payload, first.subject, first.stream, 1, 2, msg=None)
     assert response_event_id(first.envelope) == response_event_id(redelivered.envelope)
     assert response_event_id(first.envelope) != response_event_id(delivery("cmd-2").envelope)
 
@@ -109,7 +109,9 @@ async def test_a_command_answered_once_is_not_answered_again_by_this_process():
     agent_worker, publisher, llm = worker([PROPOSAL])
     first = delivery("cmd-1")
     await agent_worker.handle([first])
-    await agent_worker.handle([Delivery(first.envelope, first.subject, first.stream, 1, 2, msg=None)])
+    await agent_worker.handle(
+        [Delivery(first.envelope, first.payload, first.subject, first.stream, 1, 2, msg=None)]
+    )
     assert len(publisher.published) == 1 and len(llm.calls) == 1
 
 

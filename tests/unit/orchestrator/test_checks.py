@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from swe_fleet.agents.protocol import Proposal, Revision
+from swe_fleet.events.agent_protocol import Proposal, Revision
 from swe_fleet.events.payloads import Role, TaskSpec
 from swe_fleet.orchestrator.domain import checks
 from swe_fleet.orchestrator.domain.checks import artifact_parses, objective_score, run_checks

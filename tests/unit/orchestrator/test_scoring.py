@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swe_fleet.agents.protocol import RubricCriterion, RubricScores
+from swe_fleet.events.agent_protocol import RubricCriterion, RubricScores
 from swe_fleet.orchestrator.domain.checks import CheckOutcome
 from swe_fleet.orchestrator.domain.council import ScoringWeights
 from swe_fleet.orchestrator.domain.scoring import Candidate, JudgeScore, judge_score, rank, select

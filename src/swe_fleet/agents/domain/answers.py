@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from swe_fleet.agents.domain.inputs import KindInputs, TaskInputs
 from swe_fleet.agents.domain.json_answer import NoJsonObject, extract_json_object
 from swe_fleet.agents.domain.shapes import AnswerShape
-from swe_fleet.agents.protocol import OUTPUT_MODEL_FOR_KIND, CommandKind
+from swe_fleet.events.agent_protocol import OUTPUT_MODEL_FOR_KIND, CommandKind
 
 _SAYS_SOMETHING = re.compile(r"[A-Za-z0-9]")
 # Text fields that must carry words, per kind (lists: every item).

@@ -1,6 +1,6 @@
 """What each command kind must carry in `AgentCommand.inputs`, read leniently but checked.
 
-The orchestrator writes these dicts (see swe_fleet.agents.protocol); unknown keys are ignored so it
+The orchestrator writes these dicts (see swe_fleet.events.agent_protocol); unknown keys are ignored so it
 can add more, and a missing piece the kind cannot do without is a `BadInputs` error, answered at
 once as a failed response: no LLM call can make up for it.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from swe_fleet.agents.protocol import CommandKind, Critique, Proposal, RubricCriterion
+from swe_fleet.events.agent_protocol import CommandKind, Critique, Proposal, RubricCriterion
 from swe_fleet.events.payloads import Role
 
 # The rubric used when a command brings none (SCORE needs criteria to score against).

@@ -20,7 +20,7 @@ from swe_fleet.agents.domain.inputs import (
     TaskInputs,
 )
 from swe_fleet.agents.domain.personas import persona
-from swe_fleet.agents.protocol import CommandKind, Critique, Proposal
+from swe_fleet.events.agent_protocol import CommandKind, Critique, Proposal
 from swe_fleet.events.payloads import Role
 
 NO_CONTEXT = "(No context from the knowledge graph is available for this call: rely on the task alone.)"

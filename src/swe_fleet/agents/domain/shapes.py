@@ -1,6 +1,6 @@
 """The JSON shape the LLM is asked for, per command kind: the contract's output model, tightened.
 
-Every answer that fits a shape validates against its contract model in swe_fleet.agents.protocol
+Every answer that fits a shape validates against its contract model in swe_fleet.events.agent_protocol
 once `to_output` has turned it into that model's form. The shapes are tighter than the contract so
 that a grammar-constrained small model finishes within its token cap (short strings, few items)
 and cannot get the structure wrong: a score answer has exactly one entry per rubric criterion, in
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swe_fleet.agents.domain.inputs import DeriveInputs, KindInputs, TaskInputs
-from swe_fleet.agents.protocol import CommandKind
+from swe_fleet.events.agent_protocol import CommandKind
 
 ARTIFACT_LANGUAGES = ["", "python", "json", "yaml", "sql", "shell"]
 

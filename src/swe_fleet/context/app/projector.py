@@ -20,7 +20,7 @@ from swe_fleet.backbone.consumer import Delivery
 from swe_fleet.context.adapters import metrics
 from swe_fleet.context.domain.projections import project
 from swe_fleet.errors import TransientError
-from swe_fleet.events.payloads import ContextUpdated
+from swe_fleet.events.payloads import ContextUpdated, Payload
 from swe_fleet.faults import fault_point
 from swe_fleet.graph.port import GraphStore
 from swe_fleet.graph.writes import ApplyResult, EventWrites
@@ -56,7 +56,7 @@ class Projector:
         self._waiting: list[_Waiting] = []
         self._committer: asyncio.Task[None] | None = None
 
-    async def handle(self, deliveries: Sequence[Delivery]) -> None:
+    async def handle(self, deliveries: Sequence[Delivery[Payload]]) -> None:
         started = time.perf_counter()
         batch = [project(delivery.envelope) for delivery in deliveries]
         result = await self._commit(batch)

@@ -14,9 +14,12 @@ Rules every handler follows (the store and the compiler rely on them):
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from swe_fleet.events import payloads as p
 from swe_fleet.events import subjects as s
+from swe_fleet.events.catalogue import model_for_subject
 from swe_fleet.events.envelope import Envelope, format_utc
 from swe_fleet.graph.schema import Label as L
 from swe_fleet.graph.schema import Rel as R
@@ -480,31 +483,65 @@ def _task_stamp(e: _Event, status: str) -> str:
     return f"{e.at}|{TASK_STAGES.index(status)}|{e.id}"
 
 
-Handler = Callable[[_Event, p.Payload], tuple[list[Write], tuple[str, ...]]]
-
-HANDLERS: dict[str, Handler] = {
-    s.PROJECT_CREATED: project_created,  # type: ignore[dict-item]
-    s.EPIC_CREATED: epic_created,  # type: ignore[dict-item]
-    s.STORY_CREATED: story_created,  # type: ignore[dict-item]
-    s.STORY_TRANSITIONED: story_transitioned,  # type: ignore[dict-item]
-    s.PLAN_CREATED: plan_created,  # type: ignore[dict-item]
-    s.PLAN_APPROVED: plan_approved,  # type: ignore[dict-item]
-    s.PLAN_REJECTED: plan_rejected,  # type: ignore[dict-item]
-    s.DECISION_APPROVED: decision_approved,  # type: ignore[dict-item]
-    s.DECISION_REJECTED: decision_rejected,  # type: ignore[dict-item]
-    s.TASKS_DERIVED: tasks_derived,  # type: ignore[dict-item]
-    s.TASK_DERIVATION_FAILED: task_derivation_failed,  # type: ignore[dict-item]
-    s.DELIBERATION_COMPLETED: deliberation_completed,  # type: ignore[dict-item]
-    s.TASK_DISPATCHED: task_dispatched,  # type: ignore[dict-item]
-    s.DELIBERATION_FAILED: deliberation_failed,  # type: ignore[dict-item]
-    s.DELIBERATION_CANCELLED: deliberation_cancelled,  # type: ignore[dict-item]
-}
-
-PROJECTED_SUBJECTS: tuple[str, ...] = tuple(HANDLERS)
+Projected = tuple[list[Write], tuple[str, ...]]  # the event's writes, and the stories it changes
+P = TypeVar("P", bound=p.Payload)
 
 
 class NotProjected(ValueError):
     """An event on a subject the context graph has no handler for."""
+
+
+@dataclass(frozen=True)
+class Projection(Generic[P]):
+    """A subject's handler with the payload model it takes: mypy checks the handler against the model,
+    `_table` checks the model against the event catalogue."""
+
+    subject: str
+    model: type[P]
+    handler: Callable[[_Event, P], Projected]
+
+    def __call__(self, event: _Event, payload: p.Payload) -> Projected:
+        if not isinstance(payload, self.model):  # a decoded envelope always passes: see _table
+            raise NotProjected(f"{self.subject} carries {type(payload).__name__}, not {self.model.__name__}")
+        return self.handler(event, payload)
+
+
+def _projection(subject: str, model: type[P], handler: Callable[[_Event, P], Projected]) -> Projection[Any]:
+    # A function, not the constructor in the table: the table's type would otherwise make P Any
+    # and mypy would stop checking each handler against its model.
+    return Projection(subject, model, handler)
+
+
+def _table(*projections: Projection[Any]) -> dict[str, Projection[Any]]:
+    for projection in projections:
+        catalogued = model_for_subject(projection.subject)
+        if catalogued is not projection.model:
+            raise TypeError(
+                f"{projection.subject}: the catalogue says {catalogued}, its projection takes "
+                f"{projection.model.__name__}"
+            )
+    return {projection.subject: projection for projection in projections}
+
+
+HANDLERS: dict[str, Projection[Any]] = _table(
+    _projection(s.PROJECT_CREATED, p.ProjectCreated, project_created),
+    _projection(s.EPIC_CREATED, p.EpicCreated, epic_created),
+    _projection(s.STORY_CREATED, p.StoryCreated, story_created),
+    _projection(s.STORY_TRANSITIONED, p.StoryTransitioned, story_transitioned),
+    _projection(s.PLAN_CREATED, p.PlanCreated, plan_created),
+    _projection(s.PLAN_APPROVED, p.PlanApproved, plan_approved),
+    _projection(s.PLAN_REJECTED, p.PlanRejected, plan_rejected),
+    _projection(s.DECISION_APPROVED, p.DecisionApproved, decision_approved),
+    _projection(s.DECISION_REJECTED, p.DecisionRejected, decision_rejected),
+    _projection(s.TASKS_DERIVED, p.TasksDerived, tasks_derived),
+    _projection(s.TASK_DERIVATION_FAILED, p.TaskDerivationFailed, task_derivation_failed),
+    _projection(s.DELIBERATION_COMPLETED, p.DeliberationCompleted, deliberation_completed),
+    _projection(s.TASK_DISPATCHED, p.TaskDispatched, task_dispatched),
+    _projection(s.DELIBERATION_FAILED, p.DeliberationFailed, deliberation_failed),
+    _projection(s.DELIBERATION_CANCELLED, p.DeliberationCancelled, deliberation_cancelled),
+)
+
+PROJECTED_SUBJECTS: tuple[str, ...] = tuple(HANDLERS)
 
 
 def project(envelope: Envelope) -> EventWrites:

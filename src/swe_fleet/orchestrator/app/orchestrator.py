@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 
 from swe_fleet.backbone.consumer import Delivery
 from swe_fleet.events.payloads import (
-    AgentResponseCompleted,
-    AgentResponseFailed,
+    AgentResponse,
+    CommandKind,
     PlanApproved,
     StoryTransitioned,
     TaskSpec,
@@ -38,8 +38,6 @@ from swe_fleet.orchestrator.domain.story import Derivation, StoryRecord
 
 log = logging.getLogger(__name__)
 
-Response = AgentResponseCompleted | AgentResponseFailed
-
 
 class Orchestrator:
     def __init__(
@@ -57,10 +55,9 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ consumers' handlers
 
-    async def handle_plan_approvals(self, deliveries: Sequence[Delivery]) -> None:
+    async def handle_plan_approvals(self, deliveries: Sequence[Delivery[PlanApproved]]) -> None:
         for delivery in deliveries:
             approval = delivery.payload
-            assert isinstance(approval, PlanApproved)
             if is_probe(approval.story_id):
                 # `fleet verify` checks that this consumer acks the probe; deriving tasks for it would
                 # spend LLM time and fill the graph with a health check's work.
@@ -84,10 +81,9 @@ class Orchestrator:
             await self._change_story(approval.story_id, approve)
             await self.settle_story(approval.story_id)
 
-    async def handle_story_transitions(self, deliveries: Sequence[Delivery]) -> None:
+    async def handle_story_transitions(self, deliveries: Sequence[Delivery[StoryTransitioned]]) -> None:
         for delivery in deliveries:
             transition = delivery.payload
-            assert isinstance(transition, StoryTransitioned)
 
             def move(
                 record: StoryRecord | None,
@@ -104,14 +100,13 @@ class Orchestrator:
             if changed is not None and transition.to_state not in stories.CANCELLING_STATES:
                 await self._follow_story_phase(changed)
 
-    async def handle_agent_responses(self, deliveries: Sequence[Delivery]) -> None:
+    async def handle_agent_responses(self, deliveries: Sequence[Delivery[AgentResponse]]) -> None:
         """Responses are grouped per story or deliberation: one compare-and-set per group and batch."""
-        by_story: dict[str, list[Response]] = defaultdict(list)
-        by_deliberation: dict[str, list[Response]] = defaultdict(list)
+        by_story: dict[str, list[AgentResponse]] = defaultdict(list)
+        by_deliberation: dict[str, list[AgentResponse]] = defaultdict(list)
         for delivery in deliveries:
             response = delivery.payload
-            assert isinstance(response, AgentResponseCompleted | AgentResponseFailed)
-            if response.kind == "derive":
+            if response.kind is CommandKind.DERIVE:
                 by_story[response.story_id].append(response)
             elif response.deliberation_id:
                 by_deliberation[response.deliberation_id].append(response)
@@ -240,7 +235,7 @@ class Orchestrator:
 
     # ------------------------------------------------------------------ answers
 
-    async def _derive_answers(self, story_id: str, answers: list[Response]) -> None:
+    async def _derive_answers(self, story_id: str, answers: list[AgentResponse]) -> None:
         def fold(record: StoryRecord | None) -> Step[StoryRecord]:
             if record is None:
                 return Step(record)  # type: ignore[arg-type]
@@ -253,7 +248,7 @@ class Orchestrator:
         await self._change_story(story_id, fold)
         await self.settle_story(story_id)
 
-    async def _deliberation_answers(self, deliberation_id: str, answers: list[Response]) -> None:
+    async def _deliberation_answers(self, deliberation_id: str, answers: list[AgentResponse]) -> None:
         def fold(state: DeliberationState | None) -> Step[DeliberationState]:
             if state is None:
                 return Step(state)  # type: ignore[arg-type]

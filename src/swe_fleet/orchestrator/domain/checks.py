@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from swe_fleet.agents.protocol import Proposal, Revision
+from swe_fleet.events.agent_protocol import Proposal, Revision
 from swe_fleet.events.payloads import ObjectiveCheck, TaskSpec
 
 # How much each check counts in the objective part of the score (relative weights).

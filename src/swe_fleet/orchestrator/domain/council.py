@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from swe_fleet.agents.protocol import RubricCriterion
 from swe_fleet.errors import ConfigurationError
+from swe_fleet.events.agent_protocol import RubricCriterion
 from swe_fleet.events.payloads import Role
 
 DEFAULT_COUNCILS_FILE = Path(__file__).resolve().parent.parent / "councils.yaml"

@@ -19,14 +19,14 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from swe_fleet.agents import protocol
-from swe_fleet.agents.protocol import CommandKind
+from swe_fleet.events import agent_protocol as protocol
 from swe_fleet.events import subjects
+from swe_fleet.events.agent_protocol import CommandKind
 from swe_fleet.events.payloads import (
     AgentCommand,
     AgentFailure,
+    AgentResponse,
     AgentResponseCompleted,
-    AgentResponseFailed,
     DeliberationCancelled,
     DeliberationFailed,
     StoryState,
@@ -93,21 +93,19 @@ def start(
     return _step(state, sent)
 
 
-def on_response(
-    state: DeliberationState, response: AgentResponseCompleted | AgentResponseFailed, now: float
-) -> Step[DeliberationState]:
+def on_response(state: DeliberationState, response: AgentResponse, now: float) -> Step[DeliberationState]:
     """Record an agent's answer; a response to no pending command (late, duplicate) changes nothing."""
     pending = state.pending.get(response.command_id)
     if state.status.terminal or pending is None:
         return Step(state)
     state = state.model_copy(deep=True)
     del state.pending[response.command_id]
-    if isinstance(response, AgentResponseFailed):
-        _record_failure(state, pending, f"agent failed: {response.error}")
-    else:
+    if isinstance(response, AgentResponseCompleted):
         problem = _record_answer(state, pending, response.output)
         if problem:
             _record_failure(state, pending, problem)
+    else:
+        _record_failure(state, pending, f"agent failed: {response.failure}")
     sent: list[Outgoing] = []
     _move_on(state, pending.target_agent_id, now, sent)
     _finish_if_done(state, now, sent)
@@ -330,7 +328,7 @@ def _send(
 
 
 def _inputs(state: DeliberationState, kind: CommandKind, agent: str, target: str, round_number: int) -> dict:
-    """What each command kind carries (swe_fleet.agents.protocol.CommandKind), plus the plan's criteria."""
+    """What each command kind carries (events.agent_protocol), plus the plan's criteria."""
     inputs: dict = {
         "task": state.task.model_dump(mode="json"),
         "rubric": [c.model_dump(mode="json") for c in state.council.rubric],

@@ -6,8 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from swe_fleet.agents import protocol
-from swe_fleet.agents.protocol import CommandKind
+from swe_fleet.events import agent_protocol as protocol
+from swe_fleet.events.agent_protocol import CommandKind
 from swe_fleet.events.payloads import AgentFailure, StoryState, TaskSpec
 from swe_fleet.orchestrator.domain.council import Council
 from swe_fleet.orchestrator.domain.messages import Outgoing

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from swe_fleet.agents.protocol import DerivedTasks, TaskDraft
+from swe_fleet.events.agent_protocol import DerivedTasks, TaskDraft
 from swe_fleet.events.payloads import Role, TaskSpec
 from swe_fleet.orchestrator.domain import ids
 

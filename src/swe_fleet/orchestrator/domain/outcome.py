@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from swe_fleet.agents import protocol
+from swe_fleet.events import agent_protocol as protocol
 from swe_fleet.events import subjects
 from swe_fleet.events.payloads import (
     CriterionScore,

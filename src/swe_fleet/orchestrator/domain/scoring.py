@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from swe_fleet.agents.protocol import RubricCriterion, RubricScores
+from swe_fleet.events.agent_protocol import RubricCriterion, RubricScores
 from swe_fleet.events.payloads import CriterionScore
 from swe_fleet.orchestrator.domain.checks import CheckOutcome, objective_score
 from swe_fleet.orchestrator.domain.council import ScoringWeights, criterion_key

@@ -19,13 +19,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from swe_fleet.agents import protocol
-from swe_fleet.agents.protocol import CommandKind
+from swe_fleet.events import agent_protocol as protocol
 from swe_fleet.events import subjects
+from swe_fleet.events.agent_protocol import CommandKind
 from swe_fleet.events.payloads import (
     AgentCommand,
+    AgentResponse,
     AgentResponseCompleted,
-    AgentResponseFailed,
     PlanApproved,
     StoryState,
     StoryTransitioned,
@@ -164,7 +164,7 @@ def on_plan_approved(
 
 def on_derive_response(
     record: StoryRecord,
-    response: AgentResponseCompleted | AgentResponseFailed,
+    response: AgentResponse,
     *,
     councils: Councils,
     now: float,
@@ -172,14 +172,14 @@ def on_derive_response(
     found = _attempt_for(record, response.command_id)
     if found is None:
         return Step(record)  # not ours, or the derivation already ended
-    if isinstance(response, AgentResponseFailed) and found[1] is not found[0].attempts[-1]:
+    if response.failure is not None and found[1] is not found[0].attempts[-1]:
         return Step(record)  # an earlier attempt's failure: it was already given up on
     record = record.model_copy(deep=True)
     derivation, attempt = _attempt_for(record, response.command_id)  # type: ignore[misc]
     current = attempt is derivation.attempts[-1]
     sent: list[Outgoing] = []
-    if isinstance(response, AgentResponseFailed):
-        attempt.outcome = f"the agent failed: {response.error}"
+    if not isinstance(response, AgentResponseCompleted):
+        attempt.outcome = f"the agent failed: {response.failure}"
         _retry_or_fail(record, derivation, councils, now, sent)
         return _step(record, sent)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from swe_fleet.agents.protocol import CommandKind
+from swe_fleet.events.agent_protocol import CommandKind
 
 
 def _number(*parts: object, modulo: int) -> int:

@@ -23,7 +23,13 @@ from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.events import subjects
 from swe_fleet.events.envelope import deterministic_event_id, utc_now
-from swe_fleet.events.payloads import AgentCommand, AgentResponseCompleted, AgentResponseFailed, LlmUsage
+from swe_fleet.events.payloads import (
+    AgentCommand,
+    AgentResponseCompleted,
+    AgentResponseFailed,
+    CommandKind,
+    LlmUsage,
+)
 from swe_fleet.orchestrator.stand_in.answers import answer
 
 
@@ -56,7 +62,10 @@ class StandInWorker:
             fetch_wait_seconds=0.5,
         )
         dead_letters = DeadLetterWriter(self._publisher)
-        self.runtimes = [ConsumerRuntime(nc, spec, self._handle, dead_letters) for _ in range(pullers)]
+        self.runtimes = [
+            ConsumerRuntime(nc, spec, self._handle, dead_letters, payload_type=AgentCommand)
+            for _ in range(pullers)
+        ]
         self._tasks: list[asyncio.Task] = []
 
     def kinds(self) -> Counter[str]:
@@ -72,12 +81,11 @@ class StandInWorker:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
 
-    async def _handle(self, deliveries: Sequence[Delivery]) -> None:
+    async def _handle(self, deliveries: Sequence[Delivery[AgentCommand]]) -> None:
         await asyncio.gather(*(self._answer(delivery) for delivery in deliveries))
 
-    async def _answer(self, delivery: Delivery) -> None:
+    async def _answer(self, delivery: Delivery[AgentCommand]) -> None:
         command = delivery.payload
-        assert isinstance(command, AgentCommand)
         self.commands.append(command)
         if self.script.silent(command):
             return
@@ -86,27 +94,22 @@ class StandInWorker:
         if wait > 0:
             await asyncio.sleep(wait)
         usage = LlmUsage(model="stand-in", latency_ms=wait * 1000, started_at=started, ended_at=utc_now())
-        common = {
-            "command_id": command.command_id,
-            "kind": command.kind,
-            "story_id": command.story_id,
-            "task_id": command.task_id,
-            "deliberation_id": command.deliberation_id,
-            "agent_id": command.agent_id,
-            "worker_id": "stand-in",
-        }
         payload: AgentResponseCompleted | AgentResponseFailed
         if self.script.failing(command):
-            payload = AgentResponseFailed(**common, error="scripted failure", usage=usage)
+            payload = AgentResponseFailed.answering(
+                command, worker_id="stand-in", error="scripted failure", usage=usage
+            )
             subject = subjects.AGENT_RESPONSE_FAILED
         else:
             broken = self.script.broken_artifact_agents
             output = answer(command.model_dump(mode="json"), broken_artifact_agents=broken)
-            if command.kind == "derive":
+            if command.kind is CommandKind.DERIVE:
                 self._derive_attempts += 1
                 if self._derive_attempts <= len(self.script.derive_outputs):
                     output = self.script.derive_outputs[self._derive_attempts - 1]
-            payload = AgentResponseCompleted(**common, output=output, usage=usage)
+            payload = AgentResponseCompleted.answering(
+                command, worker_id="stand-in", output=output, usage=usage
+            )
             subject = subjects.AGENT_RESPONSE_COMPLETED
         # A redelivered command gets the same answer id: JetStream keeps one answer per command.
         event_id = deterministic_event_id(f"answer:{command.command_id}", delivery.envelope.occurred_at)

@@ -1,28 +1,21 @@
-"""The work agents do for the orchestrator: what each command kind carries in and must answer.
+"""The worker-orchestrator contract: what each command kind is sent on and must answer.
 
-The orchestrator builds an `AgentCommand` (swe_fleet.events.payloads) with `kind`, `inputs` shaped as
-below and `output_schema` = the JSON Schema of the kind's output model; a worker answers with
-`AgentResponseCompleted.output` = a dict that validates against that model, or with
-`AgentResponseFailed`. Both sides import this module; it imports no infrastructure.
+The orchestrator builds an `AgentCommand` (`events.payloads`) with a `CommandKind`, `inputs` shaped as
+the kind's comment says and `output_schema` = the JSON Schema of the kind's output model below; a
+worker answers with `AgentResponseCompleted.output` = a dict that validates against that model, or
+with `AgentResponseFailed`. Both sides import this shared vocabulary; it imports no infrastructure.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from swe_fleet.events import subjects
-from swe_fleet.events.payloads import Role
+from swe_fleet.events.payloads import CommandKind, Role
 
-
-class CommandKind(StrEnum):
-    DERIVE = "derive"  # inputs: {"story": {...}, "plan": {...}, "roles": [Role...]}
-    GENERATE = "generate"  # inputs: {"task": TaskSpec, "rubric": [RubricCriterion]}
-    CRITIQUE = "critique"  # inputs: {"task", "rubric", "proposal_id", "proposal": Proposal}
-    REVISE = "revise"  # inputs: {"task", "rubric", "proposal": Proposal, "critiques": [Critique]}
-    SCORE = "score"  # inputs: {"task", "rubric", "proposal_id", "proposal": Proposal}
+__all__ = ["CommandKind"]  # re-exported: the contract reads as one module
 
 
 SUBJECT_FOR_KIND: dict[CommandKind, str] = {
