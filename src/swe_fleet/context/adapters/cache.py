@@ -11,40 +11,18 @@ circuit breaker) so that a dead Valkey does not add its timeout to every request
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 from typing import Any
 
-from swe_fleet.context.adapters import metrics
+from swe_fleet.context import metrics
+from swe_fleet.context.app.cache_keys import KEY_PREFIX, cache_key
 from swe_fleet.context.domain.model import ContextPack
 
+__all__ = ["KEY_PREFIX", "ValkeyContextCache", "cache_key"]
+
 log = logging.getLogger(__name__)
-
-KEY_PREFIX = "fleet:context:v1"
-
-
-def cache_key(
-    story_id: str,
-    version: int,
-    *,
-    graph: str,
-    role: str,
-    phase: str,
-    task_id: str | None,
-    token_budget: int,
-    policy: str,
-    tokenizer: str,
-) -> str:
-    """`fleet:context:v1:<graph instance>:<story>:<version>:<digest of everything else shaping the pack>`.
-
-    The graph's instance id is there because a rebuilt graph starts its versions again from 1.
-    """
-    shape = json.dumps([role, phase, task_id, token_budget, policy, tokenizer])
-    digest = hashlib.sha256(shape.encode()).hexdigest()[:24]
-    story = hashlib.sha256(story_id.encode()).hexdigest()[:16]  # ids may hold any character
-    return f"{KEY_PREFIX}:{graph}:{story}:{version}:{digest}"
 
 
 class ValkeyContextCache:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from swe_fleet.backbone.consumer import Delivery
-from swe_fleet.context.adapters import metrics
+from swe_fleet.context import metrics
+from swe_fleet.context.app.ports import Announce
 from swe_fleet.context.domain.projections import project
 from swe_fleet.errors import TransientError
 from swe_fleet.events.payloads import ContextUpdated, Payload
@@ -26,10 +27,6 @@ from swe_fleet.graph.port import GraphStore
 from swe_fleet.graph.writes import ApplyResult, EventWrites
 
 log = logging.getLogger(__name__)
-
-# Publishes a ContextUpdated under an event id derived from (key, at), so that announcing the same
-# change twice within JetStream's duplicate window stores it once.
-Announce = Callable[[ContextUpdated, str, datetime], Awaitable[None]]
 
 
 class AnnouncementFailed(TransientError):

@@ -11,9 +11,9 @@ import asyncio
 import time
 from dataclasses import replace
 
-from swe_fleet.context.adapters import metrics
-from swe_fleet.context.adapters.cache import ValkeyContextCache, cache_key
-from swe_fleet.context.adapters.graph_reader import StoryGraphReader
+from swe_fleet.context import metrics
+from swe_fleet.context.app.cache_keys import cache_key
+from swe_fleet.context.app.ports import PackCache, StoryReader
 from swe_fleet.context.domain.assembly import assemble
 from swe_fleet.context.domain.model import ContextPack, ContextRequest
 from swe_fleet.context.domain.policy import ScopeDenied, ScopePolicy
@@ -29,10 +29,10 @@ class PhaseUnknown(ValueError):
 class ContextService:
     def __init__(
         self,
-        reader: StoryGraphReader,
+        reader: StoryReader,
         policy: ScopePolicy,
         counter: TokenCounter,
-        cache: ValkeyContextCache | None = None,
+        cache: PackCache | None = None,
         *,
         graph_instance: str = "",
     ) -> None:

@@ -10,13 +10,10 @@ share the work, and a restarted one finds every in-flight deliberation where it 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import random
-import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 import nats.errors
 import nats.js.errors
@@ -26,15 +23,20 @@ from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from pydantic import BaseModel
 
 from swe_fleet.errors import TransientError
+from swe_fleet.orchestrator.app.ports import Change, Mutation
 from swe_fleet.orchestrator.domain.deliberation_state import DeliberationState
 from swe_fleet.orchestrator.domain.messages import Step
+from swe_fleet.orchestrator.domain.state_keys import (
+    DELIBERATION_PREFIX,
+    STORY_PREFIX,
+    deliberation_key,
+    key_part,
+    story_key,
+)
 from swe_fleet.orchestrator.domain.story import StoryRecord
 
 log = logging.getLogger(__name__)
 
-STORY_PREFIX = "story."
-DELIBERATION_PREFIX = "deliberation."
-_PLAIN_ID = re.compile(r"^[A-Za-z0-9_-]{1,120}$")
 # Every way the server or the connection can be briefly unavailable: retried by the consumer runtime.
 UNAVAILABLE = (
     nats.errors.TimeoutError,
@@ -50,39 +52,21 @@ UNAVAILABLE = (
 M = TypeVar("M", bound=BaseModel)
 
 
-def key_part(identifier: str) -> str:
-    """An id as a KV key token: as is when it is plain, else `=` and a hash (`=` never starts a plain id)."""
-    if _PLAIN_ID.match(identifier):
-        return identifier
-    return "=" + hashlib.sha256(identifier.encode()).hexdigest()[:40]
-
-
-def story_key(story_id: str) -> str:
-    return STORY_PREFIX + key_part(story_id)
-
-
-def deliberation_key(deliberation_id: str) -> str:
-    return DELIBERATION_PREFIX + key_part(deliberation_id)
-
-
-@dataclass(frozen=True)
-class Mutation(Generic[M]):
-    state: M | None
-    revision: int
-    changed: bool
-    step: Step[M] | None = None
-
-
-@dataclass(frozen=True)
-class Change:
-    """A value seen by a watcher: a story record or a deliberation (None when the key was deleted)."""
-
-    key: str
-    revision: int
-    value: StoryRecord | DeliberationState | None
+__all__ = [
+    "DELIBERATION_PREFIX",
+    "STORY_PREFIX",
+    "Change",
+    "Mutation",
+    "StateStore",
+    "deliberation_key",
+    "key_part",
+    "story_key",
+]
 
 
 class StateStore:
+    """The JetStream KV implementation of `app.ports.StateStore`."""
+
     def __init__(self, kv: KeyValue, *, max_attempts: int = 100) -> None:
         self._kv = kv
         self._max_attempts = max_attempts

@@ -26,14 +26,14 @@ from swe_fleet.events.payloads import (
 )
 from swe_fleet.events.probes import is_probe
 from swe_fleet.faults import fault_point
-from swe_fleet.orchestrator.adapters.outbox_publisher import OutboxPublisher
-from swe_fleet.orchestrator.adapters.state_store import StateStore, deliberation_key, story_key
+from swe_fleet.orchestrator.app.ports import OutboxPublisher, StateStore
 from swe_fleet.orchestrator.domain import deliberation as deliberations
 from swe_fleet.orchestrator.domain import ids
 from swe_fleet.orchestrator.domain import story as stories
 from swe_fleet.orchestrator.domain.council import Councils
 from swe_fleet.orchestrator.domain.deliberation_state import DeliberationState
 from swe_fleet.orchestrator.domain.messages import Outgoing, Step, without_published
+from swe_fleet.orchestrator.domain.state_keys import deliberation_key, story_key
 from swe_fleet.orchestrator.domain.story import Derivation, StoryRecord
 
 log = logging.getLogger(__name__)

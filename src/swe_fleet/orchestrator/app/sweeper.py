@@ -19,8 +19,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from swe_fleet.orchestrator.adapters.state_store import StateStore
 from swe_fleet.orchestrator.app.orchestrator import Orchestrator
+from swe_fleet.orchestrator.app.ports import StateStore
 from swe_fleet.orchestrator.domain import story as stories
 from swe_fleet.orchestrator.domain.deliberation_state import DeliberationState
 from swe_fleet.orchestrator.domain.story import StoryRecord
