@@ -16,9 +16,9 @@ import socket
 
 from nats.aio.client import Client as NATS
 
-from swe_fleet.agents.answering import CommandAnswerer
-from swe_fleet.agents.context_source import HttpContextSource
-from swe_fleet.agents.worker import AgentWorker, command_consumer_spec
+from swe_fleet.agents.adapters.context_source import HttpContextSource
+from swe_fleet.agents.app.answering import CommandAnswerer
+from swe_fleet.agents.app.worker import AgentWorker, command_consumer_spec
 from swe_fleet.backbone.consumer import ConsumerRuntime
 from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.publisher import EventPublisher

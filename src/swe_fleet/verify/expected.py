@@ -7,7 +7,7 @@ from swe_fleet.backbone.consumer_spec import ConsumerSpec
 
 def expected_consumers() -> list[tuple[str, ConsumerSpec]]:
     """(service, spec) for every durable a full fleet runs."""
-    from swe_fleet.agents.worker import command_consumer_spec
+    from swe_fleet.agents.app.worker import command_consumer_spec
     from swe_fleet.backbone.sentinel import sentinel_specs
     from swe_fleet.context.consumers import consumer_specs
     from swe_fleet.orchestrator.bootstrap import CONSUMERS

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from swe_fleet.agents.app.worker import response_event_id
 from swe_fleet.agents.bootstrap import build
-from swe_fleet.agents.worker import response_event_id
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.embedded.child import free_port
 from swe_fleet.events import subjects

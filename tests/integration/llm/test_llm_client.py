@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from swe_fleet.agents.answering import CommandAnswerer
+from swe_fleet.agents.app.answering import CommandAnswerer
 from swe_fleet.agents.domain.answers import judge_answer
 from swe_fleet.agents.domain.context_pack import ContextOutcome, ContextPack
 from swe_fleet.agents.domain.inputs import read_inputs

@@ -1,6 +1,6 @@
 import pytest
 
-from swe_fleet.agents.answering import CommandAnswerer
+from swe_fleet.agents.app.answering import CommandAnswerer
 from swe_fleet.agents.domain.context_pack import ContextOutcome
 from swe_fleet.events.agent_protocol import OUTPUT_MODEL_FOR_KIND, CommandKind
 from swe_fleet.events.payloads import AgentCommand, AgentResponseCompleted, AgentResponseFailed

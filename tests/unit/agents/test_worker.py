@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from swe_fleet.agents.answering import CommandAnswerer
-from swe_fleet.agents.worker import AgentWorker, command_consumer_spec, response_event_id
+from swe_fleet.agents.app.answering import CommandAnswerer
+from swe_fleet.agents.app.worker import AgentWorker, command_consumer_spec, response_event_id
 from swe_fleet.backbone.consumer import Delivery
 from swe_fleet.backbone.publisher import EventPublisher, PublishFailed
 from swe_fleet.errors import TransientError

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from ulid import ULID
 
 from swe_fleet.agents import metrics
-from swe_fleet.agents.answering import CommandAnswerer
+from swe_fleet.agents.app.answering import CommandAnswerer
 from swe_fleet.backbone.consumer import Delivery
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.publisher import EventPublisher, PublishFailed

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from swe_fleet.agents import metrics
+from swe_fleet.agents.app.ports import ChatModel, ContextSource
 from swe_fleet.agents.domain.answers import AnswerVerdict, echo_of, judge_answer, repair_request
-from swe_fleet.agents.domain.context_pack import ContextOutcome, ContextPack
+from swe_fleet.agents.domain.context_pack import ContextPack
 from swe_fleet.agents.domain.inputs import BadInputs, KindInputs, read_inputs
 from swe_fleet.agents.domain.prompts import Prompt, build_prompt
 from swe_fleet.agents.domain.shapes import AnswerShape, shape_for
@@ -39,24 +39,6 @@ _MIN_BUDGET = 64  # AgentCommand's own lower bound
 def estimate_prompt_tokens(prompt: Prompt) -> int:
     """A count that errs high: ~3 characters a token where English runs ~4 (no round trip needed)."""
     return (len(prompt.system) + len(prompt.user)) // 3 + 1
-
-
-class ContextSource(Protocol):
-    async def fetch(
-        self, *, story_id: str, role: str, phase: str, task_id: str | None, token_budget: int
-    ) -> ContextOutcome: ...
-
-
-class ChatModel(Protocol):
-    async def complete(
-        self,
-        messages: list[ChatMessage],
-        *,
-        role: str | None = None,
-        output: StructuredOutput | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-    ) -> Completion: ...
 
 
 @dataclass
