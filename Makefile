@@ -23,9 +23,9 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -ra -m "not llm and not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/mypy src
+	$(BIN)/ruff check src tests bench fleet_testing
+	$(BIN)/ruff format --check src tests bench fleet_testing
+	$(BIN)/mypy src fleet_testing
 	$(BIN)/lint-imports
 
 bench: $(STAMP)

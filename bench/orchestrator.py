@@ -4,7 +4,7 @@ Two backends, each on its own fresh nats-server with the real Orchestrator servi
 1. The real local LLM: llama.cpp's llama-server with the packaged small model and the real agent
    worker (swe_fleet.agents). No Context service: the workers' context URL points at a closed port
    with one attempt (a refused connection per command, about a millisecond, counted as overhead).
-2. A stand-in LLM (swe_fleet.orchestrator.stand_in): each call takes a latency drawn uniformly in
+2. A stand-in LLM (fleet_testing.stand_in): each call takes a latency drawn uniformly in
    1-3 s (per run and piece of work, paired across council sizes) with unlimited parallel
    capacity — what a GPU server with room for the council's calls looks like. It shows what the
    orchestration itself costs when the LLM backend is not the bottleneck; on a 2-core CPU the real
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import BenchContext
+from fleet_testing.stand_in.worker import Script, StandInWorker
 from swe_fleet.agents.bootstrap import build as build_worker
 from swe_fleet.backbone.connection import connect
 from swe_fleet.backbone.provisioning import ensure_streams
@@ -58,7 +59,6 @@ from swe_fleet.orchestrator.domain import deliberation as deliberations
 from swe_fleet.orchestrator.domain.council import Councils
 from swe_fleet.orchestrator.domain.deliberation_state import DeliberationState
 from swe_fleet.orchestrator.domain.story import DerivationStatus, StoryRecord
-from swe_fleet.orchestrator.stand_in.worker import Script, StandInWorker
 from swe_fleet.settings import FleetSettings
 
 TASK = TaskSpec(

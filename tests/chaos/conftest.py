@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from swe_fleet.chaos.scenarios import SCENARIOS, SMOKE, Result
+from fleet_testing.chaos.scenarios import SCENARIOS, SMOKE, Result
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL_COMMAND = ".venv/bin/python -m pytest -q -ra tests/chaos --chaos-full"
@@ -42,7 +42,7 @@ def chaos_results() -> list[Result]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if full_run(session.config) and RESULTS and len(RESULTS) == len(SCENARIOS):
-        from swe_fleet.chaos.report import write_reliability
+        from fleet_testing.chaos.report import write_reliability
 
         order = list(SCENARIOS)
         results = sorted(RESULTS, key=lambda result: order.index(result.scenario.name))

@@ -1,6 +1,6 @@
 """Every scenario: real processes, traffic, its fault, the drain, and the checker's verdict.
 
-The checker (swe_fleet.chaos.checker) compares planning's records with the streams, the graph, the
+The checker (fleet_testing.chaos.checker) compares planning's records with the streams, the graph, the
 orchestrator's KV and DEAD_LETTERS; a scenario passes only with nothing lost, nothing duplicated,
 nothing wrong, every poison message dead-lettered with its reason and no valid event dead-lettered.
 """
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from swe_fleet.chaos.report import row
-from swe_fleet.chaos.scenarios import SCENARIOS, SMOKE, run_scenario
+from fleet_testing.chaos.report import row
+from fleet_testing.chaos.scenarios import SCENARIOS, SMOKE, run_scenario
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """Helpers for the Orchestrator's integration tests (real nats-server, no LLM).
 
-`ScriptedWorker` (swe_fleet.orchestrator.stand_in.worker.StandInWorker) stands in for the agent
+`ScriptedWorker` (fleet_testing.stand_in.worker.StandInWorker) stands in for the agent
 workers: a real durable pull consumer of `agent.cmd.>` that answers every command with a valid
 protocol output built from its inputs, or not at all, or with a failure, or slowly, as the test's
 script says. The LLM path is NOT under test here: what is under test is what the Orchestrator does
@@ -19,6 +19,7 @@ from typing import Any
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from fleet_testing.stand_in.worker import Script, StandInWorker
 from swe_fleet.backbone.connection import connect
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.events import subjects
@@ -28,7 +29,6 @@ from swe_fleet.host.runner import ServiceHost
 from swe_fleet.host.service import Endpoints
 from swe_fleet.orchestrator.bootstrap import build
 from swe_fleet.orchestrator.domain.council import Councils, load_councils
-from swe_fleet.orchestrator.stand_in.worker import Script, StandInWorker
 from swe_fleet.settings import FleetSettings
 
 # The agents here are the stand-in worker: the LLM path is not under test in these tests.

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from fleet_testing.stand_in.answers import derive_answer
 from swe_fleet.events import subjects
 from swe_fleet.events.payloads import Role
 from swe_fleet.orchestrator.adapters.state_store import DELIBERATION_PREFIX, StateStore
 from swe_fleet.orchestrator.domain.deliberation_state import DeliberationState, Status
-from swe_fleet.orchestrator.stand_in.answers import derive_answer
 from tests.integration.orchestrator.support import (
     Script,
     ScriptedWorker,

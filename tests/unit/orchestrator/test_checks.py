@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from fleet_testing.stand_in.answers import proposal_answer
 from swe_fleet.events.agent_protocol import Proposal, Revision
 from swe_fleet.events.payloads import Role, TaskSpec
 from swe_fleet.orchestrator.domain import checks
 from swe_fleet.orchestrator.domain.checks import artifact_parses, objective_score, run_checks
-from swe_fleet.orchestrator.stand_in.answers import proposal_answer
 
 TASK = TaskSpec(task_id="p-T1", title="Export invoices as CSV", role=Role.DEV, estimate_hours=3)
 CRITERIA = ["Invoices export to a CSV file", "Totals match the ledger"]

@@ -7,6 +7,7 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fleet_testing.stand_in.answers import answer
 from swe_fleet.events import subjects
 from swe_fleet.events.payloads import (
     AgentCommand,
@@ -22,7 +23,6 @@ from swe_fleet.orchestrator.domain import deliberation as machine
 from swe_fleet.orchestrator.domain.council import load_councils
 from swe_fleet.orchestrator.domain.deliberation import DeliberationState, Status
 from swe_fleet.orchestrator.domain.messages import Outgoing
-from swe_fleet.orchestrator.stand_in.answers import answer
 
 TASK = TaskSpec(
     task_id="plan-1-T1", key="T1", title="Implement part 1 of the plan", role=Role.DEV, estimate_hours=3

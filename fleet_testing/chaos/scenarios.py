@@ -22,11 +22,11 @@ from typing import Any
 
 import httpx
 
+from fleet_testing.chaos.checker import Findings, GraphReader, StreamScan, check, consumers_drained
+from fleet_testing.chaos.cluster import Cluster, Topology
+from fleet_testing.chaos.injection import Injector
+from fleet_testing.chaos.traffic import TrafficDriver, read_truth
 from swe_fleet.backbone.connection import connect
-from swe_fleet.chaos.checker import Findings, GraphReader, StreamScan, check, consumers_drained
-from swe_fleet.chaos.cluster import Cluster, Topology
-from swe_fleet.chaos.injection import Injector
-from swe_fleet.chaos.traffic import TrafficDriver, read_truth
 
 log = logging.getLogger(__name__)
 

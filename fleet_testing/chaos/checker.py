@@ -26,9 +26,9 @@ import httpx
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from fleet_testing.chaos.injection import Duplicate, Poison
+from fleet_testing.chaos.traffic import DriverRecord, PlanningTruth, unconfirmed
 from swe_fleet.backbone.dead_letters import list_dead_letters
-from swe_fleet.chaos.injection import Duplicate, Poison
-from swe_fleet.chaos.traffic import DriverRecord, PlanningTruth, unconfirmed
 from swe_fleet.context.domain.projections import PROJECTED_SUBJECTS
 from swe_fleet.events import subjects
 from swe_fleet.events.envelope import EventDecodeError, decode_event

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from swe_fleet.chaos.scenarios import Result
+from fleet_testing.chaos.scenarios import Result
 
 HEADER = (
     "| scenario | fault injected | API changes | events published | duplicate copies | applied "

@@ -17,6 +17,7 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
+from fleet_testing.stand_in.answers import answer
 from swe_fleet.backbone.consumer import ConsumerRuntime, Delivery
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.dead_letters import DeadLetterWriter
@@ -30,7 +31,6 @@ from swe_fleet.events.payloads import (
     CommandKind,
     LlmUsage,
 )
-from swe_fleet.orchestrator.stand_in.answers import answer
 
 
 @dataclass
