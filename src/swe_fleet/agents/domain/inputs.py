@@ -115,7 +115,7 @@ class ScoreInputs(TaskInputs):
 
 KindInputs = DeriveInputs | GenerateInputs | CritiqueInputs | ReviseInputs | ScoreInputs
 
-INPUTS_FOR_KIND: dict[CommandKind, type[_Common]] = {
+INPUTS_FOR_KIND: dict[CommandKind, type[KindInputs]] = {
     CommandKind.DERIVE: DeriveInputs,
     CommandKind.GENERATE: GenerateInputs,
     CommandKind.CRITIQUE: CritiqueInputs,
@@ -126,7 +126,7 @@ INPUTS_FOR_KIND: dict[CommandKind, type[_Common]] = {
 
 def read_inputs(kind: CommandKind, inputs: dict[str, Any]) -> KindInputs:
     try:
-        return INPUTS_FOR_KIND[kind].model_validate(inputs)  # type: ignore[return-value]
+        return INPUTS_FOR_KIND[kind].model_validate(inputs)
     except ValidationError as error:
         problems = "; ".join(
             f"inputs.{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"

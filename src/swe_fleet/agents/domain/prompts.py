@@ -62,7 +62,6 @@ def _context_section(context: ContextPack | None) -> str:
 def _work_sections(kind: CommandKind, inputs: KindInputs) -> list[str]:
     if isinstance(inputs, DeriveInputs):
         return _derive_sections(inputs)
-    assert isinstance(inputs, TaskInputs)
     sections = [_task_section(inputs), _criteria_section(inputs), _rubric_section(inputs)]
     if isinstance(inputs, CritiqueInputs | ScoreInputs):
         title = "Your own proposal" if getattr(inputs, "self_critique", False) else "The proposal"
@@ -149,7 +148,6 @@ def _instructions(kind: CommandKind, inputs: KindInputs) -> str:
             "rubric. JSON object with:\n- strengths: what is good (may be [])\n- weaknesses: concrete "
             "problems or gaps\n- suggestions: concrete changes that would fix them"
         )
-    assert isinstance(inputs, TaskInputs)
     names = ", ".join(f'"{c.criterion}"' for c in inputs.criteria)
     return (
         "## Your answer\nScore the proposal on each rubric criterion from 0 (useless) to 10 (excellent), "

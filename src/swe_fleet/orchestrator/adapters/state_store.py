@@ -110,7 +110,7 @@ class StateStore:
     # ------------------------------------------------------------------ writes
 
     async def mutate(
-        self, key: str, model: type[M], transition: Callable[[M | None], Step[M]]
+        self, key: str, model: type[M], transition: Callable[[M | None], Step[M | None]]
     ) -> Mutation[M]:
         """Apply `transition` to the current value and write it if it changed, retrying lost races."""
         for attempt in range(1, self._max_attempts + 1):

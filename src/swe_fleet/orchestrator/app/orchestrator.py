@@ -236,9 +236,9 @@ class Orchestrator:
     # ------------------------------------------------------------------ answers
 
     async def _derive_answers(self, story_id: str, answers: list[AgentResponse]) -> None:
-        def fold(record: StoryRecord | None) -> Step[StoryRecord]:
+        def fold(record: StoryRecord | None) -> Step[StoryRecord | None]:
             if record is None:
-                return Step(record)  # type: ignore[arg-type]
+                return Step(None)
             messages: list[Outgoing] = []
             for answer in answers:
                 step = stories.on_derive_response(record, answer, councils=self.councils, now=self.clock())
@@ -249,9 +249,9 @@ class Orchestrator:
         await self.settle_story(story_id)
 
     async def _deliberation_answers(self, deliberation_id: str, answers: list[AgentResponse]) -> None:
-        def fold(state: DeliberationState | None) -> Step[DeliberationState]:
+        def fold(state: DeliberationState | None) -> Step[DeliberationState | None]:
             if state is None:
-                return Step(state)  # type: ignore[arg-type]
+                return Step(None)
             messages: list[Outgoing] = []
             for answer in answers:
                 step = deliberations.on_response(state, answer, self.clock())

@@ -22,7 +22,7 @@ class Mutation(Generic[M]):
     state: M | None
     revision: int
     changed: bool
-    step: Step[M] | None = None
+    step: Step[M | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class StateStore(Protocol):
     async def deliberation(self, deliberation_id: str) -> DeliberationState | None: ...
 
     async def mutate(
-        self, key: str, model: type[M], transition: Callable[[M | None], Step[M]]
+        self, key: str, model: type[M], transition: Callable[[M | None], Step[M | None]]
     ) -> Mutation[M]:
         """Apply `transition` to the current value and write it if it changed, retrying lost races."""
         ...

@@ -16,8 +16,9 @@ is left, the deliberation ends as failed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from swe_fleet.events import agent_protocol as protocol
 from swe_fleet.events import subjects
@@ -172,26 +173,45 @@ def _record_failure(state: DeliberationState, pending: PendingCommand, error: st
         state.progress[pending.agent_id].stage = Stage.OUT
 
 
-def _record_answer(state: DeliberationState, pending: PendingCommand, output: dict) -> str | None:
-    """Store a valid answer; return the problem when the answer is unusable."""
-    model = protocol.OUTPUT_MODEL_FOR_KIND[pending.kind]
+class _Unusable(ValueError):
+    """An answer that cannot be recorded; the message says why."""
+
+
+Answer = TypeVar("Answer", bound=BaseModel)
+
+
+def _parse(model: type[Answer], pending: PendingCommand, output: dict) -> Answer:
     try:
-        answer = model.model_validate(output)
+        return model.model_validate(output)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "answer"
-        return f"invalid {pending.kind.value} output: {where}: {first['msg']}"
+        raise _Unusable(f"invalid {pending.kind.value} output: {where}: {first['msg']}") from None
+
+
+def _record_answer(state: DeliberationState, pending: PendingCommand, output: dict) -> str | None:
+    """Store a valid answer; return the problem when the answer is unusable."""
+    try:
+        _store_answer(state, pending, output)
+    except _Unusable as problem:
+        return str(problem)
+    return None
+
+
+def _store_answer(state: DeliberationState, pending: PendingCommand, output: dict) -> None:
+    """Each kind's answer parsed with its own model (the one in `OUTPUT_MODEL_FOR_KIND`)."""
     if pending.kind is CommandKind.GENERATE:
-        revision = protocol.Revision.model_validate(answer.model_dump())
+        proposal = _parse(protocol.Proposal, pending, output)
+        revision = protocol.Revision.model_validate(proposal.model_dump())
         original = Version(revision=0, proposal=revision, command_id=pending.command_id)
         state.versions[pending.agent_id] = [original]
     elif pending.kind is CommandKind.REVISE:
-        assert isinstance(answer, protocol.Revision)
+        revised = _parse(protocol.Revision, pending, output)
         state.versions[pending.agent_id].append(
-            Version(revision=pending.round, proposal=answer, command_id=pending.command_id)
+            Version(revision=pending.round, proposal=revised, command_id=pending.command_id)
         )
     elif pending.kind is CommandKind.CRITIQUE:
-        assert isinstance(answer, protocol.Critique)
+        critique = _parse(protocol.Critique, pending, output)
         state.critiques.append(
             CritiqueEntry(
                 critique_id=ids.critique_id(
@@ -200,24 +220,23 @@ def _record_answer(state: DeliberationState, pending: PendingCommand, output: di
                 round=pending.round,
                 critic=pending.agent_id,
                 author=pending.target_agent_id,
-                critique=answer,
+                critique=critique,
             )
         )
     elif pending.kind is CommandKind.SCORE:
-        assert isinstance(answer, protocol.RubricScores)
+        scores = _parse(protocol.RubricScores, pending, output)
         known = {criterion_key(c.criterion) for c in state.council.rubric}
-        if not any(criterion_key(s.criterion) in known for s in answer.scores):
+        if not any(criterion_key(s.criterion) in known for s in scores.scores):
             expected = ", ".join(c.criterion for c in state.council.rubric)
-            return f"scored none of the rubric criteria (expected: {expected})"
+            raise _Unusable(f"scored none of the rubric criteria (expected: {expected})")
         state.verdicts.append(
             Verdict(
                 judge=pending.agent_id,
                 author=pending.target_agent_id,
-                scores=answer,
+                scores=scores,
                 command_id=pending.command_id,
             )
         )
-    return None
 
 
 # ------------------------------------------------------------------ moving a proposal on

@@ -52,7 +52,8 @@ class Outgoing(BaseModel):
         return model.model_validate(self.payload)
 
 
-S = TypeVar("S")
+# Covariant: a Step[StoryRecord] is a Step[StoryRecord | None]; Step(None) means "nothing to change".
+S = TypeVar("S", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,8 @@ class HasOutbox(Protocol):
 WithOutbox = TypeVar("WithOutbox", bound=HasOutbox)
 
 
-def without_published(state: WithOutbox | None, published: Collection[str]) -> Step[WithOutbox]:
+def without_published(state: WithOutbox | None, published: Collection[str]) -> Step[WithOutbox | None]:
     """The state with the published messages (by key) gone from its outbox; later additions stay."""
     if state is None or not any(m.key in published for m in state.outbox):
-        return Step(state)  # type: ignore[arg-type]
+        return Step(state)
     return Step(state.model_copy(update={"outbox": [m for m in state.outbox if m.key not in published]}))

@@ -174,8 +174,10 @@ def on_derive_response(
         return Step(record)  # not ours, or the derivation already ended
     if response.failure is not None and found[1] is not found[0].attempts[-1]:
         return Step(record)  # an earlier attempt's failure: it was already given up on
+    position = found[0].attempts.index(found[1])
     record = record.model_copy(deep=True)
-    derivation, attempt = _attempt_for(record, response.command_id)  # type: ignore[misc]
+    derivation = record.derivations[found[0].plan_id]  # the same attempt, in the copy we change
+    attempt = derivation.attempts[position]
     current = attempt is derivation.attempts[-1]
     sent: list[Outgoing] = []
     if not isinstance(response, AgentResponseCompleted):
@@ -378,10 +380,10 @@ def _step(record: StoryRecord, sent: list[Outgoing]) -> Step[StoryRecord]:
 
 def mark_follow_up_done(
     record: StoryRecord | None, plan_id: str, *, created: bool, cancelled: bool
-) -> Step[StoryRecord]:
+) -> Step[StoryRecord | None]:
     """Record that a derivation's deliberations exist (and, if asked, were cancelled)."""
     if record is None or plan_id not in record.derivations:
-        return Step(record)  # type: ignore[arg-type]
+        return Step(record)
     derivation = record.derivations[plan_id]
     update: dict[str, bool] = {}
     if created and not derivation.deliberations_created:
