@@ -16,6 +16,8 @@ import sys
 import time
 from typing import Any
 
+from fastapi import FastAPI, Request
+
 MODEL = "stand-in"
 _TEXT = "A stand-in answer: concrete, short and valid for its schema."
 
@@ -71,9 +73,7 @@ def completion_for(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_app():
-    from fastapi import FastAPI, Request
-
+def build_app() -> FastAPI:
     app = FastAPI(title="stand-in LLM server")
 
     @app.get("/health")
