@@ -1,4 +1,4 @@
-"""The six JetStream streams of the design and the settings each is provisioned with."""
+"""The JetStream streams of the design and the settings each is provisioned with."""
 
 from __future__ import annotations
 
@@ -45,6 +45,9 @@ STREAMS: tuple[StreamSpec, ...] = (
         "Every message that could not be processed, with the reason",
         365 * DAY,
         duplicate_window_seconds=DAY,
+    ),
+    StreamSpec(
+        "WORKSPACE_EVENTS", ("workspace.>",), "Tool calls and task results from the workspaces", 365 * DAY
     ),
 )
 
