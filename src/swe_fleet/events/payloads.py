@@ -51,6 +51,10 @@ class ProjectCreated(Payload):
     name: str = Field(min_length=1)
     description: str = ""
     created_by: str = Field(min_length=1)
+    # The project's git repository (a path or URL) and how its tests run; None: no code to work on.
+    repo: str | None = None
+    base_branch: str = "main"
+    test_command: str | None = None
 
 
 class EpicCreated(Payload):
