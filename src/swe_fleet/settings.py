@@ -82,6 +82,14 @@ class FleetSettings(BaseSettings):
     orchestrator_bucket: str = "FLEET_ORCHESTRATOR"
     orchestrator_tick_seconds: float = Field(default=0.5, gt=0)
 
+    # Workspace (issue 11): commands' isolation (bubblewrap | unsafe-none), the role policies file
+    # (default: the packaged workspace/policies.yaml), tokens one task's agent may spend, lease of a task.
+    sandbox: str | None = None
+    workspace_policies: Path | None = None
+    workspace_max_tokens: int = Field(default=200_000, ge=1000)
+    workspace_answer_tokens: int = Field(default=1024, ge=64)
+    workspace_ack_wait_seconds: float = Field(default=60.0, gt=0)
+
     log_level: str = "INFO"
 
     @property
