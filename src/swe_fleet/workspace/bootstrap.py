@@ -5,10 +5,13 @@
 The LLM is `endpoints.llm_url` (required); Planning and Context are reached over HTTP
 (`settings.resolved_planning_url`, `resolved_context_url`); checkouts live under
 `<data dir>/workspaces`. Without isolation for commands (no bubblewrap, and FLEET_SANDBOX is not
-`unsafe-none`) the service does not start: one line says why and what to do.
+`unsafe-none`) the service still serves, degraded: every command is refused with one line saying why
+and what to do, so tasks fail honestly instead of running unconfined.
 """
 
 from __future__ import annotations
+
+import logging
 
 from nats.aio.client import Client as NATS
 
@@ -31,6 +34,7 @@ from swe_fleet.workspace.app.executor import TaskExecutor, dispatch_consumer_spe
 from swe_fleet.workspace.domain.policy import load_policies
 
 SERVICE_NAME = "workspace"
+log = logging.getLogger(__name__)
 
 
 async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Service:
@@ -41,7 +45,8 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
     sandbox = select_sandbox(settings.sandbox)
     unavailable = sandbox.available()
     if unavailable is not None:
-        raise ConfigurationError(f"the workspace cannot isolate commands: {unavailable}")
+        # Serving anyway: tasks are carried out with every command refused, and fail saying why.
+        log.error("workspace: %s", unavailable)
     publisher = EventPublisher(nc.jetstream(), producer=SERVICE_NAME)
     llm = LlmClient(LlmConfig.from_settings(settings, llm_url))
     source = HttpTaskSource(settings.resolved_planning_url, settings.resolved_context_url)
@@ -71,6 +76,8 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
     )
 
     async def sandbox_check() -> CheckResult:
+        if unavailable is not None:
+            return CheckResult(Health.DEGRADED, unavailable)
         return CheckResult(Health.OK, f"commands run in {type(sandbox).__name__}")
 
     return Service(

@@ -59,6 +59,8 @@ def failure_reason(finished: bool, stop_summary: str, tests_after: SuiteResult |
     if not finished:
         return f"the agent did not finish: {stop_summary}"
     if tests_after is not None and not tests_after.ok:
-        named = ", ".join(tests_after.failing[:10]) or "see the test output"
-        return f"the tests fail after the change: {named}"
+        if tests_after.failing:
+            return f"the tests fail after the change: {', '.join(tests_after.failing[:10])}"
+        first_line = tests_after.output_tail.splitlines()[0] if tests_after.output_tail else "no output"
+        return f"the tests do not pass after the change: {first_line}"
     return None
