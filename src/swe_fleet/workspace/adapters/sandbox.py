@@ -193,7 +193,8 @@ def _prlimit_argv(limits: Limits) -> list[str]:
     mb = 1024 * 1024
     return [
         "prlimit",
-        f"--cpu={limits.cpu_seconds}",
+        # Soft below hard: SIGXCPU (said as "CPU time limit") comes before the kernel's SIGKILL.
+        f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",
         f"--as={limits.memory_mb * mb}",
         f"--fsize={limits.max_file_mb * mb}",
         f"--nproc={limits.max_processes}",
