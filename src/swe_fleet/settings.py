@@ -82,6 +82,9 @@ class FleetSettings(BaseSettings):
     orchestrator_bucket: str = "FLEET_ORCHESTRATOR"
     orchestrator_tick_seconds: float = Field(default=0.5, gt=0)
 
+    # Workspace: how commands of agents run (bubblewrap; unsafe-none: no isolation, limits only).
+    sandbox: str = Field(default="bubblewrap", pattern="^(bubblewrap|unsafe-none)$")
+
     log_level: str = "INFO"
 
     @property

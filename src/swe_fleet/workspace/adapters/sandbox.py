@@ -178,15 +178,18 @@ class _PidsCgroup:
     def remove(self, group: Path | None) -> None:
         if group is None:
             return
-        # The namespace's processes are gone once bubblewrap has exited; give the kernel a moment.
-        for _ in range(50):
+        # The namespace's processes are gone once bubblewrap has exited, but the kernel may take a
+        # millisecond or so to let go of the group: retry with a short, growing pause (about 2 s at most).
+        pause = 0.0005
+        for _ in range(40):
             try:
                 group.rmdir()
                 return
             except FileNotFoundError:
                 return
             except OSError:
-                time.sleep(0.02)
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
 
 
 def _prlimit_argv(limits: Limits) -> list[str]:
