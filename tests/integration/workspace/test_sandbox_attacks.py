@@ -261,3 +261,23 @@ def test_the_toolbox_refuses_commands_when_there_is_no_sandbox(checkout):
     report = box.run_tests()
     assert not report.passed and report.summary == "tests not run: no bwrap"
     assert box.execute(ToolCall(name="read_file", arguments={"path": "app.py"})).ok
+
+
+def test_unsafe_none_keeps_the_environment_limits_and_clock_but_not_the_isolation(
+    checkout, monkeypatch, host_listener
+):
+    monkeypatch.setenv("FLEET_NATS_PASSWORD", "hunter2")
+    unsafe = UnconfinedSandbox()
+    env = unsafe.run(["env"], cwd=checkout, limits=LIMITS)
+    assert env.ok and "FLEET_" not in env.stdout and "hunter2" not in env.stdout
+    loop = unsafe.run(
+        python("import time\nwhile True: time.sleep(0.1)"), cwd=checkout, limits=limits(wall_timeout_s=1)
+    )
+    assert loop.timed_out and loop.killed_reason is not None
+    memory = unsafe.run(
+        python("b = bytearray(1024 * 1024 * 1024)"), cwd=checkout, limits=limits(memory_mb=256)
+    )
+    assert memory.exit_code == 1 and "MemoryError" in memory.stderr
+    # What the name warns about: without namespaces the host's loopback is reachable.
+    reach = unsafe.run(python(CONNECT.format(port=host_listener)), cwd=checkout, limits=LIMITS)
+    assert reach.stdout.splitlines()[0] == "127.0.0.1 CONNECTED"
