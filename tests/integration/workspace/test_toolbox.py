@@ -3,6 +3,7 @@ call comes back as a refused or failed Observation with its reason while the too
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from swe_fleet.workspace.domain.tools import ToolCall
@@ -170,6 +171,32 @@ def test_outputs_are_redacted_and_truncated_to_the_role_limit(toolbox_for, check
     read = box.execute(call("read_file", path="settings.ini"))
     assert read.ok and read.truncated and len(read.output.encode()) <= 1024 + 64
     assert "hunter2" not in read.output and "password = [REDACTED:secret]" in read.output
+
+
+def test_a_fifo_left_in_the_checkout_blocks_no_tool(toolbox_for, checkout: Path):
+    box = toolbox_for("DEV")
+    assert box.execute(call("run_command", command="git status")).ok
+    os.mkfifo(checkout / "trap.txt")
+    read = box.execute(call("read_file", path="trap.txt"))
+    assert read.summary == "'trap.txt' is not a file"
+    write = box.execute(call("write_file", path="trap.txt", content="x"))
+    assert write.summary == "trap.txt is not a regular file"
+    found = box.execute(call("search_code", pattern="add"))
+    assert found.ok and "app.py:1: def add(a, b):" in found.output
+
+
+def test_a_task_stops_at_its_time_limit(checkout: Path, sandbox, policies):
+    from swe_fleet.context.domain.redaction import redact
+    from swe_fleet.workspace.app.toolbox import Toolbox
+
+    now = [100.0]
+    box = Toolbox(checkout, policies.for_role("ARCHITECT"), sandbox, "pytest", redact, clock=lambda: now[0])
+    assert box.execute(call("list_files")).ok  # the first call starts the clock
+    now[0] += box.limits.max_seconds
+    assert box.execute(call("list_files")).ok
+    now[0] += 1
+    late = box.execute(call("list_files"))
+    assert late.refused_reason == f"time limit reached ({box.limits.max_seconds:g} s for this task)"
 
 
 def test_a_task_stops_at_its_step_limit(toolbox_for):

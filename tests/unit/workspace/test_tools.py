@@ -72,3 +72,18 @@ def test_an_observation_reads_for_a_model_as_ok_failed_or_refused():
     assert refused.for_model() == "REFUSED: no"
     failed = Observation(tool="x", ok=False, summary="exit 1", output="boom", truncated=True)
     assert failed.for_model() == "FAILED: exit 1\nboom\n[output truncated]"
+
+
+def test_a_call_from_an_openai_tool_call_and_bad_json_arguments():
+    item = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "read_file", "arguments": '{"path": "a.py"}'},
+    }
+    assert ToolCall.from_openai(item) == ToolCall(
+        name="read_file", arguments={"path": "a.py"}, call_id="call_1"
+    )
+    with pytest.raises(ToolArgumentsError, match="not valid JSON"):
+        ToolCall.from_openai({"id": "2", "function": {"name": "read_file", "arguments": '{"path": '}})
+    with pytest.raises(ToolArgumentsError, match="must be a JSON object"):
+        ToolCall.from_openai({"id": "3", "function": {"name": "read_file", "arguments": "[1]"}})

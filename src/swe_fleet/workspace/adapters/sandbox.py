@@ -178,22 +178,26 @@ class _PidsCgroup:
     def remove(self, group: Path | None) -> None:
         if group is None:
             return
-        # The namespace's processes are gone once bubblewrap has exited; give the kernel a moment.
-        for _ in range(50):
+        # The namespace's processes are gone once bubblewrap has exited, but the kernel may take a
+        # millisecond or so to let go of the group: retry with a short, growing pause (about 2 s at most).
+        pause = 0.0005
+        for _ in range(40):
             try:
                 group.rmdir()
                 return
             except FileNotFoundError:
                 return
             except OSError:
-                time.sleep(0.02)
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
 
 
 def _prlimit_argv(limits: Limits) -> list[str]:
     mb = 1024 * 1024
     return [
         "prlimit",
-        f"--cpu={limits.cpu_seconds}",
+        # Soft below hard: SIGXCPU (said as "CPU time limit") comes before the kernel's SIGKILL.
+        f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",
         f"--as={limits.memory_mb * mb}",
         f"--fsize={limits.max_file_mb * mb}",
         f"--nproc={limits.max_processes}",

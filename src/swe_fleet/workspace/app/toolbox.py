@@ -92,6 +92,7 @@ class Toolbox:
         sandbox: Sandbox,
         test_command: str,
         redact: Callable[[str], str],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.root = root.resolve(strict=True)
         self.policy = policy
@@ -99,6 +100,8 @@ class Toolbox:
         self.test_command = test_command
         self.redact = redact
         self.steps_taken = 0
+        self._clock = clock
+        self._started: float | None = None
 
     @property
     def limits(self) -> Limits:
@@ -108,11 +111,15 @@ class Toolbox:
 
     def execute(self, call: ToolCall) -> Observation:
         """Carries out `call` under the role's policy; refusals and failures are Observations."""
-        started = time.monotonic()
+        started = self._clock()
         self.steps_taken += 1
         try:
             if self.steps_taken > self.limits.max_steps:
                 raise _Refused(f"step limit reached ({self.limits.max_steps} tool calls for this task)")
+            if self._started is None:
+                self._started = started
+            elif started - self._started > self.limits.max_seconds:
+                raise _Refused(f"time limit reached ({self.limits.max_seconds:g} s for this task)")
             tool = call.tool()
             if not self.policy.may_use(tool):
                 allowed = ", ".join(sorted(self.policy.tools))
@@ -129,7 +136,7 @@ class Toolbox:
             observation = Observation(tool=call.name, ok=False, summary=str(failure))
         except (OSError, UnicodeError) as error:
             observation = Observation(tool=call.name, ok=False, summary=f"{type(error).__name__}: {error}")
-        return self._finalise(observation, call, time.monotonic() - started)
+        return self._finalise(observation, call, self._clock() - started)
 
     def _dispatch(self, args: ToolArguments) -> Observation:
         match args:
@@ -251,7 +258,10 @@ class Toolbox:
             if len(matches) >= MAX_MATCHES:
                 stopped = f"stopped at {MAX_MATCHES} matches"
                 break
-            if path.is_symlink() or path.stat().st_size > self.limits.max_file_mb * 1024 * 1024:
+            # Regular files only: a FIFO a command left behind would block the read forever.
+            if path.is_symlink() or not path.is_file():
+                continue
+            if path.stat().st_size > self.limits.max_file_mb * 1024 * 1024:
                 continue
             data = path.read_bytes()
             if b"\x00" in data[:8192]:
@@ -299,6 +309,9 @@ class Toolbox:
             raise _Refused(f"{len(data)} bytes is over the {self.limits.max_file_mb} MB file limit")
         if real.is_dir():
             raise _Failed(f"{shown} is a directory")
+        if real.exists() and not real.is_file():
+            # A FIFO or socket a command left behind: opening it for writing would block.
+            raise _Failed(f"{shown} is not a regular file")
         if shown.endswith(".py"):
             error = _syntax_error(shown, args.content)
             if error:

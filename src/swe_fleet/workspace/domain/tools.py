@@ -9,6 +9,7 @@ already truncated and redacted, never an exception.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Any
 
@@ -109,6 +110,22 @@ class ToolCall(BaseModel):
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
     call_id: str = ""
+
+    @classmethod
+    def from_openai(cls, tool_call: dict[str, Any]) -> ToolCall:
+        """A call from a chat completion's `message.tool_calls[i]` (arguments arrive as JSON text);
+        ToolArgumentsError when that text is not a JSON object."""
+        function = tool_call.get("function") or {}
+        raw = function.get("arguments") or "{}"
+        try:
+            arguments = json.loads(raw) if isinstance(raw, str) else raw
+        except json.JSONDecodeError as error:
+            raise ToolArgumentsError(f"the arguments are not valid JSON: {error}") from None
+        if not isinstance(arguments, dict):
+            raise ToolArgumentsError("the arguments must be a JSON object")
+        return cls(
+            name=str(function.get("name", "")), arguments=arguments, call_id=str(tool_call.get("id", ""))
+        )
 
     def tool(self) -> ToolName:
         """The tool named, or ToolArgumentsError naming the tools there are."""
