@@ -94,6 +94,34 @@ async def test_a_right_fix_is_committed_on_the_story_branch_and_its_suite_passes
     tools = [p["tool"] for s, p in await workspace_events(js) if s == subjects.WORKSPACE_TOOL_CALLED]
     assert tools == ["read_file", "write_file", "run_tests", "finish"]
 
+    # The Context graph links the result, the commit and the tool calls to the task.
+    rows = await graph_rows(
+        fleet.context_url,
+        "MATCH (s:Story {id: $story})-[:HAS_TASK]->(t:Task {id: 'T-fix-1'})-[:HAS_RESULT]->(r:TaskResult) "
+        "MATCH (t)-[:HAS_COMMIT]->(c:Commit) "
+        "RETURN r.outcome AS outcome, r.failing_before AS failing_before, r.tests_after_ok AS after, "
+        "r.files AS files, c.id AS sha",
+        {"story": story},
+        wait=True,
+    )
+    assert rows == [
+        {
+            "outcome": "completed",
+            "failing_before": ["test_calc.py::test_add"],
+            "after": True,
+            "files": ["calc.py"],
+            "sha": commit["sha"],
+        }
+    ]
+    calls = await graph_rows(
+        fleet.context_url,
+        "MATCH (t:Task {id: 'T-fix-1'})-[:HAS_TOOL_CALL]->(c:ToolCall) RETURN c.step AS step, c.tool AS tool",
+        {},
+        wait=True,
+        count=4,
+    )
+    assert sorted((row["step"], row["tool"]) for row in calls) == list(enumerate(tools))
+
 
 async def test_a_wrong_fix_fails_naming_the_failing_test_and_changes_nothing(
     fleet: WorkspaceFleet, llm: ScriptedLlm, js, tmp_path: Path
@@ -145,6 +173,26 @@ async def test_a_worker_killed_mid_task_and_one_killed_after_pushing_each_give_o
     assert result["summary"].startswith("recovered from")
     assert result["diff"]["files"] == ["calc.py"]
     assert commits(remote, f"fleet/{story}") == ["Make add add|T-kill-1", "Initial commit|"]
+
+
+async def graph_rows(
+    url: str, cypher: str, params: dict, *, wait: bool = False, count: int = 1
+) -> list[dict]:
+    """Rows of a read-only query through the Context API; with `wait`, until at least `count` come back."""
+    import asyncio
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        while True:
+            response = await client.post("/v1/graph/query", json={"cypher": cypher, "params": params})
+            response.raise_for_status()
+            rows = response.json()["rows"]
+            if not wait or len(rows) >= count or time.monotonic() > deadline:
+                return rows
+            await asyncio.sleep(0.5)
 
 
 async def _in_thread(function, *args):
