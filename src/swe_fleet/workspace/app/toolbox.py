@@ -60,16 +60,28 @@ class _Failed(Exception):
     """Internal: the call was tried and failed with this summary (turned into an Observation)."""
 
 
-def truncate(text: str, max_bytes: int) -> tuple[str, bool]:
-    """`text` within `max_bytes` of UTF-8, keeping its head and its tail (where errors usually are)."""
+def truncate(text: str, max_bytes: int, original_bytes: int | None = None) -> tuple[str, bool]:
+    """`text` within `max_bytes` of UTF-8, keeping its head and its tail (where errors usually are).
+    `original_bytes`: the size of the text `text` was already cut from, for the count shown."""
     data = text.encode()
     if len(data) <= max_bytes:
-        return text, False
+        return text, original_bytes is not None and original_bytes > len(data)
     half = max_bytes // 2
     head = data[:half].decode(errors="ignore")
     tail = data[-half:].decode(errors="ignore")
-    dropped = len(data) - len(head.encode()) - len(tail.encode())
+    dropped = (original_bytes or len(data)) - len(head.encode()) - len(tail.encode())
     return f"{head}\n[... {dropped} bytes left out ...]\n{tail}", True
+
+
+def redact_and_truncate(text: str, max_bytes: int, redact: Callable[[str], str]) -> tuple[str, bool]:
+    """`text` redacted, then cut to `max_bytes` (head and tail). Only a bounded piece is redacted: text
+    over 4x the limit + 64 KB is first cut to its head and tail, a margin of 32 KB and more beyond what
+    is finally shown, so no secret straddling the first cut can be left half-redacted in what is shown."""
+    size = len(text.encode())
+    margin = 4 * max_bytes + 65536
+    if size > margin:
+        text, _ = truncate(text, margin)
+    return truncate(redact(text), max_bytes, original_bytes=max(size, len(text.encode())))
 
 
 def _syntax_error(path: str, source: str | bytes) -> str | None:
@@ -166,7 +178,7 @@ class Toolbox:
         except (CommandRefused, SandboxUnavailable) as error:
             return TestReport(passed=False, exit_code=None, summary=f"tests not run: {error}")
         failing, tally = parse_test_output(result.output)
-        output, truncated = truncate(self.redact(result.output), self.limits.max_output_bytes)
+        output, truncated = redact_and_truncate(result.output, self.limits.max_output_bytes, self.redact)
         if result.timed_out:
             summary = f"tests stopped: {result.killed_reason}"
         elif result.ok:
@@ -413,8 +425,8 @@ class Toolbox:
     # ------------------------------------------------------------------ output
 
     def _finalise(self, observation: Observation, call: ToolCall, duration: float) -> Observation:
-        output, cut = truncate(self.redact(observation.output), self.limits.max_output_bytes)
-        summary, _ = truncate(self.redact(observation.summary), 2048)
+        output, cut = redact_and_truncate(observation.output, self.limits.max_output_bytes, self.redact)
+        summary, _ = redact_and_truncate(observation.summary, 2048, self.redact)
         reason = observation.refused_reason
         return observation.model_copy(
             update={
