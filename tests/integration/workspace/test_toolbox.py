@@ -73,7 +73,9 @@ def test_write_file_creates_and_overwrites_and_rejects_python_that_does_not_pars
 def test_writes_outside_the_checkout_into_git_or_through_symlinks_are_refused(toolbox_for, checkout: Path):
     box = toolbox_for("DEV")
     (checkout / "leak.txt").symlink_to(checkout.parent / "outside-secret.txt")
+    (checkout / "loop").symlink_to(checkout / "loop")
     cases = {
+        "loop/x.py": "cannot be resolved",
         "../escape.py": "outside the checkout",
         "/tmp/abs.py": "absolute",
         ".git/hooks/post-commit": "inside .git",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swe_fleet.workspace.domain.patches import PatchError, touched_paths
 from swe_fleet.workspace.domain.paths import PathRefused, confine, relative
@@ -49,6 +51,12 @@ def test_a_symlink_to_a_file_or_directory_outside_is_refused(checkout: Path):
         confine(checkout, "link.txt")
     with pytest.raises(PathRefused, match="symlink pointing outside"):
         confine(checkout, "etc/passwd")
+
+
+def test_a_symlink_loop_is_refused(checkout: Path):
+    (checkout / "loop").symlink_to(checkout / "loop")
+    with pytest.raises(PathRefused, match="'loop/x' cannot be resolved"):
+        confine(checkout, "loop/x")
 
 
 def test_git_internals_may_be_read_but_never_written(checkout: Path):
@@ -107,3 +115,33 @@ def test_failing_tests_and_the_tally_are_read_from_pytest_and_unittest_output():
     assert parse_test_output(unittest_output) == (("test_y (tests.test_m.Case)",), "Ran 3 tests in 0.001s")
     assert parse_test_output("..                  [100%]\n2 passed in 0.01s\n") == ((), "2 passed in 0.01s")
     assert parse_test_output("") == ((), "")
+
+
+_SEGMENTS = ["..", ".", "src", "app.py", ".git", ".GIT", "hooks", "out", "in", "loop", "", "~", "/"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(parts=st.lists(st.sampled_from(_SEGMENTS), min_size=1, max_size=8), write=st.booleans())
+def test_no_path_ever_resolves_outside_or_writes_into_git(tmp_path_factory, parts: list[str], write: bool):
+    root = _maze(tmp_path_factory.mktemp("maze"))
+    try:
+        real = confine(root, "/".join(parts), write=write)
+    except PathRefused:
+        return
+    real_root = root.resolve()
+    assert real == real_root or real.is_relative_to(real_root)
+    if write:
+        assert ".git" not in {part.lower() for part in real.relative_to(real_root).parts}
+
+
+def _maze(base: Path) -> Path:
+    """A checkout with symlinks out of it (`out`), back into it (`in`), into .git (`hooks`) and a loop."""
+    root = base / "root"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "app.py").write_text("x = 1\n")
+    (root / ".git" / "hooks").mkdir(parents=True)
+    (root / "out").symlink_to(base)
+    (root / "src" / "in").symlink_to(root / "src")
+    (root / "hooks").symlink_to(root / ".git" / "hooks")
+    (root / "loop").symlink_to(root / "loop")
+    return root

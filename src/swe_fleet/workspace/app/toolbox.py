@@ -10,6 +10,7 @@ summary is truncated to the role's limit and redacted before it is returned.
 from __future__ import annotations
 
 import ast
+import logging
 import os
 import shlex
 import time
@@ -45,6 +46,8 @@ from swe_fleet.workspace.domain.tools import (
     ToolName,
     WriteFileArgs,
 )
+
+log = logging.getLogger(__name__)
 
 MAX_LISTED = 1000
 MAX_MATCHES = 200
@@ -148,6 +151,11 @@ class Toolbox:
             observation = Observation(tool=call.name, ok=False, summary=str(failure))
         except (OSError, UnicodeError) as error:
             observation = Observation(tool=call.name, ok=False, summary=f"{type(error).__name__}: {error}")
+        except Exception as error:  # a bug here must not end the agent's task: it is told, and logged
+            log.exception("workspace tool %s failed unexpectedly", call.name)
+            observation = Observation(
+                tool=call.name, ok=False, summary=f"internal error: {type(error).__name__}"
+            )
         return self._finalise(observation, call, self._clock() - started)
 
     def _dispatch(self, args: ToolArguments) -> Observation:
