@@ -91,6 +91,17 @@ def test_writes_outside_the_checkout_into_git_or_through_symlinks_are_refused(to
     assert box.execute(call("read_file", path="app.py")).ok
 
 
+def test_qa_cannot_patch_code_through_a_header_git_reads_differently(toolbox_for, checkout: Path):
+    # `git apply` drops the first component of any header name: `tests/app.py` patches ./app.py.
+    sneaky = "--- tests/app.py\n+++ tests/app.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n"
+    sneaky += "-    return a + b\n+    return 0\n"
+    refused = toolbox_for("QA").execute(call("apply_patch", patch=sneaky))
+    assert refused.refused_reason is not None and "may not write app.py" in refused.refused_reason
+    assert "return a + b" in (checkout / "app.py").read_text()
+    applied = toolbox_for("DEV").execute(call("apply_patch", patch=sneaky))
+    assert applied.ok and applied.summary == "patched 1 files: app.py"
+
+
 def test_qa_writes_tests_only(toolbox_for):
     box = toolbox_for("QA")
     assert box.execute(call("write_file", path="tests/test_more.py", content="def test_x():\n    pass\n")).ok

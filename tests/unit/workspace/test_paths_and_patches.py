@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swe_fleet.workspace.domain.patches import PatchError, touched_paths
+from swe_fleet.workspace.domain.patches import PatchError, paths_from_numstat, touched_paths
 from swe_fleet.workspace.domain.paths import PathRefused, confine, relative
 from swe_fleet.workspace.domain.pytest_output import parse_test_output
 
@@ -89,6 +89,24 @@ rename to new.txt
 
 def test_a_patch_names_every_path_it_touches():
     assert touched_paths(PATCH) == ["src/app.py", "old.txt", "new.txt", "sp aceé.txt"]
+
+
+def test_header_names_lose_their_first_component_as_git_apply_reads_them():
+    traditional = "--- tests/app.py\n+++ tests/app.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"
+    assert touched_paths(traditional) == ["app.py"]
+    assert touched_paths("--- app.py\n+++ app.py\n@@ -1 +1 @@\n-x\n+y\n") == ["app.py"]
+
+
+def test_numstat_output_names_plain_and_renamed_paths():
+    assert paths_from_numstat("1\t1\tapp.py\x00") == ["app.py"]
+    assert paths_from_numstat("0\t0\t\x00old.py\x00new name.py\x002\t0\tx.py\x00") == [
+        "old.py",
+        "new name.py",
+        "x.py",
+    ]
+    assert paths_from_numstat("") == []
+    with pytest.raises(PatchError, match="unexpected numstat"):
+        paths_from_numstat("garbage\x00")
 
 
 def test_a_patch_without_files_or_making_a_symlink_is_refused():

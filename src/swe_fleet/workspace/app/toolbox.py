@@ -20,7 +20,7 @@ from pathlib import Path
 import regex
 
 from swe_fleet.workspace.app.ports import Sandbox, SandboxUnavailable
-from swe_fleet.workspace.domain.patches import PatchError, touched_paths
+from swe_fleet.workspace.domain.patches import PatchError, paths_from_numstat, touched_paths
 from swe_fleet.workspace.domain.paths import PathRefused, confine, relative
 from swe_fleet.workspace.domain.policy import (
     CommandRefused,
@@ -352,24 +352,32 @@ class Toolbox:
 
     def _apply_patch(self, args: ApplyPatchArgs) -> Observation:
         patch = args.patch if args.patch.endswith("\n") else args.patch + "\n"
-        targets = [self._writable(path) for path in touched_paths(patch)]
-        snapshots = {real: (real.read_bytes() if real.is_file() else None) for real, _ in targets}
+        # The headers are checked before anything runs; then git says what it would touch, and that
+        # is checked too (the union), before the patch is applied.
+        targets = {real: shown for real, shown in (self._writable(path) for path in touched_paths(patch))}
         check = self.sandbox.run(
-            ["git", "apply", "--check", "-"], cwd=self.root, limits=self.limits, stdin=patch
+            ["git", "apply", "--check", "--numstat", "-z", "-"],
+            cwd=self.root,
+            limits=self.limits,
+            stdin=patch,
         )
         if not check.ok:
             raise _Failed(f"the patch does not apply: {check.output.strip()[:2000]}")
+        for path in paths_from_numstat(check.stdout):
+            real, shown = self._writable(path)
+            targets.setdefault(real, shown)
+        snapshots = {real: (real.read_bytes() if real.is_file() else None) for real in targets}
         applied = self.sandbox.run(["git", "apply", "-"], cwd=self.root, limits=self.limits, stdin=patch)
         if not applied.ok:
             self._restore(snapshots)
             raise _Failed(f"the patch failed to apply: {applied.output.strip()[:2000]}")
-        for real, shown in targets:
+        for real, shown in targets.items():
             if shown.endswith(".py") and real.is_file():
                 error = _syntax_error(shown, real.read_bytes())
                 if error:
                     self._restore(snapshots)
                     raise _Failed(f"rejected, no file was changed: {error}")
-        changed = ", ".join(shown for _, shown in targets)
+        changed = ", ".join(targets.values())
         return Observation(
             tool=ToolName.APPLY_PATCH, ok=True, summary=f"patched {len(targets)} files: {changed}"
         )
