@@ -199,7 +199,7 @@ def test_a_fifo_left_in_the_checkout_blocks_no_tool(toolbox_for, checkout: Path)
 
 
 def test_a_task_stops_at_its_time_limit(checkout: Path, sandbox, policies):
-    from swe_fleet.context.domain.redaction import redact
+    from swe_fleet.redaction import redact
     from swe_fleet.workspace.app.toolbox import Toolbox
 
     now = [100.0]
