@@ -73,7 +73,9 @@ def test_write_file_creates_and_overwrites_and_rejects_python_that_does_not_pars
 def test_writes_outside_the_checkout_into_git_or_through_symlinks_are_refused(toolbox_for, checkout: Path):
     box = toolbox_for("DEV")
     (checkout / "leak.txt").symlink_to(checkout.parent / "outside-secret.txt")
+    (checkout / "loop").symlink_to(checkout / "loop")
     cases = {
+        "loop/x.py": "cannot be resolved",
         "../escape.py": "outside the checkout",
         "/tmp/abs.py": "absolute",
         ".git/hooks/post-commit": "inside .git",
@@ -87,6 +89,17 @@ def test_writes_outside_the_checkout_into_git_or_through_symlinks_are_refused(to
     assert (checkout.parent / "outside-secret.txt").read_text() == "the host's secret\n"
     assert not (checkout / ".git" / "hooks" / "post-commit").exists()
     assert box.execute(call("read_file", path="app.py")).ok
+
+
+def test_qa_cannot_patch_code_through_a_header_git_reads_differently(toolbox_for, checkout: Path):
+    # `git apply` drops the first component of any header name: `tests/app.py` patches ./app.py.
+    sneaky = "--- tests/app.py\n+++ tests/app.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n"
+    sneaky += "-    return a + b\n+    return 0\n"
+    refused = toolbox_for("QA").execute(call("apply_patch", patch=sneaky))
+    assert refused.refused_reason is not None and "may not write app.py" in refused.refused_reason
+    assert "return a + b" in (checkout / "app.py").read_text()
+    applied = toolbox_for("DEV").execute(call("apply_patch", patch=sneaky))
+    assert applied.ok and applied.summary == "patched 1 files: app.py"
 
 
 def test_qa_writes_tests_only(toolbox_for):

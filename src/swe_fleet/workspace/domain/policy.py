@@ -49,6 +49,12 @@ class Limits(BaseModel):
     max_file_mb: int = Field(ge=1, le=1024 * 1024)
     wall_timeout_s: float = Field(gt=0, le=24 * 3600)
 
+    @property
+    def capture_bytes(self) -> int:
+        """Output kept from a command before redaction (head and tail), well over what is shown, so the
+        cut made while reading lies in the middle the final cut removes: no secret is shown half-cut."""
+        return 4 * self.max_output_bytes + 65536
+
 
 class CommandRule(BaseModel):
     """Matches a command whose argv starts with `prefix`; with `args_pattern`, every further argument
