@@ -32,6 +32,8 @@ class Turn:
     arguments: dict[str, Any] = field(default_factory=dict)
     content: str = ""
     hold: threading.Event | None = None
+    # Answer this HTTP error instead (e.g. 400 "the request exceeds the available context size").
+    error: tuple[int, str] | None = None
 
     @classmethod
     def call(cls, tool: str, **arguments: Any) -> Turn:
@@ -130,6 +132,8 @@ class ScriptedLlm:
         turn = turns[index] if index < len(turns) else Turn.call("finish", summary="script ended")
         if turn.hold is not None:
             turn.hold.wait(600)
+        if turn.error is not None:
+            return turn.error[0], {"error": {"message": turn.error[1], "code": turn.error[0]}}
         usage = {"prompt_tokens": len(text) // 4, "completion_tokens": 20}
         message: dict[str, Any] = {"role": "assistant", "content": turn.content or None}
         if turn.tool is not None and body.get("tools"):

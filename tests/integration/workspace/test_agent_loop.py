@@ -127,3 +127,16 @@ async def test_talk_and_a_bad_finish_are_told_back_and_the_loop_goes_on(server: 
     conversation = str(server.seen[-1].messages)
     assert "Call one of the tools" in conversation or "not a next action" in conversation
     assert "finish: Field required" in conversation
+
+
+async def test_a_model_that_refuses_the_request_stops_the_loop_saying_why(server: ScriptedLlm) -> None:
+    refusal = Turn(error=(400, "the request exceeds the available context size"))
+    server.script("TASK-loop-1", [Turn.call("list_files", path="."), refusal])
+    client, model = model_for(server)
+    tools = RecordingTools()
+    try:
+        result = await AgentLoop(model, tools, TOOL_SCHEMAS, LoopLimits(max_steps=10)).run("dev", TASK)
+    finally:
+        await client.aclose()
+    assert result.stop is StopReason.MODEL_FAILED and len(tools.calls) == 1
+    assert "exceeds the available context size" in result.summary

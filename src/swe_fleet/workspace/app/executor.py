@@ -115,6 +115,7 @@ class TaskExecutor:
         model_for: Callable[[Role], AgentModel],
         redact: Callable[[str], str],
         max_tokens: int = 200_000,
+        history_characters: int = 400_000,
     ) -> None:
         self._source = source
         self._workspaces = workspaces
@@ -125,6 +126,7 @@ class TaskExecutor:
         self._model_for = model_for
         self._redact = redact
         self._max_tokens = max_tokens
+        self._history_characters = history_characters
 
     async def handle(self, deliveries: Sequence[Delivery[TaskDispatched]]) -> None:
         for delivery in deliveries:
@@ -169,9 +171,7 @@ class TaskExecutor:
                 return await self._result(
                     WorkspaceTaskCompleted, task, checkout, work, started, summary=summary, commit=done.sha
                 )
-            await self._publish(
-                delivery, subjects.WORKSPACE_TASK_STARTED, self._started(delivery, checkout), "started"
-            )
+            await self._publish(delivery, subjects.WORKSPACE_TASK_STARTED, self._started(delivery, checkout))
             toolbox = Toolbox(
                 checkout.path, policy, self._sandbox, repository.test_command or "", self._redact
             )
@@ -216,15 +216,11 @@ class TaskExecutor:
             max_steps=policy_limits.max_steps,
             max_tokens=self._max_tokens,
             max_seconds=policy_limits.max_seconds,
+            max_history_characters=self._history_characters,
         )
 
         async def on_step(step: Step) -> None:
-            await self._publish(
-                delivery,
-                subjects.WORKSPACE_TOOL_CALLED,
-                self._tool_event(delivery, step),
-                f"tool:{step.index}",
-            )
+            await self._publish(delivery, subjects.WORKSPACE_TOOL_CALLED, self._tool_event(delivery, step))
 
         loop = AgentLoop(
             self._model_for(task.role), _ToolboxRunner(toolbox), schemas, loop_limits, on_step=on_step
@@ -269,20 +265,14 @@ class TaskExecutor:
             attempt=max(1, delivery.num_delivered),
         )
 
-    async def _publish(
-        self, delivery: Delivery[TaskDispatched], subject: str, payload: Payload, key: str
-    ) -> None:
-        task = delivery.payload
-        envelope = self._publisher.envelope(
+    async def _publish(self, delivery: Delivery[TaskDispatched], subject: str, payload: Payload) -> None:
+        """A progress event (started, tool called): a fresh id, so a retried attempt's events all count."""
+        await self._publisher.publish(
             subject,
             payload,
             correlation_id=delivery.envelope.correlation_id,
             causation_id=delivery.envelope.event_id,
-            event_id=deterministic_event_id(
-                f"workspace:{task.task_id}:{delivery.num_delivered}:{key}", _moment(delivery.envelope)
-            ),
         )
-        await self._publisher.publish_envelope(envelope)
 
     def _result_envelope(self, delivery: Delivery[TaskDispatched], result: WorkspaceTaskResult) -> Envelope:
         subject = (
