@@ -1,7 +1,7 @@
 """A dispatched task carried out by a real workspace process: real git, real sandbox, a scripted model.
 
 Real processes: nats-server, Planning, Context and `fleet serve workspace`; the model is a real
-OpenAI-compatible HTTP server answering from a script (tests/support/scripted_llm.py).
+OpenAI-compatible HTTP server answering from a script (fleet_testing/scripted_llm.py).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from fleet_testing.git_repos import branches, commits, run_git, seeded_remote
+from fleet_testing.scripted_llm import ScriptedLlm, Turn
 from swe_fleet.events import subjects
-from tests.support.git_repos import branches, commits, run_git, seeded_remote
-from tests.support.scripted_llm import ScriptedLlm, Turn
 from tests.support.workspace_fleet import WorkspaceFleet, dispatch, results_for, workspace_events
 
 FIXED = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n"

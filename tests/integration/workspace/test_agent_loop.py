@@ -6,12 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from fleet_testing.scripted_llm import ScriptedLlm, Turn
 from swe_fleet.llm.client import LlmClient
 from swe_fleet.llm.config import LlmConfig, RetryPolicy
 from swe_fleet.workspace.adapters.llm_model import LlmAgentModel
 from swe_fleet.workspace.app.agent_loop import AgentLoop, LoopLimits, Step, StopReason
 from swe_fleet.workspace.domain.tools import TOOL_SCHEMAS, Observation, ToolCall
-from tests.support.scripted_llm import ScriptedLlm, Turn
 
 TASK = "TASK-loop-1: make add() add"
 

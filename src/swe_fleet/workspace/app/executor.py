@@ -176,7 +176,7 @@ class TaskExecutor:
                 checkout.path, policy, self._sandbox, repository.test_command or "", self._redact
             )
             work.tests_before = await self._run_tests(toolbox, work, repository.test_command)
-            work.loop = await self._run_agent(delivery, brief, toolbox, policy.tools)
+            work.loop = await self._run_agent(delivery, brief, toolbox, policy.tools, work)
             work.tests_after = await self._run_tests(toolbox, work, repository.test_command)
             reason = failure_reason(work.loop.finished, work.loop.summary, work.tests_after)
             if reason is not None:
@@ -207,6 +207,7 @@ class TaskExecutor:
         brief: TaskBrief,
         toolbox: Toolbox,
         tools: frozenset[ToolName],
+        work: _Work,
     ) -> LoopResult:
         task = delivery.payload
         schemas = tool_schemas(tools)
@@ -220,6 +221,8 @@ class TaskExecutor:
         )
 
         async def on_step(step: Step) -> None:
+            if step.call.name == ToolName.RUN_TESTS:  # the project's own tests, run by the agent
+                work.tests_seconds += step.observation.duration_s
             await self._publish(delivery, subjects.WORKSPACE_TOOL_CALLED, self._tool_event(delivery, step))
 
         loop = AgentLoop(
