@@ -24,6 +24,7 @@ from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.context.adapters.api import build_router
 from swe_fleet.context.adapters.cache import ValkeyContextCache
 from swe_fleet.context.adapters.graph_reader import StoryGraphReader
+from swe_fleet.context.adapters.task_api import build_task_router
 from swe_fleet.context.adapters.tokenizer import choose_counter
 from swe_fleet.context.app.projector import Projector
 from swe_fleet.context.app.service import ContextService, PhaseUnknown
@@ -155,7 +156,7 @@ async def build(
     return Service(
         name="context",
         consumers=consumers,
-        routers=[build_router(parts.service, parts.store, parts.reader)],
+        routers=[build_router(parts.service, parts.store, parts.reader), build_task_router(parts.store)],
         checks={"graph": graph_check, "cache": cache_check, "tokenizer": tokenizer_check},
         closers=[parts.store.close, close_cache, close_tokenizer],
         error_statuses=dict(ERROR_STATUSES),
