@@ -111,6 +111,7 @@ class Rel(StrEnum):
     SCORED_BY = "SCORED_BY"
     HAS_DISPATCH = "HAS_DISPATCH"
     DISPATCHED_TO = "DISPATCHED_TO"
+    SUPERSEDES = "SUPERSEDES"
 
 
 NODES: dict[str, NodeLabel] = {
@@ -194,6 +195,10 @@ NODES: dict[str, NodeLabel] = {
                 ("story_id", S),
                 ("task_id", S),
                 ("status", S),
+                # Validity: current until a later decision supersedes it (then history, never deleted).
+                ("supersedes", L),
+                ("superseded_by", S),
+                ("superseded_at", S),
             ),
             guarded=("status",),
             description="A decision with its rationale; source is `planning` or `deliberation`",
@@ -217,7 +222,14 @@ NODES: dict[str, NodeLabel] = {
         ),
         NodeLabel(
             Label.PROPOSAL,
-            (("content", S), ("revision", N), ("total_score", F), ("selected", B), ("agent_id", S)),
+            (
+                ("content", S),
+                ("revision", N),
+                ("total_score", F),
+                ("selected", B),
+                ("agent_id", S),
+                ("summary", S),
+            ),
         ),
         NodeLabel(Label.CRITIQUE, (("content", S), ("author_agent_id", S))),
         NodeLabel(
@@ -282,6 +294,9 @@ RELS: dict[str, RelType] = {
         RelType(Rel.SCORED_BY, ((Label.SCORE, Label.AGENT),)),
         RelType(Rel.HAS_DISPATCH, ((Label.TASK, Label.TASK_DISPATCH),)),
         RelType(Rel.DISPATCHED_TO, ((Label.TASK_DISPATCH, Label.AGENT),)),
+        RelType(
+            Rel.SUPERSEDES, ((Label.DECISION, Label.DECISION),), description="newer -> the one it replaced"
+        ),
     )
 }
 

@@ -4,6 +4,11 @@ The order of items inside a section is what the budget cutter relies on: when a 
 shortened, its tail goes first, so the items that matter most for this role and task come first
 (decisions affecting the task before the others, the task's dependencies before other tasks, the
 latest events before older ones). Every text is redacted here, before anything is measured.
+
+When the request names a task, each section also says how many of its leading items are about that
+task (`focus`): the assembler packs those of every section first and fills the rest of the budget
+with background after, so a long section of other tasks' details cannot crowd out a short section
+that the task needs. Decisions that were superseded are history: they never appear as current.
 """
 
 from __future__ import annotations
@@ -11,7 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from swe_fleet.context.domain.model import ContextRequest, StoryGraph, TaskFacts
+from swe_fleet.context.domain.model import (
+    ContextRequest,
+    DecisionFacts,
+    DeliberationFacts,
+    StoryGraph,
+    TaskFacts,
+)
 from swe_fleet.context.domain.redaction import redact
 
 
@@ -20,6 +31,12 @@ class Section:
     name: str
     header: str
     items: tuple[str, ...]
+    # How many leading items are about the request's focus (its task); None = all of them.
+    focus: int | None = None
+
+    @property
+    def focus_items(self) -> int:
+        return len(self.items) if self.focus is None else min(self.focus, len(self.items))
 
     def render(self, keep: int | None = None) -> str:
         """The section with its first `keep` items (all by default), saying how many were left out."""
@@ -91,6 +108,11 @@ def _plan(graph: StoryGraph, request: ContextRequest, title: str) -> Section | N
     return Section("plan", f"## {title}: {_text(plan.id)}", tuple(item for item in items if item))
 
 
+def _background(request: ContextRequest) -> int | None:
+    """The focus of a section that is background to a task (none of it), or all of it without a task."""
+    return 0 if request.task_id is not None else None
+
+
 def _plan_history(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
     events = sorted(graph.plan_events, key=lambda e: e.at or "", reverse=True)
     if not events:
@@ -100,7 +122,7 @@ def _plan_history(graph: StoryGraph, request: ContextRequest, title: str) -> Sec
         + (f": {_text(e.text)}" if e.text else "")
         for e in events
     ]
-    return Section("plan_history", f"## {title}", tuple(items))
+    return Section("plan_history", f"## {title}", tuple(items), _background(request))
 
 
 def _phase_history(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
@@ -112,7 +134,7 @@ def _phase_history(graph: StoryGraph, request: ContextRequest, title: str) -> Se
         + (f" ({_text(t.reason)})" if t.reason else "")
         for t in transitions
     ]
-    return Section("phase_history", f"## {title}", tuple(items))
+    return Section("phase_history", f"## {title}", tuple(items), _background(request))
 
 
 def _task_line(task: TaskFacts) -> str:
@@ -159,30 +181,61 @@ def _tasks(graph: StoryGraph, request: ContextRequest, title: str) -> Section | 
     tasks = [t for t in graph.tasks if focused is None or t.id != focused.id]
     if not tasks:
         return None
+    # With a task, its dependencies are already named in the task's own section: the rest is background.
     return Section(
-        "tasks", f"## {title} ({len(graph.tasks)})", tuple(_task_line(t) for t in sorted(tasks, key=rank))
+        "tasks",
+        f"## {title} ({len(graph.tasks)})",
+        tuple(_task_line(t) for t in sorted(tasks, key=rank)),
+        _background(request),
     )
 
 
+def _story_wide(decision: DecisionFacts, graph: StoryGraph) -> bool:
+    """A decision about no task in particular holds for every task of the story."""
+    return decision.task_id is None and (not decision.affects or graph.story.id in decision.affects)
+
+
 def _decisions(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
-    if not graph.decisions:
+    current = [decision for decision in graph.decisions if decision.current]
+    if not current:
         return None
     task_id = request.task_id
+    titles = {decision.id: decision.title for decision in graph.decisions}
 
-    def rank(decision) -> tuple[bool, bool, str]:
-        touches_task = task_id is not None and (decision.task_id == task_id or task_id in decision.affects)
-        # Affecting the task first, then standing decisions before rejected ones, newest first.
-        return (not touches_task, decision.status == "REJECTED", _reverse(decision.at or ""))
+    def relevant(decision: DecisionFacts) -> bool:
+        return (
+            task_id is None
+            or decision.task_id == task_id
+            or task_id in decision.affects
+            or _story_wide(decision, graph)
+        )
+
+    def rank(decision: DecisionFacts) -> tuple[bool, bool, str]:
+        # About the task (or the whole story) first, then standing before rejected ones, newest first.
+        return (not relevant(decision), decision.status == "REJECTED", _reverse(decision.at or ""))
 
     items = []
-    for decision in sorted(graph.decisions, key=rank):
+    ranked = sorted(current, key=rank)
+    for decision in ranked:
         by = f" (by {_text(decision.decided_by)})" if decision.decided_by else ""
         scope = f" [task {_text(decision.task_id)}]" if decision.task_id else ""
+        replaced = [_text(titles.get(old) or old) for old in decision.supersedes]
+        replaces = f" (replaces: {'; '.join(replaced)})" if replaced else ""
         items.append(
             f"- [{_text(decision.status) or 'DECIDED'}] {_text(decision.title)}{scope}: "
-            f"{_text(decision.rationale)}{by}"
+            f"{_text(decision.rationale)}{by}{replaces}"
         )
-    return Section("decisions", f"## {title} ({len(items)})", tuple(items))
+    focus = None if task_id is None else sum(1 for decision in ranked if relevant(decision))
+    superseded = [decision for decision in graph.decisions if not decision.current]
+    if request.history:  # after the current ones, each saying what replaced it and when
+        for decision in sorted(superseded, key=lambda d: _reverse(d.superseded_at or "")):
+            replaced_by = _text(titles.get(decision.superseded_by or "") or decision.superseded_by)
+            label = f"[SUPERSEDED by {replaced_by} at {_text(decision.superseded_at)}]"
+            items.append(f"- {label} {_text(decision.title)}: {_text(decision.rationale)}")
+        note = f", {len(superseded)} superseded listed last" if superseded else ""
+    else:
+        note = f", {len(superseded)} superseded not shown" if superseded else ""
+    return Section("decisions", f"## {title} ({len(current)}{note})", tuple(items), focus)
 
 
 def _reverse(text: str) -> str:
@@ -190,31 +243,45 @@ def _reverse(text: str) -> str:
     return "".join(chr(0x10FFFF - ord(char)) for char in text)
 
 
+def _deliberation_lines(deliberation: DeliberationFacts, detailed: bool) -> list[str]:
+    score = f", score {deliberation.winner_score:g}" if deliberation.winner_score is not None else ""
+    council = (
+        f"{len(deliberation.agents)} {_text(deliberation.role)} agents, {deliberation.rounds or 0} rounds"
+    )
+    winner = _text(deliberation.winner_agent_id)
+    lines = [f"- Task {_text(deliberation.task_id)}: {council}; selected the proposal of {winner}{score}"]
+    if detailed:
+        lines += [f"  Criterion {_text(line)}" for line in deliberation.winner_criteria]
+        if deliberation.winner_content:
+            lines.append(f"  Selected proposal: {_text(deliberation.winner_content)}")
+        lines += [f"  Agent failure: {_text(line)}" for line in deliberation.failures]
+    return lines
+
+
+def _newest(deliberations: list[DeliberationFacts]) -> list[DeliberationFacts]:
+    return sorted(deliberations, key=lambda d: d.completed_at or "", reverse=True)
+
+
 def _deliberation(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
     if not graph.deliberations:
         return None
-    if request.task_id is not None:
-        chosen = [d for d in graph.deliberations if d.task_id == request.task_id]
-    else:
-        chosen = list(graph.deliberations)
-    if not chosen:
+    if request.task_id is None:
+        items = [line for d in _newest(list(graph.deliberations)) for line in _deliberation_lines(d, False)]
+        return Section("deliberation", f"## {title}", tuple(items))
+    items = [
+        line
+        for d in _newest([d for d in graph.deliberations if d.task_id == request.task_id])
+        for line in _deliberation_lines(d, True)
+    ]
+    # What the task builds on: the selected result of each task it depends on.
+    focused = _focused_task(graph, request)
+    for dependency in focused.depends_on if focused else ():
+        done = _newest([d for d in graph.deliberations if d.task_id == dependency and d.winner_agent_id])
+        result = (done[0].winner_summary or done[0].winner_content) if done else None
+        if result:
+            items.append(f"- Result of {_text(dependency)}: {_text(result)}")
+    if not items:
         return None
-    chosen.sort(key=lambda d: d.completed_at or "", reverse=True)
-    items: list[str] = []
-    for deliberation in chosen:
-        score = f", score {deliberation.winner_score:g}" if deliberation.winner_score is not None else ""
-        council = (
-            f"{len(deliberation.agents)} {_text(deliberation.role)} agents, {deliberation.rounds or 0} rounds"
-        )
-        winner = _text(deliberation.winner_agent_id)
-        items.append(
-            f"- Task {_text(deliberation.task_id)}: {council}; selected the proposal of {winner}{score}"
-        )
-        if request.task_id is not None:
-            items += [f"  Criterion {_text(line)}" for line in deliberation.winner_criteria]
-            if deliberation.winner_content:
-                items.append(f"  Selected proposal: {_text(deliberation.winner_content)}")
-            items += [f"  Agent failure: {_text(line)}" for line in deliberation.failures]
     return Section("deliberation", f"## {title}", tuple(items))
 
 
@@ -227,7 +294,8 @@ def _dispatches(graph: StoryGraph, request: ContextRequest, title: str) -> Secti
     items = [
         f"- {_text(d.at)} task {_text(d.task_id)} → {_text(d.agent_id)} ({_text(d.role)})" for d in dispatches
     ]
-    return Section("dispatches", f"## {title}", tuple(items))
+    own = sum(1 for d in dispatches if d.task_id == request.task_id)
+    return Section("dispatches", f"## {title}", tuple(items), None if request.task_id is None else own)
 
 
 BUILDERS: dict[str, Callable[[StoryGraph, ContextRequest, str], Section | None]] = {
