@@ -60,19 +60,35 @@ def _join(*parts: str) -> str:
     return " ".join(part for part in parts if part)
 
 
+def _focused(
+    request: ContextRequest, focus: list[str], background: list[str]
+) -> tuple[tuple[str, ...], int | None]:
+    """Items about the task first, then background (the focus count is None without a task)."""
+    kept = [item for item in focus if item]
+    return tuple(kept + [item for item in background if item]), (len(kept) if request.task_id else None)
+
+
+def _date(at: str | None) -> str:
+    """The day of an instant: enough for an agent, and a fraction of a full timestamp's tokens."""
+    return _text(at)[:10] if at else "?"
+
+
 def _story(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
     story = graph.story
-    items = [
-        _join("State:", _text(story.state) or "unknown"),
-        _join("Owner:", _text(story.owner)) if story.owner else "",
+    focus = [
+        _join("Brief:", _text(story.brief)) if story.brief else "",
         _join("Epic:", _text(story.epic_title or story.epic_id)) if story.epic_id else "",
         _join("Project:", _text(story.project_name or story.project_id)) if story.project_id else "",
-        _join("Brief:", _text(story.brief)) if story.brief else "",
     ]
     if story.placeholder:
-        items.append("Note: the story's own record has not reached the graph yet; details may be missing.")
+        focus.append("Note: the story's own record has not reached the graph yet; details may be missing.")
+    background = [
+        _join("State:", _text(story.state) or "unknown"),
+        _join("Owner:", _text(story.owner)) if story.owner else "",
+    ]
     heading = f"## {title}: {_text(story.id)}" + (f" — {_text(story.title)}" if story.title else "")
-    return Section("story", heading, tuple(item for item in items if item))
+    items, count = _focused(request, focus, background)
+    return Section("story", heading, items, count)
 
 
 def _acceptance_criteria(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
@@ -96,16 +112,22 @@ def _plan(graph: StoryGraph, request: ContextRequest, title: str) -> Section | N
     if plan is None:
         return None
     approvals = [e for e in graph.plan_events if e.plan_id == plan.id and e.kind == "approved"]
-    items = [
-        _join("Status:", _text(plan.status) or "unknown"),
+    # The approver's conditions bind every task: they come first.
+    focus = [
+        f"Approved by {_text(approval.by)} ({_date(approval.at)})"
+        + (f": {_text(approval.text)}" if approval.text else "")
+        for approval in sorted(approvals, key=lambda e: e.at or "", reverse=True)
+    ]
+    focus += [
         _join("Description:", _text(plan.description)) if plan.description else "",
         _join("Technical notes:", _text(plan.technical_notes)) if plan.technical_notes else "",
+    ]
+    background = [
+        _join("Status:", _text(plan.status) or "unknown"),
         _join("Roles:", ", ".join(_text(role) for role in plan.roles)) if plan.roles else "",
     ]
-    for approval in sorted(approvals, key=lambda e: e.at or "", reverse=True):
-        note = f": {_text(approval.text)}" if approval.text else ""
-        items.append(f"Approved by {_text(approval.by)} at {_text(approval.at)}{note}")
-    return Section("plan", f"## {title}: {_text(plan.id)}", tuple(item for item in items if item))
+    items, count = _focused(request, focus, background)
+    return Section("plan", f"## {title}: {_text(plan.id)}", items, count)
 
 
 def _background(request: ContextRequest) -> int | None:
@@ -143,6 +165,12 @@ def _task_line(task: TaskFacts) -> str:
     return f"- {_text(task.id)} [{tags}] {_text(task.title) or '(untitled)'}{deps}"
 
 
+def _result(graph: StoryGraph, task_id: str) -> str | None:
+    """A task's outcome: the selected proposal of its latest council (its summary, else its content)."""
+    done = _newest([d for d in graph.deliberations if d.task_id == task_id and d.winner_agent_id])
+    return (done[0].winner_summary or done[0].winner_content) if done else None
+
+
 def _focused_task(graph: StoryGraph, request: ContextRequest) -> TaskFacts | None:
     if request.task_id is None:
         return None
@@ -154,19 +182,25 @@ def _task(graph: StoryGraph, request: ContextRequest, title: str) -> Section | N
     if task is None:
         return None
     by_id = {t.id: t for t in graph.tasks}
-    items = [
+    focus = [
         _join("Title:", _text(task.title)) if task.title else "",
-        _join("Role:", _text(task.role)) if task.role else "",
-        _join("Status:", _text(task.status)) if task.status else "",
-        f"Estimate: {task.estimate_hours:g} h" if task.estimate_hours is not None else "",
         _join("Description:", _text(task.description)) if task.description else "",
     ]
-    for dependency in task.depends_on:
+    for dependency in task.depends_on:  # what the task builds on, with the result of each if there is one
         found = by_id.get(dependency)
         status = f" [{_text(found.status)}]" if found and found.status else ""
         state = f"{status} {_text(found.title)}" if found else " (not yet known)"
-        items.append(f"Depends on {_text(dependency)}{state}")
-    return Section("task", f"## {title}: {_text(task.id)}", tuple(item for item in items if item))
+        result = _result(graph, dependency)
+        focus.append(
+            f"Depends on {_text(dependency)}{state}" + (f"; result: {_text(result)}" if result else "")
+        )
+    background = [
+        _join("Role:", _text(task.role)) if task.role else "",
+        _join("Status:", _text(task.status)) if task.status else "",
+        f"Estimate: {task.estimate_hours:g} h" if task.estimate_hours is not None else "",
+    ]
+    items, count = _focused(request, focus, background)
+    return Section("task", f"## {title}: {_text(task.id)}", items, count)
 
 
 def _tasks(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
@@ -218,13 +252,15 @@ def _decisions(graph: StoryGraph, request: ContextRequest, title: str) -> Sectio
     ranked = sorted(current, key=rank)
     for decision in ranked:
         by = f" (by {_text(decision.decided_by)})" if decision.decided_by else ""
-        scope = f" [task {_text(decision.task_id)}]" if decision.task_id else ""
+        # An approved decision is the norm and goes unmarked; any other verdict is said.
+        verdict = "" if decision.status == "APPROVED" else f"[{_text(decision.status) or 'DECIDED'}] "
+        if decision.task_id == task_id and task_id is not None:
+            scope = " [this task]"
+        else:
+            scope = f" [task {_text(decision.task_id)}]" if decision.task_id else ""
         replaced = [_text(titles.get(old) or old) for old in decision.supersedes]
         replaces = f" (replaces: {'; '.join(replaced)})" if replaced else ""
-        items.append(
-            f"- [{_text(decision.status) or 'DECIDED'}] {_text(decision.title)}{scope}: "
-            f"{_text(decision.rationale)}{by}{replaces}"
-        )
+        items.append(f"- {verdict}{_text(decision.title)}{scope}: {_text(decision.rationale)}{by}{replaces}")
     focus = None if task_id is None else sum(1 for decision in ranked if relevant(decision))
     superseded = [decision for decision in graph.decisions if not decision.current]
     if request.history:  # after the current ones, each saying what replaced it and when
@@ -268,18 +304,12 @@ def _deliberation(graph: StoryGraph, request: ContextRequest, title: str) -> Sec
     if request.task_id is None:
         items = [line for d in _newest(list(graph.deliberations)) for line in _deliberation_lines(d, False)]
         return Section("deliberation", f"## {title}", tuple(items))
+    # The results of the task's dependencies are in the task's own section.
     items = [
         line
         for d in _newest([d for d in graph.deliberations if d.task_id == request.task_id])
         for line in _deliberation_lines(d, True)
     ]
-    # What the task builds on: the selected result of each task it depends on.
-    focused = _focused_task(graph, request)
-    for dependency in focused.depends_on if focused else ():
-        done = _newest([d for d in graph.deliberations if d.task_id == dependency and d.winner_agent_id])
-        result = (done[0].winner_summary or done[0].winner_content) if done else None
-        if result:
-            items.append(f"- Result of {_text(dependency)}: {_text(result)}")
     if not items:
         return None
     return Section("deliberation", f"## {title}", tuple(items))
