@@ -39,7 +39,7 @@ from swe_fleet.embedded.child import EmbeddedServerError, free_port
 from swe_fleet.embedded.llm_server import EmbeddedLlamaServer
 
 BUDGETS = (256, 512, 1024, 2048)
-CONTENDERS = ("fleet", "dump", "original")
+CONTENDERS = ("fleet", "dump", "original", "original_cut")
 STORIES, QUICK_STORIES = 40, 12
 ALIAS = "gemma-3-270m"
 REF = re.compile(r"\[f\d+\]")
@@ -147,10 +147,16 @@ def original(case: Case, budget: int, policy: ScopePolicy, counter: TokenCounter
     return [_first_words(text, budget)]
 
 
+def original_cut(case: Case, budget: int, policy: ScopePolicy, counter: TokenCounter) -> list[str]:
+    """The original's pack cut where the budget really ends (it counts words, so it sends more)."""
+    return [fit_text(original(case, budget, policy, counter)[0], budget, counter)]
+
+
 PACKERS: dict[str, Callable[[Case, int, ScopePolicy, TokenCounter], list[str]]] = {
     "fleet": fleet,
     "dump": dump,
     "original": original,
+    "original_cut": original_cut,
 }
 
 
@@ -312,7 +318,8 @@ def render(r: dict[str, Any]) -> str:
             "decisions, proposals and judges' notes, other stories' decisions, phase history). Contenders: "
             "**fleet** = GetContext's assembler with the shipped scope policy; **dump** = the whole story "
             "serialised, newest first, cut at the budget; **original** = the original system's approach "
-            "(scope check not enforced, budget counted in words, no decision validity). Every text is "
+            "(scope check not enforced, budget counted in words, no decision validity), which sends more "
+            "than the budget; **original_cut** = its pack cut where the budget really ends. Every text is "
             f"measured with the same counter: `{r['tokenizer']}`.",
             "",
             *table("Recall of needed facts (whole)", "recall", lambda v: f"{v:.2f}"),

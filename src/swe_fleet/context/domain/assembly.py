@@ -87,11 +87,12 @@ def _system_text(rules: RolePolicy, request: ContextRequest, graph: StoryGraph) 
     )
 
 
-def _tools_section(rules: RolePolicy) -> Section | None:
+def _tools_section(rules: RolePolicy, request: ContextRequest) -> Section | None:
     if not rules.tools:
         return None
     items = tuple(f"- {redact(tool.name)}: {redact(tool.description)}" for tool in rules.tools)
-    return Section("tools", "## Tools you may use", items)
+    # The role's standing tool list is the same on every call: with a task, its facts come first.
+    return Section("tools", "## Tools you may use", items, 0 if request.task_id else None)
 
 
 def _best_keep(piece: _Piece, room: int, upto: int, counter: TokenCounter) -> int:
@@ -162,7 +163,7 @@ def assemble(
         )
         for name in allowed
     ]
-    candidates.append(("tools", "tools", policy.tools_priority, _tools_section(rules)))
+    candidates.append(("tools", "tools", policy.tools_priority, _tools_section(rules, request)))
     for name, block, priority, section in candidates:
         if section is None:
             continue  # nothing in the graph for it
