@@ -31,6 +31,12 @@ AGENT_RESPONSE_FAILED = "agent.response.failed"
 # Context.
 CONTEXT_UPDATED = "context.updated"
 
+# Workspaces: dispatched tasks carried out on the story's branch.
+WORKSPACE_TASK_STARTED = "workspace.task.started"
+WORKSPACE_TOOL_CALLED = "workspace.tool.called"
+WORKSPACE_TASK_COMPLETED = "workspace.task.completed"
+WORKSPACE_TASK_FAILED = "workspace.task.failed"
+
 # Dead letters: `dlq.<original subject>`.
 DEAD_LETTER_PREFIX = "dlq"
 
