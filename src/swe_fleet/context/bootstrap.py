@@ -29,6 +29,7 @@ from swe_fleet.context.adapters.tokenizer import choose_counter
 from swe_fleet.context.app.projector import Projector
 from swe_fleet.context.app.service import ContextService, PhaseUnknown
 from swe_fleet.context.consumers import PROJECTION_BATCH_SIZE, consumer_specs
+from swe_fleet.context.domain.history import BadInstant, DecisionNotFound
 from swe_fleet.context.domain.model import StoryNotFound, TaskNotInStory
 from swe_fleet.context.domain.policy import ScopeDenied, load_policy
 from swe_fleet.context.domain.tokens import TokenCounter
@@ -52,6 +53,8 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     WriteQueryRefused: 400,
     GraphQueryError: 400,
     PhaseUnknown: 422,
+    BadInstant: 422,
+    DecisionNotFound: 404,
     GraphUnavailable: 503,
 }
 
