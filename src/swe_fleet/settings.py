@@ -83,6 +83,8 @@ class FleetSettings(BaseSettings):
     orchestrator_tick_seconds: float = Field(default=0.5, gt=0)
 
     log_level: str = "INFO"
+    # Fault-injection points armed in this process (tests and `make chaos` only; see swe_fleet.faults).
+    faults: str = ""
 
     @property
     def resolved_api_url(self) -> str:
