@@ -94,3 +94,12 @@ async def js(nc):
     context = nc.jetstream()
     await ensure_streams(context)
     return context
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    """A real llama-server with the packaged model, one for the whole test process: every `llm` test
+    runs on one xdist worker, so the suite loads the model once (tests/support/llm_server.py)."""
+    from tests.support.llm_server import shared_llama_server
+
+    return shared_llama_server()
