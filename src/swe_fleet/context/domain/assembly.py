@@ -148,25 +148,7 @@ def assemble(
             shortened.add(piece.name)
             remaining -= piece.tokens(counter, piece.keep) + separator
 
-    # The check that makes the budget a guarantee: count what is sent, drop the least important
-    # until it fits (the planning counts are exact for the estimate; a tokenizer may differ a bit).
-    while True:
-        blocks = _blocks(system, included)
-        total = sum(counter.count(text) for text in blocks.values())
-        if total <= budget or not included:
-            break
-        dropped = min(included, key=lambda piece: piece.priority)
-        included.remove(dropped)
-        shortened.discard(dropped.name)
-    limit = budget
-    while total > budget and limit > 0:
-        limit -= total - budget
-        system = fit_text(system, limit, counter)
-        blocks = _blocks(system, included)
-        total = sum(counter.count(text) for text in blocks.values())
-    if total > budget:
-        blocks, total = {"system": "", "context": "", "tools": ""}, 0
-
+    blocks, total = _within_budget(system, included, shortened, budget, counter)
     names_in = [piece.name for piece in included]
     return ContextPack(
         story_id=request.story_id,
@@ -182,6 +164,31 @@ def assemble(
         sections_cut=tuple(piece.name for piece in pieces if piece.name not in names_in),
         sections_shortened=tuple(name for name in names_in if name in shortened),
     )
+
+
+def _within_budget(
+    system: str, included: list[_Piece], shortened: set[str], budget: int, counter: TokenCounter
+) -> tuple[dict[str, str], int]:
+    """The check that makes the budget a guarantee: count what is sent, drop the least important
+    (from `included` and `shortened`) until it fits, then shorten the system text; the planning
+    counts are exact for the estimate, a tokenizer may differ a bit. Returns the blocks and their count."""
+    while True:
+        blocks = _blocks(system, included)
+        total = sum(counter.count(text) for text in blocks.values())
+        if total <= budget or not included:
+            break
+        dropped = min(included, key=lambda piece: piece.priority)
+        included.remove(dropped)
+        shortened.discard(dropped.name)
+    limit = budget
+    while total > budget and limit > 0:
+        limit -= total - budget
+        system = fit_text(system, limit, counter)
+        blocks = _blocks(system, included)
+        total = sum(counter.count(text) for text in blocks.values())
+    if total > budget:
+        return {"system": "", "context": "", "tools": ""}, 0
+    return blocks, total
 
 
 def _blocks(system: str, included: list[_Piece]) -> dict[str, str]:
