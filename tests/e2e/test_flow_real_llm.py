@@ -30,9 +30,10 @@ from swe_fleet.embedded.child import free_port
 from swe_fleet.events.envelope import decode_event
 from tests.support.fleet_up import embedded_env, spawn_fleet_up, stop, wait_ready
 
-pytestmark = pytest.mark.llm
 COUNCILS = Path(__file__).resolve().parents[2] / "src" / "swe_fleet" / "orchestrator" / "councils.yaml"
 FLOW_DEADLINE = 1500.0
+# pytest-timeout must not cut a flow short before its own deadline says what went wrong.
+pytestmark = [pytest.mark.llm, pytest.mark.timeout(FLOW_DEADLINE + 300)]
 
 
 def small_councils(path: Path, *, max_tasks: int = 2, agents: int = 3) -> Path:
