@@ -20,6 +20,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from swe_fleet.backbone.connection import NatsUnavailable, connect
+from swe_fleet.events import streams
 from swe_fleet.events.probes import PROBE_PREFIX
 from swe_fleet.events.streams import STREAMS, subject_matches
 from swe_fleet.settings import FleetSettings
@@ -311,7 +312,7 @@ class Probe:
 
     async def run(self, deadline_seconds: float) -> tuple[int, tuple[int, int], tuple[int, int]]:
         deadline = time.monotonic() + deadline_seconds
-        start_seq = (await self.js.stream_info("PLANNING_EVENTS")).state.last_seq
+        start_seq = (await self.js.stream_info(streams.PLANNING_EVENTS)).state.last_seq
         by = "fleet-verify"
         try:
             await self._post(
@@ -438,7 +439,7 @@ class Probe:
         self.say("probe: waiting for every consumer")
         processed_good, processed_total = 0, 0
         for service, spec in expected_consumers():
-            if spec.stream != "PLANNING_EVENTS":
+            if spec.stream != streams.PLANNING_EVENTS:
                 continue
             mine = [
                 seq for seq, subject in probe_seqs.items() if subject_matches(spec.filter_subject, subject)
@@ -465,11 +466,11 @@ class Probe:
         return published, (processed_good, processed_total), (graph_good, len(graph_checks))
 
     async def _probe_messages(self, start_seq: int) -> dict[int, str]:
-        info = await self.js.stream_info("PLANNING_EVENTS")
+        info = await self.js.stream_info(streams.PLANNING_EVENTS)
         found: dict[int, str] = {}
         for seq in range(start_seq + 1, min(info.state.last_seq, start_seq + 5000) + 1):
             with contextlib.suppress(NotFoundError):
-                message = await self.js.get_msg("PLANNING_EVENTS", seq)
+                message = await self.js.get_msg(streams.PLANNING_EVENTS, seq)
                 if (
                     message.data
                     and PROBE_PREFIX.encode() in message.data
@@ -485,7 +486,7 @@ class Probe:
 
     async def _ack_floor(self, durable: str) -> int | None:
         try:
-            info = await self.js.consumer_info("PLANNING_EVENTS", durable)
+            info = await self.js.consumer_info(streams.PLANNING_EVENTS, durable)
         except NotFoundError:
             return None
         return info.ack_floor.stream_seq if info.ack_floor else 0

@@ -15,7 +15,7 @@ from datetime import datetime
 from swe_fleet.agents import metrics
 from swe_fleet.agents.app.ports import ChatModel, ContextSource
 from swe_fleet.agents.domain.answers import AnswerVerdict, echo_of, judge_answer, repair_request
-from swe_fleet.agents.domain.context_pack import ContextPack
+from swe_fleet.agents.domain.context_pack import ContextOutcome, ContextPack
 from swe_fleet.agents.domain.inputs import BadInputs, KindInputs, read_inputs
 from swe_fleet.agents.domain.prompts import Prompt, build_prompt
 from swe_fleet.agents.domain.shapes import AnswerShape, shape_for
@@ -100,15 +100,7 @@ class CommandAnswerer:
         except BadInputs as error:
             return self.failed(command, str(error), attempts=0)
         shape = shape_for(kind, inputs)
-        context = await self._context.fetch(
-            story_id=command.story_id,
-            role=command.role.value,
-            phase=command.phase,
-            task_id=command.task_id,
-            token_budget=self._context_budget(command, kind, inputs, shape),
-        )
-        if context.problem:
-            metrics.CONTEXT_MISSING.labels(kind=kind.value).inc()
+        context = await self._fetch_context(command, kind, inputs, shape)
         prompt = build_prompt(kind, command.role, inputs, context.pack, agent_id=command.agent_id)
         first_messages = [ChatMessage(role, content) for role, content in prompt.messages()]
         messages = first_messages
@@ -144,22 +136,27 @@ class CommandAnswerer:
                 attempt,
                 verdict.summary,
             )
-            # Each repair starts again from the first prompt: one bad answer and what was wrong with it.
-            repair = repair_request(verdict, truncated=completion.truncated)
-            if completion.truncated:
-                messages = [*first_messages, ChatMessage("user", repair)]
-            else:
-                messages = [
-                    *first_messages,
-                    ChatMessage("assistant", echo_of(completion.content)),
-                    ChatMessage("user", repair),
-                ]
+            messages = repair_messages(first_messages, completion, verdict)
         return self.failed(
             command,
             f"no valid {kind.value} answer after {self.answer_attempts} attempts: {verdict.summary}",
             attempts=self.answer_attempts,
             usage=usage,
         )
+
+    async def _fetch_context(
+        self, command: AgentCommand, kind: CommandKind, inputs: KindInputs, shape: AnswerShape
+    ) -> ContextOutcome:
+        context = await self._context.fetch(
+            story_id=command.story_id,
+            role=command.role.value,
+            phase=command.phase,
+            task_id=command.task_id,
+            token_budget=self._context_budget(command, kind, inputs, shape),
+        )
+        if context.problem:
+            metrics.CONTEXT_MISSING.labels(kind=kind.value).inc()
+        return context
 
     def _context_budget(
         self, command: AgentCommand, kind: CommandKind, inputs: KindInputs, shape: AnswerShape
@@ -181,3 +178,18 @@ class CommandAnswerer:
             attempts=attempts,
             usage=usage.as_payload() if usage is not None and usage.calls else None,
         )
+
+
+def repair_messages(
+    first_messages: list[ChatMessage], completion: Completion, verdict: AnswerVerdict
+) -> list[ChatMessage]:
+    """The next attempt's messages. Each repair starts again from the first prompt: one bad answer
+    (left out when it was cut off) and what was wrong with it."""
+    repair = repair_request(verdict, truncated=completion.truncated)
+    if completion.truncated:
+        return [*first_messages, ChatMessage("user", repair)]
+    return [
+        *first_messages,
+        ChatMessage("assistant", echo_of(completion.content)),
+        ChatMessage("user", repair),
+    ]

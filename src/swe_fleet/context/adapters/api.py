@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from swe_fleet.context.adapters.graph_reader import StoryGraphReader
 from swe_fleet.context.app.service import MAX_TOKEN_BUDGET, ContextService
+from swe_fleet.context.domain.model import StoryGraph
 from swe_fleet.context.domain.redaction import redact_value
 from swe_fleet.graph.port import GraphStore
 from swe_fleet.graph.readonly import check_read_only
@@ -79,6 +80,14 @@ class GraphQueryOut(BaseModel):
 
 def build_router(service: ContextService, store: GraphStore, reader: StoryGraphReader) -> APIRouter:
     router = APIRouter(prefix="/v1")
+    router.include_router(_context_routes(service, reader))
+    router.include_router(_graph_routes(store, reader))
+    return router
+
+
+def _context_routes(service: ContextService, reader: StoryGraphReader) -> APIRouter:
+    """GetContext and RehydrateSession: what agents ask for."""
+    router = APIRouter()
 
     @router.get(
         "/context/stories/{story_id}",
@@ -128,6 +137,13 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
             "refused": refused,
         }
 
+    return router
+
+
+def _graph_routes(store: GraphStore, reader: StoryGraphReader) -> APIRouter:
+    """Read-only views of the graph: Cypher queries, a story's summary, counts."""
+    router = APIRouter()
+
     @router.post(
         "/graph/query",
         response_model=GraphQueryOut,
@@ -148,27 +164,7 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
 
     @router.get("/graph/stories/{story_id}", tags=["graph"], summary="A story's summary in the graph")
     async def story_summary(story_id: str) -> Any:
-        graph = await reader.load(story_id)
-        story = graph.story
-        return redact_value(
-            {
-                "story_id": story.id,
-                "version": graph.version,
-                "title": story.title,
-                "state": story.state,
-                "placeholder": story.placeholder,
-                "epic_id": story.epic_id,
-                "project_id": story.project_id,
-                "plans": [{"id": plan.id, "status": plan.status} for plan in graph.plans],
-                "approvals": sum(1 for event in graph.plan_events if event.kind == "approved"),
-                "rejections": sum(1 for event in graph.plan_events if event.kind == "rejected"),
-                "transitions": len(graph.transitions),
-                "tasks": len(graph.tasks),
-                "decisions": len(graph.decisions),
-                "deliberations": len(graph.deliberations),
-                "dispatches": len(graph.dispatches),
-            }
-        )
+        return redact_value(story_summary_of(await reader.load(story_id)))
 
     @router.get("/graph/stats", tags=["graph"], summary="Node counts per label, relationship counts per type")
     async def graph_stats() -> dict[str, Any]:
@@ -190,3 +186,25 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
         }
 
     return router
+
+
+def story_summary_of(graph: StoryGraph) -> dict[str, Any]:
+    """What GET /v1/graph/stories/{id} answers: the story and how much hangs off it."""
+    story = graph.story
+    return {
+        "story_id": story.id,
+        "version": graph.version,
+        "title": story.title,
+        "state": story.state,
+        "placeholder": story.placeholder,
+        "epic_id": story.epic_id,
+        "project_id": story.project_id,
+        "plans": [{"id": plan.id, "status": plan.status} for plan in graph.plans],
+        "approvals": sum(1 for event in graph.plan_events if event.kind == "approved"),
+        "rejections": sum(1 for event in graph.plan_events if event.kind == "rejected"),
+        "transitions": len(graph.transitions),
+        "tasks": len(graph.tasks),
+        "decisions": len(graph.decisions),
+        "deliberations": len(graph.deliberations),
+        "dispatches": len(graph.dispatches),
+    }
