@@ -71,6 +71,9 @@ class FleetSettings(BaseSettings):
     agent_answer_attempts: int = Field(default=3, ge=1, le=10)
     agent_command_timeout_seconds: float = Field(default=600.0, gt=0)
     agent_context_attempts: int = Field(default=3, ge=1)
+    # Context service unreachable: "answer" without context (the response says why) or "wait" for it
+    # (the command is held and retried until Context is back or the command's deadline passes).
+    agent_context_policy: str = Field(default="answer", pattern="^(answer|wait)$")
     agent_worker_id: str | None = None
 
     # Orchestrator: councils file (default: the packaged orchestrator/councils.yaml) and overrides
