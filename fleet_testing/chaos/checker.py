@@ -31,11 +31,11 @@ from fleet_testing.chaos.injection import Duplicate, Poison
 from fleet_testing.chaos.traffic import DriverRecord, PlanningTruth, unconfirmed
 from swe_fleet.backbone.dead_letters import list_dead_letters
 from swe_fleet.context.domain.projections import PROJECTED_SUBJECTS
-from swe_fleet.events import subjects
+from swe_fleet.events import streams, subjects
 from swe_fleet.events.envelope import EventDecodeError, decode_event
 from swe_fleet.orchestrator.adapters.state_store import StateStore
 
-STREAMS = ("PLANNING_EVENTS", "ORCHESTRATOR_EVENTS")
+STREAMS = (streams.PLANNING_EVENTS, streams.ORCHESTRATOR_EVENTS)
 CANCELLING = {"DRAFT", "CARRY_OVER", "ARCHIVED"}
 
 

@@ -95,6 +95,8 @@ class FleetSettings(BaseSettings):
     workspace_ack_wait_seconds: float = Field(default=60.0, gt=0)
 
     log_level: str = "INFO"
+    # Fault-injection points armed in this process (tests and `make chaos` only; see swe_fleet.faults).
+    faults: str = ""
 
     @property
     def resolved_api_url(self) -> str:

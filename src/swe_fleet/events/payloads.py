@@ -123,6 +123,9 @@ class DecisionMade(Payload):
     affects: list[str] = Field(
         default_factory=list, description="ids of tasks or stories the decision affects"
     )
+    supersedes: list[str] = Field(
+        default_factory=list, description="ids of earlier decisions this one replaces (they become history)"
+    )
 
 
 class DecisionApproved(DecisionMade):
@@ -207,6 +210,9 @@ class DeliberationDecision(Payload):
     title: str
     rationale: str
     decided_by: str
+    supersedes: list[str] = Field(
+        default_factory=list, description="ids of earlier decisions this one replaces (they become history)"
+    )
 
 
 class AgentFailure(Payload):

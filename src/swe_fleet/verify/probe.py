@@ -23,7 +23,7 @@ import httpx
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from swe_fleet.events import subjects
+from swe_fleet.events import streams, subjects
 from swe_fleet.events.probes import PROBE_PREFIX
 from swe_fleet.events.streams import subject_matches
 from swe_fleet.settings import FleetSettings
@@ -69,7 +69,12 @@ class Probe:
     async def run(self, deadline_seconds: float) -> tuple[int, tuple[int, int], tuple[int, int]]:
         """(probe events published, (acked, owed) per consumer, (graph checks passed, made))."""
         deadline = time.monotonic() + deadline_seconds
-        for stream in ("PLANNING_EVENTS", "ORCHESTRATOR_EVENTS", "AGENT_COMMANDS", "AGENT_RESPONSES"):
+        for stream in (
+            streams.PLANNING_EVENTS,
+            streams.ORCHESTRATOR_EVENTS,
+            streams.AGENT_COMMANDS,
+            streams.AGENT_RESPONSES,
+        ):
             self.start[stream] = (await self.js.stream_info(stream)).state.last_seq
         if not await self._drive_planning():
             return 0, (0, 0), (0, 0)
@@ -146,13 +151,13 @@ class Probe:
         return seqs
 
     async def _probe_messages(self) -> dict[int, str]:
-        start_seq = self.start["PLANNING_EVENTS"]
-        info = await self.js.stream_info("PLANNING_EVENTS")
+        start_seq = self.start[streams.PLANNING_EVENTS]
+        info = await self.js.stream_info(streams.PLANNING_EVENTS)
         mine = [name.encode() for name in (self.story, self.hand_story, self.project, self.epic)]
         found: dict[int, str] = {}
         for seq in range(start_seq + 1, min(info.state.last_seq, start_seq + 5000) + 1):
             with contextlib.suppress(NotFoundError):
-                message = await self.js.get_msg("PLANNING_EVENTS", seq)
+                message = await self.js.get_msg(streams.PLANNING_EVENTS, seq)
                 if message.data and any(name in message.data for name in mine):
                     found[seq] = message.subject or ""
         return found
@@ -213,7 +218,7 @@ class Probe:
             mine = [
                 seq for seq, subject in probe_seqs.items() if subject_matches(spec.filter_subject, subject)
             ]
-            if spec.stream != "PLANNING_EVENTS" or not mine:
+            if spec.stream != streams.PLANNING_EVENTS or not mine:
                 continue
             total += len(mine)
             target = max(mine)
@@ -232,7 +237,7 @@ class Probe:
 
     async def _ack_floor(self, durable: str) -> int | None:
         try:
-            info = await self.js.consumer_info("PLANNING_EVENTS", durable)
+            info = await self.js.consumer_info(streams.PLANNING_EVENTS, durable)
         except NotFoundError:
             return None
         return info.ack_floor.stream_seq if info.ack_floor else 0
@@ -265,9 +270,9 @@ class Probe:
 
     async def _where_the_path_stopped(self) -> str:
         mine: Callable[[dict[str, Any]], bool] = lambda payload: payload.get("story_id") == self.story  # noqa: E731
-        if await self._find("AGENT_COMMANDS", subjects.AGENT_CMD_PROBE, mine) is None:
+        if await self._find(streams.AGENT_COMMANDS, subjects.AGENT_CMD_PROBE, mine) is None:
             return "the orchestrator sent no probe command (is the orchestrator running?)"
-        if await self._find("AGENT_RESPONSES", "agent.response.>", mine) is None:
+        if await self._find(streams.AGENT_RESPONSES, "agent.response.>", mine) is None:
             return "no agent worker answered the probe command (are agent workers running?)"
         return (
             "a worker answered, but the orchestrator did not take the answer (is the orchestrator running?)"

@@ -154,16 +154,7 @@ class CommandAnswerer:
                 attempt,
                 verdict.summary,
             )
-            # Each repair starts again from the first prompt: one bad answer and what was wrong with it.
-            repair = repair_request(verdict, truncated=completion.truncated)
-            if completion.truncated:
-                messages = [*first_messages, ChatMessage("user", repair)]
-            else:
-                messages = [
-                    *first_messages,
-                    ChatMessage("assistant", echo_of(completion.content)),
-                    ChatMessage("user", repair),
-                ]
+            messages = repair_messages(first_messages, completion, verdict)
         return self.failed(
             command,
             f"no valid {kind.value} answer after {self.answer_attempts} attempts: {verdict.summary}",
@@ -247,3 +238,18 @@ class CommandAnswerer:
             if context is not None
             else "no context: the command failed before using one",
         )
+
+
+def repair_messages(
+    first_messages: list[ChatMessage], completion: Completion, verdict: AnswerVerdict
+) -> list[ChatMessage]:
+    """The next attempt's messages. Each repair starts again from the first prompt: one bad answer
+    (left out when it was cut off) and what was wrong with it."""
+    repair = repair_request(verdict, truncated=completion.truncated)
+    if completion.truncated:
+        return [*first_messages, ChatMessage("user", repair)]
+    return [
+        *first_messages,
+        ChatMessage("assistant", echo_of(completion.content)),
+        ChatMessage("user", repair),
+    ]

@@ -28,7 +28,7 @@ from swe_fleet.backbone.consumer import Delivery
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.publisher import EventPublisher, PublishFailed
 from swe_fleet.errors import TransientError
-from swe_fleet.events import subjects
+from swe_fleet.events import streams, subjects
 from swe_fleet.events.envelope import Envelope, deterministic_event_id
 from swe_fleet.events.payloads import AgentCommand, AgentResponse, AgentResponseCompleted
 from swe_fleet.faults import fault_point
@@ -45,7 +45,7 @@ def command_consumer_spec(
     # One filter subject: nats-server 2.9 silently ignores filter_subjects (plural).
     return ConsumerSpec(
         durable=DURABLE,
-        stream="AGENT_COMMANDS",
+        stream=streams.AGENT_COMMANDS,
         filter_subject="agent.cmd.>",
         description="Agent workers: every command kind, shared by every worker process",
         ack_wait_seconds=ack_wait_seconds,
