@@ -393,6 +393,7 @@ SMOKE: dict[str, Scenario] = {
         12, 10
     ),
     "smoke-nats-sigkill": replace(SCENARIOS["nats-sigkill"], name="smoke-nats-sigkill").scaled(10, 10),
+    "smoke-agents-sigkill": replace(SCENARIOS["agents-sigkill"], name="smoke-agents-sigkill").scaled(12, 6),
 }
 
 
