@@ -98,6 +98,16 @@ class FleetSettings(BaseSettings):
     # Origins a browser may call the API from (CORS); none by default.
     cors_origins: list[str] = Field(default_factory=list)
 
+    # NATS identity (ADR 0801): FLEET_NATS_USER/PASSWORD, or FLEET_NATS_CREDS (a file from
+    # `fleet nats-config`), else the embedded server's <data dir>/nats/creds/<service>.json. TLS for
+    # every client: the CA to trust, and a client certificate and key for mutual TLS.
+    nats_user: str | None = None
+    nats_password: str | None = Field(default=None, repr=False)
+    nats_creds: Path | None = None
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
+
     log_level: str = "INFO"
 
     @property

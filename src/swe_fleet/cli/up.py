@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from pathlib import Path
@@ -71,15 +72,21 @@ async def run_fleet(
     from swe_fleet.backbone.connection import connect
     from swe_fleet.backbone.provisioning import ensure_streams
     from swe_fleet.backbone.supervision import on_termination
+    from swe_fleet.cli.nats_auth import embedded_authorization
     from swe_fleet.composition import build_service, services_for_up
     from swe_fleet.host.runner import ServiceHost, check_http_port
     from swe_fleet.host.stack import EmbeddedStack
     from swe_fleet.security.api_auth import HttpAuth, ensure_local_tokens
+    from swe_fleet.security.nats_auth import ADMIN, client_options
 
     stop = stop or asyncio.Event()
     on_termination(stop.set)
     check_http_port(s.host, s.http_port)  # before the embedded servers, not after a minute of start-up
-    stack = EmbeddedStack(s, report=_report if announce else None, with_llm=with_llm)
+    # The embedded NATS starts with authorisation on: one identity per service (ADR 0801).
+    nats_authorization = "" if s.nats_url else embedded_authorization(s)
+    stack = EmbeddedStack(
+        s, report=_report if announce else None, with_llm=with_llm, nats_config=nats_authorization
+    )
     if announce:
         err.print(f"fleet up: data in {s.data_dir.resolve()}", highlight=False)
     if not s.auth_jwks_url:
@@ -92,10 +99,11 @@ async def run_fleet(
     # On this (main) thread on purpose: the servers are tied to it and die with this process.
     endpoints = stack.start()
     nc = None
+    connections = []
     try:
         if stop.is_set():
             return
-        nc = await connect(endpoints.nats_url, "fleet-up", wait_seconds=15)
+        nc = await connect(endpoints.nats_url, "fleet-up", wait_seconds=15, options=client_options(s, ADMIN))
         changes = await ensure_streams(nc.jetstream())
         if announce:
             _report(
@@ -105,7 +113,12 @@ async def run_fleet(
             )
         services = []
         for name in services_for_up(endpoints):
-            service = await build_service(name, s, nc, endpoints)
+            # Each service on its own connection, as its own NATS identity (its subjects only).
+            own = await connect(
+                endpoints.nats_url, f"fleet-{name}", wait_seconds=15, options=client_options(s, name)
+            )
+            connections.append(own)
+            service = await build_service(name, s, own, endpoints)
             services.append(service)
             if announce:
                 _report(name, "ok", f"{len(service.consumers)} consumers")
@@ -123,8 +136,9 @@ async def run_fleet(
     finally:
         if announce:
             err.print("fleet: stopping (draining consumers)…", highlight=False)
-        if nc is not None:
-            await nc.drain()
+        for connection in [*reversed(connections), *([nc] if nc is not None else [])]:
+            with contextlib.suppress(Exception):
+                await connection.drain()
         await asyncio.to_thread(stack.stop)
         if announce:
             err.print("fleet: stopped", highlight=False)
@@ -265,11 +279,12 @@ async def _serve_one(name: str, s: FleetSettings, *, http: bool) -> None:
     from swe_fleet.host.runner import ServiceHost, check_http_port
     from swe_fleet.host.service import Endpoints
     from swe_fleet.security.api_auth import HttpAuth
+    from swe_fleet.security.nats_auth import client_options
 
     registered(name).build_function()  # imports fail here, before anything is started
     if http:
         check_http_port(s.host, s.http_port)  # before touching NATS
-    nc = await connect(s.resolved_nats_url, f"fleet-{name}", wait_seconds=30)
+    nc = await connect(s.resolved_nats_url, f"fleet-{name}", wait_seconds=30, options=client_options(s, name))
     try:
         await ensure_streams(nc.jetstream())
         built = await build_service(name, s, nc, Endpoints.from_settings(s))

@@ -23,6 +23,7 @@ from swe_fleet.backbone.connection import NatsUnavailable, connect
 from swe_fleet.events.probes import PROBE_PREFIX
 from swe_fleet.events.streams import STREAMS, subject_matches
 from swe_fleet.security.client_token import bearer_headers, client_token
+from swe_fleet.security.nats_auth import ADMIN, client_options
 from swe_fleet.settings import FleetSettings
 from swe_fleet.verify.expected import expected_consumers
 from swe_fleet.verify.report import VerifyReport, summarise
@@ -53,6 +54,7 @@ async def verify(
     async with httpx.AsyncClient(timeout=10.0, headers=bearer_headers(client_token(settings))) as http:
         say("connections")
         nc = await _check_connections(report, settings, http)
+        await _check_nats_authorisation(report, settings)
         try:
             if nc is None:
                 for spec in STREAMS:
@@ -109,10 +111,35 @@ async def _get_json(http: httpx.AsyncClient, url: str) -> tuple[int | None, Any,
     return response.status_code, None, response.text[:200]
 
 
+async def _check_nats_authorisation(report: VerifyReport, s: FleetSettings) -> None:
+    """Anonymous connections must be refused: every service has its own identity (ADR 0801)."""
+    tls_only = {k: v for k, v in client_options(s, ADMIN).items() if k == "tls"}
+    try:
+        anonymous = await connect(s.resolved_nats_url, "fleet-verify-anonymous", options=tls_only)
+    except NatsUnavailable as error:
+        refused = "authorization" in str(error).lower()
+        found = "refused" if refused else "-"
+        reason = "" if refused else str(error)
+        report.add("connections", "nats authorisation", "anonymous refused", found, refused, reason)
+        return
+    await anonymous.close()
+    report.add(
+        "connections",
+        "nats authorisation",
+        "anonymous refused",
+        "accepted",
+        False,
+        "the server accepts anonymous clients: any of them can publish planning.plan.approved "
+        "(run it with `fleet nats-config`, or use `fleet up`'s embedded server)",
+    )
+
+
 async def _check_connections(report: VerifyReport, s: FleetSettings, http: httpx.AsyncClient) -> NATS | None:
     nc = None
     try:
-        nc = await connect(s.resolved_nats_url, "fleet-verify", wait_seconds=3)
+        nc = await connect(
+            s.resolved_nats_url, "fleet-verify", wait_seconds=3, options=client_options(s, ADMIN)
+        )
         version = nc.connected_server_version
         account = await nc.jetstream().account_info()
         report.add(
