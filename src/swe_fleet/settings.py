@@ -108,6 +108,11 @@ class FleetSettings(BaseSettings):
     nats_tls_cert: Path | None = None
     nats_tls_key: Path | None = None
 
+    # POST /v1/graph/query: the store stops a query after this long (400), and returns at most this
+    # many rows (`truncated` says there were more).
+    graph_query_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    graph_query_max_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+
     log_level: str = "INFO"
 
     @property

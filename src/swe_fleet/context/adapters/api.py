@@ -83,7 +83,14 @@ class GraphQueryOut(BaseModel):
     truncated: bool
 
 
-def build_router(service: ContextService, store: GraphStore, reader: StoryGraphReader) -> APIRouter:
+def build_router(
+    service: ContextService,
+    store: GraphStore,
+    reader: StoryGraphReader,
+    *,
+    query_timeout_seconds: float = 5.0,
+    query_max_rows: int = MAX_QUERY_ROWS,
+) -> APIRouter:
     router = APIRouter(prefix="/v1")
 
     @router.get(
@@ -125,20 +132,23 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
         "/graph/query",
         response_model=GraphQueryOut,
         tags=["graph"],
-        summary="Run a read-only Cypher query (write clauses are refused with 400)",
+        summary="Run a read-only Cypher query in a read-only transaction, time- and row-limited",
+        description=(
+            "Refused with 400: a query that could write (checked on its text, then the store's read-only "
+            "transaction refuses writes whatever the text), or one the store stops at the time limit. "
+            "At most the row limit is returned; `truncated` says there were more."
+        ),
         dependencies=READ_WHOLE_GRAPH,
     )
     async def graph_query(body: GraphQueryIn) -> dict[str, Any]:
         query = check_read_only(body.cypher)
+        found, truncated = await store.read_limited(
+            query, body.params, max_rows=query_max_rows, timeout_seconds=query_timeout_seconds
+        )
         # Raw graph data leaves the service here too: secrets in it are redacted like everywhere else.
-        rows: list[Any] = [redact_value(row) for row in await store.read(query, body.params)]
+        rows: list[Any] = [redact_value(row) for row in found]
         columns = list(rows[0].keys()) if rows else []
-        return {
-            "columns": columns,
-            "rows": rows[:MAX_QUERY_ROWS],
-            "row_count": len(rows),
-            "truncated": len(rows) > MAX_QUERY_ROWS,
-        }
+        return {"columns": columns, "rows": rows, "row_count": len(rows), "truncated": truncated}
 
     @router.get(
         "/graph/stories/{story_id}",
