@@ -21,3 +21,8 @@ COMMAND_SECONDS = Histogram(
     ["kind"],
     buckets=(0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300, 600),
 )
+INJECTION_SUSPECTED = Counter(
+    "fleet_agent_injection_suspected_total",
+    "Commands whose data (story, plan, context, proposals) held instruction-like text, answered as data",
+    ["kind"],
+)

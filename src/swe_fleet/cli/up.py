@@ -49,6 +49,9 @@ def _settings(ctx: typer.Context, **flags: Any) -> FleetSettings:
 
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from swe_fleet.security.redaction import redact_logs
+
+    redact_logs()  # no secret reaches a log line, whatever text a service logs
     for noisy in ("nats", "httpx", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
