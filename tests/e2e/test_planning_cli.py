@@ -135,3 +135,27 @@ def test_without_a_token_the_cli_says_where_one_comes_from(
     result = fleet(planning_url, "project", "ls")
     assert result.returncode == 1 and len(result.stderr.splitlines()) == 1
     assert "bearer token is required" in result.stderr and "FLEET_TOKEN" in result.stderr
+
+
+def test_a_project_names_its_repository_and_how_its_tests_run(planning_url: str, tmp_path: Path) -> None:
+    repo = tmp_path / "calc"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    created = fleet_json(
+        planning_url,
+        "project", "create", "Calc",
+        "--repo", str(repo),
+        "--base-branch", "trunk",
+        "--test-command", "python -m pytest -q",
+    )  # fmt: skip
+    assert (created["repo"], created["base_branch"], created["test_command"]) == (
+        str(repo.resolve()),
+        "trunk",
+        "python -m pytest -q",
+    )
+    shown = fleet_json(planning_url, "project", "ls")
+    assert [(p["id"], p["repo"]) for p in shown] == [(created["id"], str(repo.resolve()))]
+
+    bad = fleet(planning_url, "project", "create", "Bad", "--repo", str(repo), "--base-branch", "a..b")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("fleet: invalid input: base_branch") and len(bad.stderr.splitlines()) == 1

@@ -1,4 +1,4 @@
-"""The six JetStream streams of the design and the settings each is provisioned with."""
+"""The JetStream streams of the design and the settings each is provisioned with."""
 
 from __future__ import annotations
 
@@ -46,9 +46,26 @@ STREAMS: tuple[StreamSpec, ...] = (
         365 * DAY,
         duplicate_window_seconds=DAY,
     ),
+    # A day-long duplicate window: a task's result, re-sent after a crash, is recorded once.
+    StreamSpec(
+        "WORKSPACE_EVENTS",
+        ("workspace.>",),
+        "Tool calls and task results from the workspaces",
+        365 * DAY,
+        duplicate_window_seconds=DAY,
+    ),
 )
 
 STREAMS_BY_NAME = {spec.name: spec for spec in STREAMS}
+
+# The names, for code that binds, reads or provisions a stream by name (no string literal elsewhere;
+# a unit test checks each one names a stream above).
+PLANNING_EVENTS = "PLANNING_EVENTS"
+CONTEXT_EVENTS = "CONTEXT_EVENTS"
+ORCHESTRATOR_EVENTS = "ORCHESTRATOR_EVENTS"
+AGENT_COMMANDS = "AGENT_COMMANDS"
+AGENT_RESPONSES = "AGENT_RESPONSES"
+DEAD_LETTERS = "DEAD_LETTERS"
 
 
 def stream_for_subject(subject: str) -> StreamSpec | None:

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from swe_fleet.llm import metrics
-from swe_fleet.llm.completion import ChatMessage, Completion, StructuredOutput
+from swe_fleet.llm.completion import ChatMessage, Completion, StructuredOutput, ToolCallRequest
 from swe_fleet.llm.config import LlmConfig
 from swe_fleet.llm.errors import LlmRejected, LlmTimedOut, LlmUnavailable
 
@@ -81,6 +83,40 @@ class LlmClient:
                 if output is None or not self._step_down_from(mode, error):
                     raise
 
+    async def chat(
+        self,
+        messages: Sequence[dict[str, Any]],
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
+        output: StructuredOutput | None = None,
+        role: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Completion:
+        """A completion over OpenAI-format messages (with `tool_calls` and `tool` turns), offering `tools`.
+
+        The caller owns the conversation's shape; a server that refuses tools answers LlmRejected.
+        """
+        model = self.config.model_for(role)
+        mode = "json_schema" if output is not None else "none"
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": list(messages),
+            "max_tokens": max_tokens or self.config.max_tokens,
+            "stream": False,
+        }
+        if temperature is not None:
+            body["temperature"] = temperature
+        if tools:
+            body["tools"] = list(tools)
+            body["tool_choice"] = "auto"
+        if output is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": output.name, "schema": output.schema, "strict": True},
+            }
+        return await self._send(body, model, mode)
+
     def _step_down_from(self, mode: str, error: LlmRejected) -> bool:
         """After the server refused `mode`, switch to the next weaker mode if allowed.
 
@@ -127,41 +163,41 @@ class LlmClient:
 
     async def _send(self, body: dict[str, Any], model: str, mode: str) -> Completion:
         retry = self.config.retry
-        queued_ms = 0.0
-        first_sent: float | None = None
-        started_at: datetime | None = None
-        last_error: BaseException | None = None
-        for attempt in range(1, retry.max_attempts + 1):
-            if attempt > 1:
-                metrics.REQUESTS.labels(model=model, outcome="retried").inc()
-                await asyncio.sleep(retry.delay_before(attempt))
-            waited = time.perf_counter()
-            async with self._limit:
-                queued_ms += (time.perf_counter() - waited) * 1000
-                if first_sent is None:
-                    first_sent, started_at = time.perf_counter(), datetime.now(UTC)
-                try:
-                    with self._counting_in_flight():
-                        response = await self._http.post("/v1/chat/completions", json=body)
-                except httpx.TimeoutException as error:
-                    last_error = error
-                    log.warning("LLM %s attempt %d: %s", model, attempt, type(error).__name__)
-                    continue
-                except httpx.TransportError as error:
-                    last_error = error
-                    log.warning("LLM %s attempt %d: %r", model, attempt, error)
-                    continue
-            if response.status_code in _RETRYABLE_STATUS:
-                last_error = _HttpStatus(response.status_code, _detail(response))
-                log.warning("LLM %s attempt %d: %s", model, attempt, last_error)
-                continue
-            if response.status_code >= 400:
-                metrics.REQUESTS.labels(model=model, outcome="rejected").inc()
-                raise LlmRejected(response.status_code, _detail(response))
-            assert first_sent is not None and started_at is not None
-            latency_ms = (time.perf_counter() - first_sent) * 1000
-            return self._completion(response, model, mode, attempt, latency_ms, queued_ms, started_at)
-        raise self._gave_up(model, retry.max_attempts, last_error)
+        timing = _Timing()
+
+        def announce(error: BaseException, _delay: float, attempt: int) -> None:
+            metrics.REQUESTS.labels(model=model, outcome="retried").inc()
+            shown = type(error).__name__ if isinstance(error, httpx.TimeoutException) else repr(error)
+            log.warning("LLM %s attempt %d: %s", model, attempt, shown)
+
+        try:
+            async for attempt in retry.backoff.retrying(_retryable, before_sleep=announce):
+                with attempt:
+                    response = await self._post(body, model, timing)
+                    number = attempt.retry_state.attempt_number
+        except (httpx.TransportError, _HttpStatus) as error:
+            raise self._gave_up(model, retry.max_attempts, error) from None
+        assert timing.first_sent is not None and timing.started_at is not None
+        latency_ms = (time.perf_counter() - timing.first_sent) * 1000
+        return self._completion(
+            response, model, mode, number, latency_ms, timing.queued_ms, timing.started_at
+        )
+
+    async def _post(self, body: dict[str, Any], model: str, timing: _Timing) -> httpx.Response:
+        """One attempt: a retryable failure raises (transport error, `_HttpStatus`), a refusal too."""
+        waited = time.perf_counter()
+        async with self._limit:
+            timing.queued_ms += (time.perf_counter() - waited) * 1000
+            if timing.first_sent is None:
+                timing.first_sent, timing.started_at = time.perf_counter(), datetime.now(UTC)
+            with self._counting_in_flight():
+                response = await self._http.post("/v1/chat/completions", json=body)
+        if response.status_code in _RETRYABLE_STATUS:
+            raise _HttpStatus(response.status_code, _detail(response))
+        if response.status_code >= 400:
+            metrics.REQUESTS.labels(model=model, outcome="rejected").inc()
+            raise LlmRejected(response.status_code, _detail(response))
+        return response
 
     def _completion(
         self,
@@ -177,6 +213,14 @@ class LlmClient:
             document = response.json()
             choice = document["choices"][0]
             content = choice["message"].get("content") or ""
+            tool_calls = tuple(
+                ToolCallRequest(
+                    id=str(call.get("id") or f"call_{index}"),
+                    name=str(call["function"]["name"]),
+                    arguments=_arguments_text(call["function"].get("arguments")),
+                )
+                for index, call in enumerate(choice["message"].get("tool_calls") or ())
+            )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
             metrics.REQUESTS.labels(model=model, outcome="rejected").inc()
             raise LlmRejected(response.status_code, f"not a chat completion: {error!r}") from None
@@ -193,6 +237,7 @@ class LlmClient:
             ended_at=datetime.now(UTC),
             attempts=attempts,
             output_mode=mode,
+            tool_calls=tool_calls,
         )
         metrics.REQUESTS.labels(model=model, outcome="ok").inc()
         metrics.LATENCY.labels(model=model).observe(latency_ms / 1000)
@@ -264,6 +309,19 @@ class LlmClient:
         return [str(entry.get("id")) for entry in response.json().get("data", [])]
 
 
+@dataclass
+class _Timing:
+    """Across the attempts of one call: time spent waiting for a slot, when the first request left."""
+
+    queued_ms: float = 0.0
+    first_sent: float | None = None
+    started_at: datetime | None = None
+
+
+def _retryable(error: BaseException) -> bool:
+    return isinstance(error, httpx.TransportError | _HttpStatus)
+
+
 class _HttpStatus(Exception):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(f"HTTP {status}: {detail}")
@@ -279,3 +337,10 @@ def _detail(response: httpx.Response) -> str:
     if isinstance(error, dict):
         return str(error.get("message") or error)[:300]
     return str(error or document)[:300]
+
+
+def _arguments_text(arguments: Any) -> str:
+    """Servers send a call's arguments as JSON text (OpenAI) or, some, as an object already."""
+    if arguments is None:
+        return "{}"
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)

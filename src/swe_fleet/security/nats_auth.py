@@ -32,6 +32,7 @@ SERVICE_PUBLISHES: dict[str, tuple[str, ...]] = {
     "orchestrator": ("orchestration.>", "agent.cmd.>"),
     "agent-worker": ("agent.response.>",),
     "sentinel": (),
+    "workspace": ("workspace.>",),
 }
 
 

@@ -232,7 +232,7 @@ async def test_every_service_works_with_its_own_credentials_only(
 
 
 async def test_fleet_verify_has_a_row_for_anonymous_access(secured: FleetSettings, nats_server) -> None:
-    from swe_fleet.verify.checks import _check_nats_authorisation
+    from swe_fleet.verify.connections import check_nats_authorisation as _check_nats_authorisation
     from swe_fleet.verify.report import VerifyReport
 
     on, off = VerifyReport(target={}), VerifyReport(target={})

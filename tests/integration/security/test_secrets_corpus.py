@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import logging
 
-from swe_fleet.security.redaction import redact_logs
+from swe_fleet.redaction import redact_logs
 from tests.integration.context.support import eventually, running_context
 from tests.integration.planning.support import StoreTarget, await_until, outbox_pending, running_planning
 

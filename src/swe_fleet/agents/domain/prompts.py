@@ -27,7 +27,7 @@ from swe_fleet.agents.domain.inputs import (
 from swe_fleet.agents.domain.personas import persona
 from swe_fleet.events.agent_protocol import CommandKind, Critique, Proposal
 from swe_fleet.events.payloads import Role
-from swe_fleet.security.redaction import redact
+from swe_fleet.redaction import redact
 
 NO_CONTEXT = "(No context from the knowledge graph is available for this call: rely on the task alone.)"
 DATA_RULE = (

@@ -1,5 +1,5 @@
-"""Redaction is shared by every service now: `swe_fleet.security.redaction` (this name stays for imports)."""
+"""Redaction lives in `swe_fleet.redaction`, shared by every service; this name is kept for its importers."""
 
-from swe_fleet.security.redaction import RULES, redact, redact_value
+from swe_fleet.redaction import redact, redact_value
 
-__all__ = ["RULES", "redact", "redact_value"]
+__all__ = ["redact", "redact_value"]

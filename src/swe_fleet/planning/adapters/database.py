@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from swe_fleet.planning.adapters.tables import metadata
+from swe_fleet.retrying import Backoff
 
 _WRITE = "planning_write"
 # The advisory lock under which a replica creates the schema (any fixed 64-bit number of our own).
@@ -33,14 +33,17 @@ def _switch_to_wal(cursor: Any) -> None:
     The switch needs an exclusive lock and SQLite does not run its busy handler for it (to avoid a
     deadlock), so two connections opening a new file together get "database is locked" at once.
     """
-    for attempt in range(200):
-        try:
+    for attempt in _WAL_SWITCH.retrying_sync(_locked):
+        with attempt:
             cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or attempt == 199:
-                raise
-            time.sleep(0.01 + 0.001 * attempt)
+
+
+# About 20 s of waiting in all before giving up.
+_WAL_SWITCH = Backoff(first=0.01, maximum=0.1, multiplier=1.1, attempts=200)
+
+
+def _locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
 
 class StoreUnavailable(Exception):
@@ -101,6 +104,33 @@ class Database:
             if self.schema and not self.is_sqlite:
                 connection.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
             metadata.create_all(connection, checkfirst=True)
+            self._add_missing_columns(connection)
+
+    def _add_missing_columns(self, connection: Connection) -> None:
+        """Columns added to a table after its first release (nullable or with a default) reach old files.
+
+        The one migration the store needs so far: `create_all` never alters a table that exists.
+        """
+        inspector = sa.inspect(connection)
+        schema = None if self.is_sqlite else self.schema
+        preparer = connection.dialect.identifier_preparer
+        for table in metadata.sorted_tables:
+            if not inspector.has_table(table.name, schema=schema):
+                continue
+            present = {column["name"] for column in inspector.get_columns(table.name, schema=schema)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                kind = column.type.compile(dialect=connection.dialect)
+                default = column.server_default
+                clause = f" NOT NULL DEFAULT '{default.arg}'" if isinstance(default, sa.DefaultClause) else ""
+                where = f"{preparer.quote_schema(schema)}." if schema else ""
+                connection.execute(
+                    sa.text(
+                        f"ALTER TABLE {where}{preparer.quote(table.name)} "
+                        f"ADD COLUMN {preparer.quote(column.name)} {kind}{clause}"
+                    )
+                )
 
     @contextlib.contextmanager
     def connect(self, *, write: bool) -> Iterator[Connection]:

@@ -20,7 +20,7 @@ from swe_fleet.planning.domain.model import (
     Story,
     TransitionRecord,
 )
-from swe_fleet.security.redaction import redact
+from swe_fleet.redaction import redact
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
@@ -82,6 +82,11 @@ class ProjectIn(RequestBody):
     name: Name
     description: Text = ""
     id: EntityId | None = Field(default=None, description="Choose the id; one is generated if omitted")
+    repo: Name | None = Field(default=None, description="The project's git repository: a path or a URL")
+    base_branch: Name = Field(default="main", description="The branch the fleet's branches start from")
+    test_command: Name | None = Field(
+        default=None, description="How the project's tests run, from the repository's root"
+    )
 
 
 class EpicIn(RequestBody):
@@ -149,6 +154,9 @@ class ProjectOut(BaseModel):
     description: str
     created_by: str
     created_at: datetime
+    repo: str | None = None
+    base_branch: str = "main"
+    test_command: str | None = None
 
     @classmethod
     def of(cls, project: Project) -> ProjectOut:

@@ -1,5 +1,5 @@
-"""Removes secrets from text: at the planning API's intake, before anything leaves the Context
-service, before an agent's prompt is built and its answer published, and in every log record.
+"""Removes secrets from text before anything leaves the fleet: at the planning API's intake, from
+Context packs, agents' prompts and answers, workspace events, and every log record.
 
 The Context service applies it to every section's full text before it is measured or shortened, so
 a cut can never leave half a secret behind. Each rule replaces the secret (not its label) with
