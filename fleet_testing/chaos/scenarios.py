@@ -284,7 +284,7 @@ async def duplicate_agent_traffic(run: Run) -> None:
     copied: Counter[str] = Counter()
     try:
         while not await run.until_done(0.4):
-            stream = run.rng.choice(("AGENT_COMMANDS", "AGENT_RESPONSES"))
+            stream = run.rng.choice(AGENT_STREAMS)
             info = await js.stream_info(stream)
             if not info.state.last_seq:
                 continue
