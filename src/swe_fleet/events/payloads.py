@@ -360,3 +360,14 @@ class ContextUpdated(Payload):
     story_ids: list[str]
     version: int = Field(ge=0)
     events_applied: int = Field(ge=0)
+
+
+class DeadLetterHandled(Payload):
+    """A person replayed or discarded a dead letter: which one, why it had failed, and who did it."""
+
+    dead_letter_seq: int = Field(ge=1)
+    original_subject: str = Field(min_length=1)
+    failure_reason: str = ""
+    by: str = Field(min_length=1)
+    note: str = ""
+    replayed_as_seq: int | None = None

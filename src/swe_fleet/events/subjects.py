@@ -31,6 +31,10 @@ AGENT_RESPONSE_FAILED = "agent.response.failed"
 # Context.
 CONTEXT_UPDATED = "context.updated"
 
+# Operations: what a person did by hand to the backbone (a dead letter replayed or discarded), and who.
+DEAD_LETTER_REPLAYED = "operations.dead_letter.replayed"
+DEAD_LETTER_DISCARDED = "operations.dead_letter.discarded"
+
 # Dead letters: `dlq.<original subject>`.
 DEAD_LETTER_PREFIX = "dlq"
 

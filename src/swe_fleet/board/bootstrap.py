@@ -1,0 +1,68 @@
+"""Wiring the board: its pages over the fleet's HTTP API (as the signed-in person) and the backbone."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import Any
+
+from nats.aio.client import Client as NATS
+
+from swe_fleet.backbone.publisher import EventPublisher
+from swe_fleet.board.adapters.backbone import NatsBackbone
+from swe_fleet.board.adapters.fleet_api import HttpFleetApi
+from swe_fleet.board.adapters.sessions import TokenTable
+from swe_fleet.board.adapters.web_common import STATIC, BoardContext, template_environment
+from swe_fleet.board.adapters.web_ops import build_operations
+from swe_fleet.board.adapters.web_pages import build_graph_pages, build_pages
+from swe_fleet.board.app.ports import Authenticator
+from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
+from swe_fleet.settings import FleetSettings
+
+PRODUCER = "board"
+
+
+async def build(
+    settings: FleetSettings,
+    nc: NATS,
+    endpoints: Endpoints,
+    *,
+    authenticator: Authenticator | None = None,
+) -> Service:
+    api = HttpFleetApi(settings.resolved_planning_url, settings.resolved_context_url)
+
+    async def verify_table() -> list[dict[str, Any]]:
+        from swe_fleet.verify.checks import verify  # the board's health page runs it without the probe
+
+        report = await verify(settings, probe=False)
+        return [asdict(row) for row in report.rows]
+
+    backbone = NatsBackbone(nc, EventPublisher(nc.jetstream(), PRODUCER), verify_table)
+    board = BoardContext(
+        api=api,
+        backbone=backbone,
+        authenticator=authenticator or TokenTable.for_data_dir(settings.data_dir),
+        environment=template_environment(),
+    )
+    closing = asyncio.Event()
+
+    async def close_live_pages(stop: asyncio.Event) -> None:
+        # Open event streams would keep the HTTP server from stopping: end them when the host stops.
+        await stop.wait()
+        closing.set()
+
+    async def assets_check() -> CheckResult:
+        vendored = (STATIC / "vendor" / "htmx.min.js").exists() and (
+            STATIC / "vendor" / "cytoscape.min.js"
+        ).exists()
+        if vendored:
+            return CheckResult(Health.OK, "pages and vendored scripts in place")
+        return CheckResult(Health.DEGRADED, "scripts not vendored: run `make install` (npm ci in web/)")
+
+    return Service(
+        name="board",
+        routers=[build_pages(board), build_graph_pages(board), build_operations(board, closing)],
+        loops=[close_live_pages],
+        checks={"assets": assets_check},
+        closers=[api.close],
+    )
