@@ -82,10 +82,12 @@ async def test_a_product_owner_runs_a_story_from_draft_to_accepted(browser, flee
     await assert_accessible(page)
 
     # The council deliberates while the page is open: progress and the winner appear without a reload.
+    await page.evaluate("window.sameDocument = true")
     await expect(page.locator("#council-progress")).to_contain_text("Council on", timeout=60_000)
     await shots.take(page, "council deliberating live")
     await expect(page.locator("#councils .winner").first).to_contain_text("Winner", timeout=90_000)
     await expect(page.locator("#feed li").first).to_be_visible()
+    assert await page.evaluate("window.sameDocument === true"), "the page was reloaded"
     await assert_accessible(page)
     await shots.take(page, "council winner shown live")
 

@@ -123,7 +123,9 @@ def build_operations(board: BoardContext, closing: asyncio.Event) -> APIRouter:
             yield ": connected\n\n"
             while not closing.is_set():
                 getting = asyncio.create_task(queue.get())
-                done, _ = await asyncio.wait({getting, closed}, timeout=HEARTBEAT_SECONDS)
+                done, _ = await asyncio.wait(
+                    {getting, closed}, timeout=HEARTBEAT_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
                 if getting not in done:
                     getting.cancel()
                     if closing.is_set() or await request.is_disconnected():
