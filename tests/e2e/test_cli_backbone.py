@@ -30,7 +30,7 @@ def fleet(url: str, *args: str, stdin: str | None = None) -> subprocess.Complete
     )
 
 
-def test_streams_ensure_is_idempotent_and_ls_shows_all_six(nats_server) -> None:
+def test_streams_ensure_is_idempotent_and_ls_shows_them_all(nats_server) -> None:
     first = fleet(nats_server.url, "streams", "ensure", "--json")
     second = fleet(nats_server.url, "streams", "ensure", "--json")
     assert first.returncode == second.returncode == 0, first.stderr

@@ -54,6 +54,20 @@ CATALOGUE: dict[str, SubjectSpec] = {
         SubjectSpec(s.AGENT_RESPONSE_COMPLETED, p.AgentResponseCompleted, "An agent answered a command"),
         SubjectSpec(s.AGENT_RESPONSE_FAILED, p.AgentResponseFailed, "An agent could not answer a command"),
         SubjectSpec(s.CONTEXT_UPDATED, p.ContextUpdated, "The decision graph changed for some stories"),
+        SubjectSpec(
+            s.WORKSPACE_TASK_STARTED, p.WorkspaceTaskStarted, "A workspace started carrying out a task"
+        ),
+        SubjectSpec(
+            s.WORKSPACE_TOOL_CALLED, p.WorkspaceToolCalled, "An agent called a tool in its workspace"
+        ),
+        SubjectSpec(
+            s.WORKSPACE_TASK_COMPLETED,
+            p.WorkspaceTaskCompleted,
+            "A task's change was committed on its branch",
+        ),
+        SubjectSpec(
+            s.WORKSPACE_TASK_FAILED, p.WorkspaceTaskFailed, "A task ended with nothing changed on its branch"
+        ),
         SubjectSpec(s.DEAD_LETTER_REPLAYED, p.DeadLetterHandled, "A person replayed a dead letter"),
         SubjectSpec(s.DEAD_LETTER_DISCARDED, p.DeadLetterHandled, "A person discarded a dead letter"),
     )

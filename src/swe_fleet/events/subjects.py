@@ -31,6 +31,12 @@ AGENT_RESPONSE_FAILED = "agent.response.failed"
 # Context.
 CONTEXT_UPDATED = "context.updated"
 
+# Workspaces: dispatched tasks carried out on the story's branch.
+WORKSPACE_TASK_STARTED = "workspace.task.started"
+WORKSPACE_TOOL_CALLED = "workspace.tool.called"
+WORKSPACE_TASK_COMPLETED = "workspace.task.completed"
+WORKSPACE_TASK_FAILED = "workspace.task.failed"
+
 # Operations: what a person did by hand to the backbone (a dead letter replayed or discarded), and who.
 DEAD_LETTER_REPLAYED = "operations.dead_letter.replayed"
 DEAD_LETTER_DISCARDED = "operations.dead_letter.discarded"

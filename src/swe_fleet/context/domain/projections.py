@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from swe_fleet.context.domain import workspace_projections as workspace
 from swe_fleet.events import payloads as p
 from swe_fleet.events import subjects as s
 from swe_fleet.events.catalogue import model_for_subject
@@ -539,6 +540,9 @@ HANDLERS: dict[str, Projection[Any]] = _table(
     _projection(s.TASK_DISPATCHED, p.TaskDispatched, task_dispatched),
     _projection(s.DELIBERATION_FAILED, p.DeliberationFailed, deliberation_failed),
     _projection(s.DELIBERATION_CANCELLED, p.DeliberationCancelled, deliberation_cancelled),
+    _projection(s.WORKSPACE_TOOL_CALLED, p.WorkspaceToolCalled, workspace.tool_called),
+    _projection(s.WORKSPACE_TASK_COMPLETED, p.WorkspaceTaskCompleted, workspace.task_completed),
+    _projection(s.WORKSPACE_TASK_FAILED, p.WorkspaceTaskFailed, workspace.task_failed),
 )
 
 PROJECTED_SUBJECTS: tuple[str, ...] = tuple(HANDLERS)
