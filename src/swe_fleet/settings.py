@@ -90,6 +90,21 @@ class FleetSettings(BaseSettings):
     workspace_max_tokens: int = Field(default=200_000, ge=1000)
     workspace_answer_tokens: int = Field(default=1024, ge=64)
     workspace_ack_wait_seconds: float = Field(default=60.0, gt=0)
+    # Security (ADR 0800). Clients of the HTTP API (the CLI, agent workers) send FLEET_TOKEN, else the
+    # token in FLEET_TOKEN_FILE, else the embedded fleet's own token file under <data dir>/auth/.
+    token: str | None = Field(default=None, repr=False)
+    token_file: Path | None = None
+    # The API verifies tokens of this issuer and audience: the fleet's own (key under <data dir>/auth/),
+    # or an OIDC provider's when FLEET_AUTH_JWKS_URL is set (then FLEET_AUTH_ISSUER is its issuer URL).
+    auth_issuer: str = "swe-fleet"
+    auth_audience: str = "swe-fleet"
+    auth_jwks_url: str | None = None
+    auth_roles_claim: str = "roles"
+    # Requests per identity: a bucket of `burst`, refilled at `per_minute` (429 when empty).
+    api_rate_per_minute: float = Field(default=600.0, gt=0)
+    api_rate_burst: int = Field(default=120, ge=1)
+    # Origins a browser may call the API from (CORS); none by default.
+    cors_origins: list[str] = Field(default_factory=list)
 
     log_level: str = "INFO"
 

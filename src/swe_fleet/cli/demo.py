@@ -30,6 +30,7 @@ def demo(
     from swe_fleet.cli.verify import render_report
     from swe_fleet.demo.driver import ENDED, DemoDriver, DemoFailed
     from swe_fleet.embedded.child import EmbeddedServerError
+    from swe_fleet.security.client_token import bearer_headers, client_token
     from swe_fleet.verify.checks import verify
 
     overrides = {key: value for key, value in {"data_dir": data_dir, "http_port": http_port}.items() if value}
@@ -45,7 +46,8 @@ def demo(
         if fleet.done():
             fleet.result()
         try:
-            async with httpx.AsyncClient(timeout=30.0) as http:
+            headers = bearer_headers(client_token(s))  # the PO's token, made on the fleet's first start
+            async with httpx.AsyncClient(timeout=30.0, headers=headers) as http:
                 driver = DemoDriver(s.resolved_api_url, http, say)
                 run = await driver.next_run()
                 err.print(

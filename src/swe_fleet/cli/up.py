@@ -74,6 +74,7 @@ async def run_fleet(
     from swe_fleet.composition import build_service, services_for_up
     from swe_fleet.host.runner import ServiceHost, check_http_port
     from swe_fleet.host.stack import EmbeddedStack
+    from swe_fleet.security.api_auth import HttpAuth, ensure_local_tokens
 
     stop = stop or asyncio.Event()
     on_termination(stop.set)
@@ -81,6 +82,13 @@ async def run_fleet(
     stack = EmbeddedStack(s, report=_report if announce else None, with_llm=with_llm)
     if announce:
         err.print(f"fleet up: data in {s.data_dir.resolve()}", highlight=False)
+    if not s.auth_jwks_url:
+        # First start: the issuer's key, the PO's token and the in-process services' token (0600 files).
+        po_token = ensure_local_tokens(s)
+        if announce:
+            _report(
+                "auth", "ok", f"Product Owner token in {po_token.resolve()} (the CLI reads it from there)"
+            )
     # On this (main) thread on purpose: the servers are tied to it and die with this process.
     endpoints = stack.start()
     nc = None
@@ -101,7 +109,7 @@ async def run_fleet(
             services.append(service)
             if announce:
                 _report(name, "ok", f"{len(service.consumers)} consumers")
-        host = ServiceHost(services, http_host=s.host, http_port=s.http_port)
+        host = ServiceHost(services, http_host=s.host, http_port=s.http_port, auth=HttpAuth.from_settings(s))
         ready = asyncio.Event()
         serving = asyncio.create_task(host.serve(stop, ready))
         await asyncio.wait([serving, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
@@ -143,7 +151,7 @@ def _print_where(s: FleetSettings, endpoints: Any, services: list[Any]) -> None:
             endpoints.llm_url or "-",
             endpoints.embedded.get("llm", "external" if endpoints.llm_url else "none"),
         ),
-        ("http api", api, f"OpenAPI at {api}/docs; /healthz /readyz /metrics"),
+        ("http api", api, f"OpenAPI at {api}/docs; /healthz /readyz /metrics (bearer token)"),
     ]
     if any(service.name == "board" for service in services):
         tokens = (s.data_dir / "board-tokens.json").resolve()
@@ -259,6 +267,7 @@ async def _serve_one(name: str, s: FleetSettings, *, http: bool) -> None:
     from swe_fleet.composition import build_service, registered
     from swe_fleet.host.runner import ServiceHost, check_http_port
     from swe_fleet.host.service import Endpoints
+    from swe_fleet.security.api_auth import HttpAuth
 
     registered(name).build_function()  # imports fail here, before anything is started
     if http:
@@ -269,7 +278,12 @@ async def _serve_one(name: str, s: FleetSettings, *, http: bool) -> None:
         built = await build_service(name, s, nc, Endpoints.from_settings(s))
         stop, ready = asyncio.Event(), asyncio.Event()
         on_termination(stop.set)
-        host = ServiceHost([built], http_host=s.host, http_port=s.http_port if http else None)
+        host = ServiceHost(
+            [built],
+            http_host=s.host,
+            http_port=s.http_port if http else None,
+            auth=HttpAuth.from_settings(s) if http else None,
+        )
         serving = asyncio.create_task(host.serve(stop, ready))
         await asyncio.wait([serving, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
         if not serving.done():

@@ -57,13 +57,11 @@ class DemoDriver:
         """Create (or reuse) the demo project and epic, then take a new story to an approved plan."""
         story = STORIES[(run - 1) % len(STORIES)]
         story_id, plan_id = f"US-DEMO-{run:03d}", f"PL-DEMO-{run:03d}"
-        await self._call(
-            "POST", "/projects", {"id": PROJECT_ID, "name": "Demo project", "created_by": PO}, ok=(201, 409)
-        )
+        await self._call("POST", "/projects", {"id": PROJECT_ID, "name": "Demo project"}, ok=(201, 409))
         await self._call(
             "POST",
             "/epics",
-            {"id": EPIC_ID, "project_id": PROJECT_ID, "title": "Demo epic", "created_by": PO},
+            {"id": EPIC_ID, "project_id": PROJECT_ID, "title": "Demo epic"},
             ok=(201, 409),
         )
         await self._call(
@@ -80,9 +78,7 @@ class DemoDriver:
         )
         self.say(f"story {story_id} created: {story.title!r} (DRAFT)")
         for state, why in (("PO_REVIEW", "ready for the PO"), ("READY_FOR_PLANNING", "accepted by the PO")):
-            await self._call(
-                "POST", f"/stories/{story_id}/transitions", {"to_state": state, "by": PO, "reason": why}
-            )
+            await self._call("POST", f"/stories/{story_id}/transitions", {"to_state": state, "reason": why})
             self.say(f"story {story_id} → {state}")
         await self._call(
             "POST",
@@ -93,11 +89,10 @@ class DemoDriver:
                 "acceptance_criteria": list(story.plan_criteria),
                 "technical_notes": story.technical_notes,
                 "roles": list(story.roles),
-                "created_by": "demo-architect",
             },
         )
         self.say(f"plan {plan_id} proposed (roles {', '.join(story.roles)})")
-        await self._call("POST", f"/plans/{plan_id}/approve", {"by": PO, "notes": "Approved for the demo"})
+        await self._call("POST", f"/plans/{plan_id}/approve", {"notes": "Approved for the demo"})
         self.say(f"plan {plan_id} approved by {PO}: the orchestrator takes it from here")
         return story_id, plan_id, story
 

@@ -22,6 +22,7 @@ from nats.js.errors import NotFoundError
 from swe_fleet.backbone.connection import NatsUnavailable, connect
 from swe_fleet.events.probes import PROBE_PREFIX
 from swe_fleet.events.streams import STREAMS, subject_matches
+from swe_fleet.security.client_token import bearer_headers, client_token
 from swe_fleet.settings import FleetSettings
 from swe_fleet.verify.expected import expected_consumers
 from swe_fleet.verify.report import VerifyReport, summarise
@@ -48,7 +49,8 @@ async def verify(
             "llm": settings.llm_url or "(as the agent workers have it)",
         }
     )
-    async with httpx.AsyncClient(timeout=10.0) as http:
+    # The PO's token (FLEET_TOKEN, FLEET_TOKEN_FILE or the embedded fleet's file): the probe makes changes.
+    async with httpx.AsyncClient(timeout=10.0, headers=bearer_headers(client_token(settings))) as http:
         say("connections")
         nc = await _check_connections(report, settings, http)
         try:
@@ -319,13 +321,10 @@ class Probe:
                 {
                     "id": self.project,
                     "name": "fleet verify probe",
-                    "created_by": by,
                     "description": "Probe data written by `fleet verify`",
                 },
             )
-            await self._post(
-                "/epics", {"id": self.epic, "project_id": self.project, "title": "probe", "created_by": by}
-            )
+            await self._post("/epics", {"id": self.epic, "project_id": self.project, "title": "probe"})
             await self._post(
                 "/stories",
                 {
@@ -337,17 +336,16 @@ class Probe:
                 },
             )
             for state in ("PO_REVIEW", "READY_FOR_PLANNING"):
-                await self._post(f"/stories/{self.story}/transitions", {"to_state": state, "by": by})
+                await self._post(f"/stories/{self.story}/transitions", {"to_state": state})
             await self._post(
                 f"/stories/{self.story}/plans",
                 {
                     "id": self.plan,
                     "description": "probe plan",
                     "acceptance_criteria": ["approved"],
-                    "created_by": by,
                 },
             )
-            await self._post(f"/plans/{self.plan}/approve", {"by": by, "notes": "probe"})
+            await self._post(f"/plans/{self.plan}/approve", {"notes": "probe"})
         except (ProbeFailed, httpx.HTTPError) as error:
             self.report.add(
                 "probe",

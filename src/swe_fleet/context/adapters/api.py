@@ -5,13 +5,16 @@ POST /v1/context/rehydrate {story_id, roles, phase?, token_budget}       one pac
 POST /v1/graph/query {cypher, params}                                    read-only Cypher
 GET  /v1/graph/stories/{story_id}                                        a story's summary
 GET  /v1/graph/stats                                                     nodes and relationships
+
+Every route needs a bearer token (the host adds authentication); context packs, summaries and
+counts need the viewer role, raw Cypher over the whole graph a product owner's or a service's.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from swe_fleet.context.adapters.graph_reader import StoryGraphReader
@@ -20,6 +23,12 @@ from swe_fleet.context.domain.redaction import redact_value
 from swe_fleet.graph.port import GraphStore
 from swe_fleet.graph.readonly import check_read_only
 from swe_fleet.graph.schema import NODES, RELS
+from swe_fleet.security.api_auth import require_role
+from swe_fleet.security.identity import Role
+
+READ = [Depends(require_role(Role.VIEWER))]
+# The whole graph (every story, decision and plan text): not for a viewer's token.
+READ_WHOLE_GRAPH = [Depends(require_role(Role.PRODUCT_OWNER, Role.SERVICE))]
 
 DEFAULT_TOKEN_BUDGET = 2048
 MAX_QUERY_ROWS = 10_000
@@ -83,6 +92,7 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
         tags=["context"],
         summary="GetContext: the role's surgical context for a story (and task), within a token budget",
         responses={403: {"description": "the scope policy refuses this role in this phase"}, 404: {}},
+        dependencies=READ,
     )
     async def get_context(
         story_id: str,
@@ -101,6 +111,7 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
         response_model=RehydrateOut,
         tags=["context"],
         summary="RehydrateSession: one context pack per role (refused roles listed with the reason)",
+        dependencies=READ,
     )
     async def rehydrate(body: RehydrateIn) -> dict[str, Any]:
         packs, refused = await service.rehydrate(body.story_id, body.roles, body.phase, body.token_budget)
@@ -115,6 +126,7 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
         response_model=GraphQueryOut,
         tags=["graph"],
         summary="Run a read-only Cypher query (write clauses are refused with 400)",
+        dependencies=READ_WHOLE_GRAPH,
     )
     async def graph_query(body: GraphQueryIn) -> dict[str, Any]:
         query = check_read_only(body.cypher)
@@ -128,7 +140,12 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
             "truncated": len(rows) > MAX_QUERY_ROWS,
         }
 
-    @router.get("/graph/stories/{story_id}", tags=["graph"], summary="A story's summary in the graph")
+    @router.get(
+        "/graph/stories/{story_id}",
+        tags=["graph"],
+        summary="A story's summary in the graph",
+        dependencies=READ,
+    )
     async def story_summary(story_id: str) -> Any:
         graph = await reader.load(story_id)
         story = graph.story
@@ -152,7 +169,12 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
             }
         )
 
-    @router.get("/graph/stats", tags=["graph"], summary="Node counts per label, relationship counts per type")
+    @router.get(
+        "/graph/stats",
+        tags=["graph"],
+        summary="Node counts per label, relationship counts per type",
+        dependencies=READ,
+    )
     async def graph_stats() -> dict[str, Any]:
         queries: list[tuple[str, dict[str, Any]]] = [
             (f"MATCH (n:{label}) RETURN count(n) AS n", {}) for label in NODES
