@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from bench.harness import BenchContext, median
-from fleet_testing.board_fleet import PO_TOKEN, BoardFleet
+from fleet_testing.board_fleet import BoardFleet
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.events import subjects
 from swe_fleet.events.payloads import StoryCreated
@@ -34,15 +34,13 @@ RENDER_BUDGET_MS = 1000.0
 EVENT_BUDGET_MS = 1000.0
 
 
-async def _create_stories(url: str, count: int) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+async def _create_stories(fleet: BoardFleet, count: int) -> None:
+    async with httpx.AsyncClient(base_url=fleet.url, timeout=60, headers=fleet.bearer()) as http:
         semaphore = asyncio.Semaphore(8)
 
         async def one(n: int) -> None:
             async with semaphore:
-                answer = await http.post(
-                    "/v1/stories", json={"title": f"Bench story {n}", "owner": "bench", "brief": "b" * 80}
-                )
+                answer = await http.post("/v1/stories", json={"title": f"Bench story {n}", "brief": "b" * 80})
                 answer.raise_for_status()
 
         await asyncio.gather(*(one(n) for n in range(count)))
@@ -59,7 +57,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
     rounds = 2 if ctx.quick else 7
     events = 10 if ctx.quick else 60
     async with BoardFleet(ctx.scratch / "fleet") as fleet:
-        await _create_stories(fleet.url, STORIES)
+        await _create_stories(fleet, STORIES)
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
                 executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
@@ -68,7 +66,7 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                 await browser.new_context(base_url=fleet.url, viewport={"width": 1280, "height": 900})
             ).new_page()
             await page.goto("/sign-in")
-            await page.get_by_label("Access token").fill(PO_TOKEN)
+            await page.get_by_label("Access token").fill(fleet.po_token)
             await page.get_by_role("button", name="Sign in").click()
             await page.wait_for_url("**/")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from fleet_testing.board_fleet import PO_TOKEN, VIEWER_TOKEN, BoardFleet
+from fleet_testing.board_fleet import BoardFleet
 
 CHROMIUM = os.environ.get("FLEET_TEST_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,4 +126,4 @@ async def assert_accessible(page: Any) -> None:
     assert not violations, json.dumps(violations, indent=1)
 
 
-__all__ = ["PO_TOKEN", "VIEWER_TOKEN", "Shots", "assert_accessible", "new_page", "sign_in"]
+__all__ = ["Shots", "assert_accessible", "new_page", "sign_in"]

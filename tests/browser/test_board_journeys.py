@@ -11,17 +11,18 @@ import httpx
 from playwright.async_api import expect
 
 from fleet_testing.board_fleet import PO_NAME, BoardFleet
-from tests.browser.conftest import PO_TOKEN, VIEWER_TOKEN, Shots, assert_accessible, new_page, sign_in
+from swe_fleet.security.identity import Role
+from tests.browser.conftest import Shots, assert_accessible, new_page, sign_in
 
 HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script> Export & "report"'
 
 
 async def api_move(fleet: BoardFleet, story_id: str, to_state: str) -> None:
-    async with httpx.AsyncClient(base_url=fleet.url) as http:
+    async with httpx.AsyncClient(base_url=fleet.url, headers=fleet.bearer("someone-else")) as http:
         story = (await http.get(f"/v1/stories/{story_id}")).json()
         answer = await http.post(
             f"/v1/stories/{story_id}/transitions",
-            json={"to_state": to_state, "by": "someone-else"},
+            json={"to_state": to_state},
             headers={"If-Match": f'"{story["version"]}"'},
         )
         assert answer.status_code == 200, answer.text
@@ -29,7 +30,7 @@ async def api_move(fleet: BoardFleet, story_id: str, to_state: str) -> None:
 
 async def test_a_product_owner_runs_a_story_from_draft_to_accepted(browser, fleet: BoardFleet, shots: Shots):
     page = await new_page(browser, fleet)
-    await sign_in(page, PO_TOKEN)
+    await sign_in(page, fleet.po_token)
     await expect(page.get_by_role("heading", name=re.compile("^Board"))).to_be_visible()
     await assert_accessible(page)
     await shots.take(page, "signed in")
@@ -92,10 +93,11 @@ async def test_a_product_owner_runs_a_story_from_draft_to_accepted(browser, flee
     await shots.take(page, "council winner shown live")
 
     # A decision awaiting the PO's verdict.
-    async with httpx.AsyncClient(base_url=fleet.url) as http:
+    async with httpx.AsyncClient(
+        base_url=fleet.url, headers=fleet.bearer("architect-1", Role.SERVICE)
+    ) as http:
         proposed = await http.post(
-            "/v1/decisions",
-            json={"story_id": story_id, "title": "Use the csv module", "proposed_by": "architect-1"},
+            "/v1/decisions", json={"story_id": story_id, "title": "Use the csv module"}
         )
         assert proposed.status_code == 201, proposed.text
     await page.get_by_role("link", name="Decisions").click()
@@ -129,7 +131,7 @@ async def test_a_product_owner_runs_a_story_from_draft_to_accepted(browser, flee
 
 async def test_a_viewer_sees_everything_and_changes_nothing(browser, fleet: BoardFleet, shots: Shots):
     page = await new_page(browser, fleet)
-    await sign_in(page, VIEWER_TOKEN)
+    await sign_in(page, fleet.viewer_token)
     await expect(page.get_by_role("heading", name=re.compile("^Board"))).to_be_visible()
     assert await page.locator("form[method=post]:not([action='/sign-out'])").count() == 0
     await shots.take(page, "viewer board without forms")
@@ -148,7 +150,7 @@ async def test_the_board_works_from_the_keyboard_at_390_pixels(browser, fleet: B
     await page.keyboard.press("Tab")  # the skip link
     await page.keyboard.press("Tab")
     await expect(page.get_by_label("Access token")).to_be_focused()
-    await page.keyboard.type(PO_TOKEN)
+    await page.keyboard.type(fleet.po_token)
     await page.keyboard.press("Enter")
     await page.wait_for_url(re.compile(r"/$"))
     await page.locator("summary", has_text="New story").focus()
@@ -169,9 +171,9 @@ async def test_the_board_works_from_the_keyboard_at_390_pixels(browser, fleet: B
 
 async def test_a_tampered_move_is_refused_with_the_lifecycles_reason(browser, fleet: BoardFleet):
     page = await new_page(browser, fleet)
-    await sign_in(page, PO_TOKEN)
-    async with httpx.AsyncClient(base_url=fleet.url) as http:
-        created = await http.post("/v1/stories", json={"title": "Tampered", "owner": "pat"})
+    await sign_in(page, fleet.po_token)
+    async with httpx.AsyncClient(base_url=fleet.url, headers=fleet.bearer()) as http:
+        created = await http.post("/v1/stories", json={"title": "Tampered"})
     story = created.json()
     csrf = await page.locator("body").get_attribute("data-csrf")
     answer = await page.request.post(

@@ -11,12 +11,13 @@ from nats.aio.client import Client as NATS
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.board.adapters.backbone import NatsBackbone
 from swe_fleet.board.adapters.fleet_api import HttpFleetApi
-from swe_fleet.board.adapters.sessions import TokenTable
+from swe_fleet.board.adapters.sessions import ApiTokens
 from swe_fleet.board.adapters.web_common import STATIC, BoardContext, template_environment
 from swe_fleet.board.adapters.web_ops import build_operations
 from swe_fleet.board.adapters.web_pages import build_graph_pages, build_pages
 from swe_fleet.board.app.ports import Authenticator
 from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
+from swe_fleet.security.api_auth import HttpAuth
 from swe_fleet.settings import FleetSettings
 
 PRODUCER = "board"
@@ -41,7 +42,7 @@ async def build(
     board = BoardContext(
         api=api,
         backbone=backbone,
-        authenticator=authenticator or TokenTable.for_data_dir(settings.data_dir),
+        authenticator=authenticator or ApiTokens(HttpAuth.from_settings(settings)),
         environment=template_environment(),
     )
     closing = asyncio.Event()
@@ -61,7 +62,7 @@ async def build(
 
     return Service(
         name="board",
-        routers=[build_pages(board), build_graph_pages(board), build_operations(board, closing)],
+        pages=[build_pages(board), build_graph_pages(board), build_operations(board, closing)],
         loops=[close_live_pages],
         checks={"assets": assets_check},
         closers=[api.close],

@@ -1,7 +1,7 @@
 """The board's client of the fleet's HTTP API (planning and context), as the signed-in person.
 
-The person's bearer token travels with every call, and the actor fields the API still takes are the
-signed-in name, never something typed into a page.
+The person's bearer token travels with every call: the API checks it, takes the actor of every change
+from it, and applies its own role rules, so the board can show but never widen what a person may do.
 """
 
 from __future__ import annotations
@@ -72,12 +72,12 @@ class HttpFleetApi:
         return await self._call(who, "GET", f"{self._planning}/v1/stories/{story_id}")
 
     async def create_story(self, who: Identity, body: Json) -> Json:
-        return await self._call(who, "POST", f"{self._planning}/v1/stories", json={**body, "owner": who.name})
+        return await self._call(who, "POST", f"{self._planning}/v1/stories", json=body)
 
     async def transition(
         self, who: Identity, story_id: str, to_state: str, version: int, reason: str | None
     ) -> Json:
-        body: Json = {"to_state": to_state, "by": who.name}
+        body: Json = {"to_state": to_state}
         if reason:
             body["reason"] = reason
         return await self._call(
@@ -90,15 +90,15 @@ class HttpFleetApi:
 
     async def propose_plan(self, who: Identity, story_id: str, body: Json) -> Json:
         url = f"{self._planning}/v1/stories/{story_id}/plans"
-        return await self._call(who, "POST", url, json={**body, "created_by": who.name})
+        return await self._call(who, "POST", url, json=body)
 
     async def approve_plan(self, who: Identity, plan_id: str, notes: str) -> Json:
         url = f"{self._planning}/v1/plans/{plan_id}/approve"
-        return await self._call(who, "POST", url, json={"by": who.name, "notes": notes})
+        return await self._call(who, "POST", url, json={"notes": notes})
 
     async def reject_plan(self, who: Identity, plan_id: str, reason: str) -> Json:
         url = f"{self._planning}/v1/plans/{plan_id}/reject"
-        return await self._call(who, "POST", url, json={"by": who.name, "reason": reason})
+        return await self._call(who, "POST", url, json={"reason": reason})
 
     async def decisions(self, who: Identity, *, story_id: str | None, status: str | None) -> list[Json]:
         params: dict[str, Any] = {"limit": PAGE}
@@ -112,7 +112,7 @@ class HttpFleetApi:
         if verdict not in ("approve", "reject"):
             raise Refused(422, "the verdict is approve or reject", {"verdict": "choose approve or reject"})
         url = f"{self._planning}/v1/decisions/{decision_id}/{verdict}"
-        return await self._call(who, "POST", url, json={"by": who.name, "rationale": rationale})
+        return await self._call(who, "POST", url, json={"rationale": rationale})
 
     # ------------------------------------------------------------------ context
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import os
-import secrets
-from pathlib import Path
 
 from fastapi import Request
 
 from swe_fleet.board.app.ports import Authenticator
 from swe_fleet.board.domain.identity import BoardRole, Identity, NotSignedIn
+from swe_fleet.security.api_auth import HttpAuth
+from swe_fleet.security.identity import Identity as ApiIdentity
+from swe_fleet.security.identity import Role
+from swe_fleet.security.tokens import TokenRefused
 
 SESSION_COOKIE = "fleet_board_session"
 CSRF_FIELD = "csrf_token"
@@ -43,37 +43,25 @@ async def signed_in(request: Request, authenticator: Authenticator) -> Identity:
     return Identity(identity.name, identity.role, token=token)
 
 
-class TokenTable:
-    """Tokens known to this board, each standing for an identity (until the API's own auth verifies them).
+class ApiTokens:
+    """Sign-in with the API's own bearer tokens: verified by the same verifier the API uses
+    (`security.api_auth.HttpAuth`: the fleet's issuer or the configured OIDC provider)."""
 
-    `for_data_dir` keeps them in `<data dir>/board-tokens.json` (mode 0600), created on first start
-    with one product owner and one viewer token; the file's path is shown, never its tokens.
-    """
-
-    def __init__(self, tokens: dict[str, Identity]) -> None:
-        self._tokens = dict(tokens)
+    def __init__(self, auth: HttpAuth) -> None:
+        self._auth = auth
 
     async def identify(self, token: str) -> Identity | None:
-        for known, identity in self._tokens.items():
-            if hmac.compare_digest(known.encode(), token.encode()):
-                return identity
-        return None
+        try:
+            verified = await self._auth.identify(token)
+        except TokenRefused:
+            return None
+        return Identity(verified.subject, board_role(verified))
 
-    @classmethod
-    def for_data_dir(cls, data_dir: Path) -> TokenTable:
-        path = data_dir / "board-tokens.json"
-        if not path.exists():
-            data_dir.mkdir(parents=True, exist_ok=True)
-            entries = [
-                {
-                    "token": secrets.token_urlsafe(32),
-                    "name": "product-owner",
-                    "role": BoardRole.PRODUCT_OWNER,
-                },
-                {"token": secrets.token_urlsafe(32), "name": "viewer", "role": BoardRole.VIEWER},
-            ]
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "w") as file:
-                json.dump(entries, file, indent=2)
-        entries = json.loads(path.read_text())
-        return cls({e["token"]: Identity(e["name"], BoardRole(e["role"])) for e in entries})
+
+def board_role(identity: ApiIdentity) -> BoardRole:
+    """The board's one role for an API identity: a product owner changes, anyone else only sees."""
+    if identity.has(Role.PRODUCT_OWNER):
+        return BoardRole.PRODUCT_OWNER
+    if identity.has(Role.SERVICE):
+        return BoardRole.SERVICE
+    return BoardRole.VIEWER
