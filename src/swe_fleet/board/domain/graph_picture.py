@@ -31,7 +31,7 @@ CAPTIONS: Mapping[str, str] = {
     L.PROPOSAL: "agent_id",
     L.CRITIQUE: "author_agent_id",
     L.SCORE: "judge_agent_id",
-    L.AGENT: "role",
+    L.AGENT: "id",
     L.TASK_DISPATCH: "agent_id",
 }
 # Leaves that would crowd the picture: a proposal's critiques and scores are on the story page.

@@ -45,6 +45,7 @@
         layout: { name: "breadthfirst", directed: true, spacingFactor: 1.1, roots: "#" + CSS.escape(graph.elements[0].data.id) },
       });
       cy.on("tap", "node", function (event) { show(event.target.data()); });
+      window.fleetGraph = cy; // for tests and the console: where each node is drawn
       container.dataset.ready = "true";
     });
 

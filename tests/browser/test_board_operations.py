@@ -1,0 +1,161 @@
+"""The board's fleet-wide pages in a real Chromium: health with dead letters, the decision graph, activity.
+
+Replaying or discarding a dead letter is recorded as an `operations.dead_letter.*` event naming who.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+
+import httpx
+from playwright.async_api import expect
+
+from fleet_testing.board_fleet import PO_NAME, BoardFleet
+from swe_fleet.backbone.dead_letters import list_dead_letters
+from tests.browser.conftest import Shots, assert_accessible, new_page, sign_in
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {within}s: {what}")
+        await asyncio.sleep(0.2)
+
+
+async def operations_events(fleet: BoardFleet) -> list[dict]:
+    js = fleet.nc.jetstream()
+    info = await js.stream_info("OPERATIONS_EVENTS")
+    events = []
+    for seq in range(info.state.first_seq or 1, info.state.last_seq + 1):
+        message = await js.get_msg("OPERATIONS_EVENTS", seq)
+        events.append({"subject": message.subject, **json.loads(message.data or b"{}")})
+    return events
+
+
+async def test_dead_letters_show_their_reason_and_replay_or_discard_is_recorded_with_who(
+    browser, fleet: BoardFleet, shots: Shots
+):
+    js = fleet.nc.jetstream()
+    before = {letter.seq for letter in await list_dead_letters(js, limit=1000)}
+    await js.publish("planning.plan.approved", b'{"not": "a plan approval"}')
+
+    async def new_letters() -> bool:
+        return any(letter.seq not in before for letter in await list_dead_letters(js, limit=1000))
+
+    await eventually(new_letters, "the invalid approval is dead-lettered")
+    letter = next(letter for letter in await list_dead_letters(js, limit=1000) if letter.seq not in before)
+
+    page = await new_page(browser, fleet)
+    await sign_in(page, fleet.po_token)
+    await page.get_by_role("link", name="Health").click()
+    await expect(page.get_by_role("heading", name="fleet verify")).to_be_visible()
+    card = page.locator(f"#letter-{letter.seq}")
+    await expect(card).to_contain_text(letter.reason)
+    await expect(page.get_by_role("cell", name="PLANNING_EVENTS").first).to_be_visible()
+    await assert_accessible(page)
+    await shots.take(page, "health with a dead letter and its reason")
+
+    await card.get_by_role("button", name="Discard").click()
+    await expect(page.locator(f"#letter-{letter.seq}-error")).to_have_text("Say why the message is discarded.")
+    await page.locator(f"#letter-{letter.seq}").get_by_role("button", name="Replay").click()
+    await expect(page.get_by_role("status")).to_have_text(f"Dead letter {letter.seq} replayed")
+    await expect(page.locator(f"#letter-{letter.seq}")).to_have_count(0)
+    await shots.take(page, "dead letter replayed")
+
+    # Replayed, it fails again (still not a plan approval): discard it, with the reason.
+    await eventually(
+        lambda: _letter_for(js, letter.original_subject, exclude=before | {letter.seq}), "dead-lettered again"
+    )
+    again = await _letter_for(js, letter.original_subject, exclude=before | {letter.seq})
+    assert again is not None
+    await page.goto("/health")
+    await page.locator(f"#letter-{again.seq}").get_by_label("Reason (required to discard)").fill("junk by hand")
+    await page.locator(f"#letter-{again.seq}").get_by_role("button", name="Discard").click()
+    await expect(page.get_by_role("status")).to_have_text(f"Dead letter {again.seq} discarded")
+
+    recorded = await operations_events(fleet)
+    replayed = [e for e in recorded if e["subject"] == "operations.dead_letter.replayed"]
+    discarded = [e for e in recorded if e["subject"] == "operations.dead_letter.discarded"]
+    assert [(e["payload"]["dead_letter_seq"], e["payload"]["by"]) for e in replayed] == [(letter.seq, PO_NAME)]
+    assert replayed[0]["payload"]["failure_reason"].startswith(letter.reason)
+    assert [(e["payload"]["dead_letter_seq"], e["payload"]["by"], e["payload"]["note"]) for e in discarded] == [
+        (again.seq, PO_NAME, "junk by hand")
+    ]
+    await page.context.close()
+
+
+async def _letter_for(js, subject: str, *, exclude: set[int]):
+    letters = await list_dead_letters(js, limit=1000)
+    return next((x for x in letters if x.seq not in exclude and x.original_subject == subject), None)
+
+
+async def test_the_decision_graph_is_a_picture_whose_nodes_open_their_details(
+    browser, fleet: BoardFleet, shots: Shots
+):
+    async with httpx.AsyncClient(base_url=fleet.url, headers=fleet.bearer()) as http:
+        story = (await http.post("/v1/stories", json={"title": "Graph me"})).json()
+        for state in ("PO_REVIEW", "READY_FOR_PLANNING"):
+            current = (await http.get(f"/v1/stories/{story['id']}")).json()
+            moved = await http.post(
+                f"/v1/stories/{story['id']}/transitions",
+                json={"to_state": state},
+                headers={"If-Match": f'"{current["version"]}"'},
+            )
+            assert moved.status_code == 200, moved.text
+        plan = (
+            await http.post(
+                f"/v1/stories/{story['id']}/plans",
+                json={"description": "Draw it", "acceptance_criteria": ["a node per task"], "roles": ["DEV"]},
+            )
+        ).json()
+        assert (await http.post(f"/v1/plans/{plan['id']}/approve", json={})).status_code == 200
+
+    page = await new_page(browser, fleet)
+    await sign_in(page, fleet.po_token)
+    await page.goto(f"/stories/{story['id']}")
+    await expect(page.locator("#councils .winner").first).to_be_visible(timeout=90_000)
+    await page.get_by_role("link", name="Decision graph of this story").click()
+    await expect(page.locator("#graph")).to_have_attribute("data-ready", "true")
+    await expect(page.locator(".node-pick", has_text="Task:").first).to_be_visible()
+    box = await page.locator("#graph").bounding_box()
+    assert box is not None
+    where = await page.evaluate(
+        "id => { const p = window.fleetGraph.getElementById(id).renderedPosition(); return [p.x, p.y]; }",
+        story["id"],
+    )
+    await page.mouse.click(box["x"] + where[0], box["y"] + where[1])
+    await expect(page.locator("#node-text")).to_contain_text(f"Story {story['id']}")
+    await expect(page.locator("#node-text")).to_contain_text("Graph me")
+    await page.locator(".node-pick", has_text="Plan:").first.click()  # the list is the keyboard's way in
+    await expect(page.locator("#node-text")).to_contain_text(plan["id"])
+    await assert_accessible(page)
+    await shots.take(page, "decision graph with a node selected")
+    await page.context.close()
+
+
+async def test_every_other_page_passes_axe_and_activity_updates_live(browser, fleet: BoardFleet, shots: Shots):
+    page = await new_page(browser, fleet, width=390, height=844)
+    await page.goto("/sign-in")
+    await assert_accessible(page)
+    await sign_in(page, fleet.viewer_token)
+    await page.get_by_role("link", name="Activity").click()
+    await expect(page.locator("#feed")).to_have_attribute("data-connected", "true")
+    async with httpx.AsyncClient(base_url=fleet.url, headers=fleet.bearer()) as http:
+        await http.post("/v1/stories", json={"title": "Seen live <b>as text</b>"})
+    await expect(page.locator("#feed li").first).to_contain_text("“Seen live <b>as text</b>”")
+    await assert_accessible(page)
+    await shots.take(page, "activity live at 390 px")
+    for path in ("/decisions", "/health"):
+        await page.goto(path)
+        await assert_accessible(page)
+        await shots.take(page, f"viewer {path} at 390 px")
+    refused = await page.request.post("/decisions/nope/verdict", form={"csrf_token": "forged"})
+    assert refused.status == 403
+    await page.set_content(await refused.text())
+    await assert_accessible(page)
+    assert re.search(r"out of date|did not come from the board", await refused.text())
+    await page.context.close()
