@@ -60,7 +60,9 @@ async def test_dead_letters_show_their_reason_and_replay_or_discard_is_recorded_
     await shots.take(page, "health with a dead letter and its reason")
 
     await card.get_by_role("button", name="Discard").click()
-    await expect(page.locator(f"#letter-{letter.seq}-error")).to_have_text("Say why the message is discarded.")
+    await expect(page.locator(f"#letter-{letter.seq}-error")).to_have_text(
+        "Say why the message is discarded."
+    )
     await page.locator(f"#letter-{letter.seq}").get_by_role("button", name="Replay").click()
     await expect(page.get_by_role("status")).to_have_text(f"Dead letter {letter.seq} replayed")
     await expect(page.locator(f"#letter-{letter.seq}")).to_have_count(0)
@@ -73,18 +75,22 @@ async def test_dead_letters_show_their_reason_and_replay_or_discard_is_recorded_
     again = await _letter_for(js, letter.original_subject, exclude=before | {letter.seq})
     assert again is not None
     await page.goto("/health")
-    await page.locator(f"#letter-{again.seq}").get_by_label("Reason (required to discard)").fill("junk by hand")
+    await (
+        page.locator(f"#letter-{again.seq}").get_by_label("Reason (required to discard)").fill("junk by hand")
+    )
     await page.locator(f"#letter-{again.seq}").get_by_role("button", name="Discard").click()
     await expect(page.get_by_role("status")).to_have_text(f"Dead letter {again.seq} discarded")
 
     recorded = await operations_events(fleet)
     replayed = [e for e in recorded if e["subject"] == "operations.dead_letter.replayed"]
     discarded = [e for e in recorded if e["subject"] == "operations.dead_letter.discarded"]
-    assert [(e["payload"]["dead_letter_seq"], e["payload"]["by"]) for e in replayed] == [(letter.seq, PO_NAME)]
-    assert replayed[0]["payload"]["failure_reason"].startswith(letter.reason)
-    assert [(e["payload"]["dead_letter_seq"], e["payload"]["by"], e["payload"]["note"]) for e in discarded] == [
-        (again.seq, PO_NAME, "junk by hand")
+    assert [(e["payload"]["dead_letter_seq"], e["payload"]["by"]) for e in replayed] == [
+        (letter.seq, PO_NAME)
     ]
+    assert replayed[0]["payload"]["failure_reason"].startswith(letter.reason)
+    assert [
+        (e["payload"]["dead_letter_seq"], e["payload"]["by"], e["payload"]["note"]) for e in discarded
+    ] == [(again.seq, PO_NAME, "junk by hand")]
     await page.context.close()
 
 
@@ -137,7 +143,9 @@ async def test_the_decision_graph_is_a_picture_whose_nodes_open_their_details(
     await page.context.close()
 
 
-async def test_every_other_page_passes_axe_and_activity_updates_live(browser, fleet: BoardFleet, shots: Shots):
+async def test_every_other_page_passes_axe_and_activity_updates_live(
+    browser, fleet: BoardFleet, shots: Shots
+):
     page = await new_page(browser, fleet, width=390, height=844)
     await page.goto("/sign-in")
     await assert_accessible(page)
