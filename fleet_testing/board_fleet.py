@@ -29,9 +29,12 @@ VIEWER_NAME = "val-the-viewer"
 
 
 class BoardFleet:
-    def __init__(self, data_dir: Path, *, answer_seconds: float = 0.2, agents: int = 3) -> None:
+    def __init__(
+        self, data_dir: Path, *, answer_seconds: float = 0.2, agents: int = 3, **settings: Any
+    ) -> None:
         self.data_dir = data_dir
         self.answer_seconds = answer_seconds
+        self.overrides = settings  # FleetSettings fields, e.g. a higher API rate limit for seeding
         self.agents = agents
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -55,6 +58,7 @@ class BoardFleet:
             http_port=self.port,
             orchestrator_tick_seconds=0.1,
             planning_outbox_poll_seconds=0.05,
+            **self.overrides,
         )
         endpoints = Endpoints.from_settings(settings)
         councils = load_councils().with_overrides(agents=self.agents, rounds=1, deadline_seconds=60)

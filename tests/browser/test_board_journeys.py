@@ -163,9 +163,23 @@ async def test_the_board_works_from_the_keyboard_at_390_pixels(browser, fleet: B
     assert width <= 390, f"the page scrolls sideways at 390 px ({width} px wide)"
     await assert_accessible(page)
     await shots.take(page, "story page at 390 px")
+    story_id = page.url.rsplit("/", 1)[-1].split("?")[0]
     await page.goto("/")
     await assert_accessible(page)
     await shots.take(page, "board at 390 px")
+
+    # A card's move, from the keyboard: its form offers only what the lifecycle allows from DRAFT.
+    await page.get_by_role("link", name=re.compile(r"^Move\W+Typed from the keyboard")).focus()
+    await page.keyboard.press("Enter")
+    select = page.locator(f"#to-{story_id}")
+    await expect(select).to_be_focused()
+    assert await select.locator("option").all_inner_texts() == ["PO review"]
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")
+    await expect(
+        page.locator("#col-PO_REVIEW + ul").get_by_role("link", name="Typed from the keyboard", exact=True)
+    ).to_be_visible()
+    await shots.take(page, "moved from the keyboard")
     await page.context.close()
 
 

@@ -188,6 +188,18 @@ def build_pages(board: BoardContext) -> APIRouter:
                 return see_other(f"/stories/{story['id']}?notice=Story+created")
         return await board_page(request, who, status_code=422, errors=errors, entered=entered)
 
+    @router.get("/stories/{story_id}/move-form")
+    async def move_form(story_id: str, request: Request) -> Response:
+        """A card's move form, with only the states the lifecycle allows from where the story is now."""
+        who = await me(request)
+        require_change(who, "move a story")
+        try:
+            story = await board.api.story(who, story_id)
+        except Refused as error:
+            message = refusal_message(error)
+            return render(board, request, "refused.html", who, error.status, message=message)
+        return render(board, request, "_move_form.html", who, story=story)
+
     @router.post("/stories/{story_id}/move")
     async def move_story(story_id: str, request: Request) -> Response:
         who = await me(request)

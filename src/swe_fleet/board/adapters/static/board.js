@@ -7,6 +7,19 @@
     if (csrf) { event.detail.headers["X-CSRF-Token"] = csrf; }
   });
 
+  // A card's "Move…" link brings its move form into the card (one listener for every card).
+  document.addEventListener("click", function (event) {
+    const link = event.target.closest ? event.target.closest("a.move-open") : null;
+    if (!link || !window.htmx) { return; }
+    event.preventDefault();
+    const card = link.closest("li");
+    window.htmx.ajax("GET", link.dataset.form, { target: card, swap: "beforeend" }).then(function () {
+      link.remove();
+      const select = card.querySelector("select");
+      if (select) { select.focus(); }
+    });
+  });
+
   function line(event) {
     const item = document.createElement("li");
     const when = document.createElement("time");
