@@ -167,3 +167,101 @@ async def test_every_other_page_passes_axe_and_activity_updates_live(
     await assert_accessible(page)
     assert re.search(r"out of date|did not come from the board", await refused.text())
     await page.context.close()
+
+
+async def story_with_tasks(fleet: BoardFleet, title: str) -> tuple[dict, dict]:
+    """A story taken to PLANNED with an approved plan (the orchestrator then derives and deliberates)."""
+    async with httpx.AsyncClient(base_url=fleet.url, headers=fleet.bearer()) as http:
+        story = (await http.post("/v1/stories", json={"title": title})).json()
+        for state in ("PO_REVIEW", "READY_FOR_PLANNING"):
+            current = (await http.get(f"/v1/stories/{story['id']}")).json()
+            moved = await http.post(
+                f"/v1/stories/{story['id']}/transitions",
+                json={"to_state": state},
+                headers={"If-Match": f'"{current["version"]}"'},
+            )
+            assert moved.status_code == 200, moved.text
+        plan = (
+            await http.post(
+                f"/v1/stories/{story['id']}/plans",
+                json={"description": "Do it", "acceptance_criteria": ["it is done"], "roles": ["DEV"]},
+            )
+        ).json()
+        assert (await http.post(f"/v1/plans/{plan['id']}/approve", json={})).status_code == 200
+    return story, plan
+
+
+async def test_a_tasks_workspace_timeline_diff_and_tests_appear_on_the_story_page(
+    browser, fleet: BoardFleet, shots: Shots
+):
+    from swe_fleet.backbone.publisher import EventPublisher
+    from swe_fleet.events import subjects
+    from swe_fleet.events.payloads import (
+        CommitRecord,
+        DiffStats,
+        Role,
+        SuiteResult,
+        ToolOutcome,
+        WorkspaceTaskCompleted,
+        WorkspaceToolCalled,
+    )
+
+    story, _ = await story_with_tasks(fleet, "Executed in a workspace")
+    page = await new_page(browser, fleet)
+    await sign_in(page, fleet.po_token)
+    await page.goto(f"/stories/{story['id']}")
+    await expect(page.locator("#councils .winner").first).to_be_visible(timeout=90_000)
+    task_id = (await page.locator("#councils article.task").first.get_attribute("id") or "").removeprefix(
+        "task-"
+    )
+
+    # The workspace's events, as the workspace service publishes them; the page is open meanwhile.
+    publisher = EventPublisher(fleet.nc.jetstream(), "workspace")
+    common = {"task_id": task_id, "story_id": story["id"]}
+    await publisher.publish(
+        subjects.WORKSPACE_TOOL_CALLED,
+        WorkspaceToolCalled(
+            **common, step=1, tool="read_file", arguments={"path": "app.py"}, outcome=ToolOutcome.OK
+        ),
+    )
+    await publisher.publish(
+        subjects.WORKSPACE_TOOL_CALLED,
+        WorkspaceToolCalled(
+            **common, step=2, tool="run_tests", outcome=ToolOutcome.ERROR, output="1 failed: test_total"
+        ),
+    )
+    patch = (
+        "--- a/app.py\n+++ b/app.py\n@@ -1 +1 @@\n-total = 0\n+total = sum(xs)  # <script>alert(3)</script>\n"
+    )
+    await publisher.publish(
+        subjects.WORKSPACE_TASK_COMPLETED,
+        WorkspaceTaskCompleted(
+            **common,
+            role=Role.DEV,
+            agent_id="dev-1",
+            branch=f"fleet/{story['id']}",
+            commits=[CommitRecord(sha="0123456789abcdef", message="Sum the totals")],
+            diff=DiffStats(files=["app.py"], insertions=1, deletions=1),
+            tests_before=SuiteResult(ok=False, passed=2, failed=1, failing=["tests/test_app.py::test_total"]),
+            tests_after=SuiteResult(ok=True, passed=3),
+            summary="totals summed",
+            patch=patch,
+        ),
+    )
+    workspace = page.locator(f"#task-{task_id} .workspace")
+    await expect(workspace).to_contain_text("tests/test_app.py::test_total", timeout=30_000)
+    assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
+    await expect(workspace.locator(".tests")).to_contain_text("before: fail")
+    await expect(workspace.locator(".tests")).to_contain_text("after: pass")
+    await expect(workspace).to_contain_text("Commit 0123456789 Sum the totals")
+    await workspace.get_by_text("Diff").click()
+    await expect(workspace.locator("pre.diff .add")).to_have_text(
+        "+total = sum(xs)  # <script>alert(3)</script>"
+    )
+    await workspace.get_by_text("Tool calls (2)").click()
+    await expect(workspace.locator(".timeline li")).to_have_count(2)
+    await expect(workspace.locator(".timeline li").nth(1)).to_contain_text("run_tests")
+    assert page.dialogs == []
+    await assert_accessible(page)
+    await shots.take(page, "workspace timeline diff and tests")
+    await page.context.close()

@@ -119,3 +119,26 @@ def test_csrf_tokens_are_bound_to_the_session() -> None:
     assert csrf_matches("session-a", token)
     assert not csrf_matches("session-b", token)
     assert not csrf_matches("session-a", None) and not csrf_matches("session-a", "")
+
+
+def test_workspace_rows_join_their_task_with_tool_calls_in_step_order() -> None:
+    rows = {
+        "tasks": [{"id": "T1"}],
+        "results": [{"task_id": "T1", "id": "R1", "outcome": "completed"}, {"task_id": "T9", "id": "R9"}],
+        "commits": [{"task_id": "T1", "sha": "abc", "message": "m"}],
+        "tool_calls": [
+            {"task_id": "T1", "id": "c3", "step": 1, "attempt": 2},
+            {"task_id": "T1", "id": "c2", "step": 2, "attempt": 1},
+            {"task_id": "T1", "id": "c1", "step": 1, "attempt": 1},
+        ],
+    }
+    (task,) = councils.assemble(rows)
+    assert [r["id"] for r in task.results] == ["R1"] and task.commits[0]["sha"] == "abc"
+    assert [c["id"] for c in task.tool_calls] == ["c1", "c2", "c3"]
+
+
+def test_diff_lines_are_classified_for_colouring() -> None:
+    patch = "diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-old\n+new\n same"
+    assert [kind for kind, _ in councils.diff_lines(patch)] == [
+        "file", "file", "file", "hunk", "del", "add", "context"
+    ]  # fmt: skip

@@ -25,7 +25,7 @@ from swe_fleet.board.adapters.sessions import (
     csrf_token,
 )
 from swe_fleet.board.app.ports import Authenticator, Backbone, FleetApi, Refused
-from swe_fleet.board.domain import lanes
+from swe_fleet.board.domain import councils, lanes
 from swe_fleet.board.domain.identity import Identity, NotAllowed
 
 HERE = Path(__file__).parent
@@ -59,6 +59,7 @@ def template_environment() -> Environment:
         loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), enable_async=False
     )
     environment.globals["state_label"] = lanes.label
+    environment.globals["diff_lines"] = councils.diff_lines
     return environment
 
 

@@ -132,9 +132,11 @@ def build_pages(board: BoardContext) -> APIRouter:
         project_id = request.query_params.get("project") or None
         epic_id = request.query_params.get("epic") or None
         try:
-            projects = await board.api.projects(who)
-            epics = await board.api.epics(who, project_id)
-            stories = await board.api.stories(who, project_id=project_id, epic_id=epic_id)
+            projects, epics, stories = await asyncio.gather(
+                board.api.projects(who),
+                board.api.epics(who, project_id),
+                board.api.stories(who, project_id=project_id, epic_id=epic_id),
+            )
         except Refused as error:
             return render(board, request, "refused.html", who, error.status, message=refusal_message(error))
         columns = lanes.columns(stories)

@@ -1,4 +1,4 @@
-"""A story's tasks and their councils, assembled from the decision graph's rows.
+"""A story's tasks, their councils and their work in a workspace, assembled from the decision graph's rows.
 
 The queries name labels and relationships from the one vocabulary (graph.schema); the story id is a
 parameter, never spliced into the text.
@@ -36,6 +36,23 @@ QUERIES: Mapping[str, str] = {
     "critiques": (
         f"MATCH {_PROPOSALS}-[:{R.HAS_CRITIQUE}]->(c:{L.CRITIQUE}) RETURN p.id AS proposal_id, "
         "c.id AS id, c.author_agent_id AS author, c.content AS content ORDER BY c.id"
+    ),
+    "results": (
+        f"MATCH {_TASKS}-[:{R.HAS_RESULT}]->(r:{L.TASK_RESULT}) RETURN t.id AS task_id, r.id AS id, "
+        "r.outcome AS outcome, r.branch AS branch, r.summary AS summary, r.reason AS reason, "
+        "r.tests_before_ok AS tests_before_ok, r.tests_after_ok AS tests_after_ok, "
+        "r.failing_before AS failing_before, r.failing_after AS failing_after, r.files AS files, "
+        "r.insertions AS insertions, r.deletions AS deletions, r.steps AS steps, r.patch AS patch, "
+        "r.at AS at ORDER BY r.at"
+    ),
+    "commits": (
+        f"MATCH {_TASKS}-[:{R.HAS_COMMIT}]->(c:{L.COMMIT}) RETURN t.id AS task_id, c.id AS sha, "
+        "c.message AS message, c.branch AS branch ORDER BY c.id"
+    ),
+    "tool_calls": (
+        f"MATCH {_TASKS}-[:{R.HAS_TOOL_CALL}]->(x:{L.TOOL_CALL}) RETURN t.id AS task_id, x.id AS id, "
+        "x.step AS step, x.attempt AS attempt, x.tool AS tool, x.arguments AS arguments, "
+        "x.outcome AS outcome, x.output AS output, x.duration_ms AS duration_ms, x.at AS at"
     ),
     "scores": (
         f"MATCH {_PROPOSALS}-[:{R.HAS_SCORE}]->(x:{L.SCORE}) RETURN p.id AS proposal_id, x.id AS id, "
@@ -93,6 +110,28 @@ class TaskView:
     status: str
     description: str
     deliberations: list[DeliberationView] = field(default_factory=list)
+    # Where a workspace carried the task out: its results, commits and tool calls (in step order).
+    results: list[Mapping[str, Any]] = field(default_factory=list)
+    commits: list[Mapping[str, Any]] = field(default_factory=list)
+    tool_calls: list[Mapping[str, Any]] = field(default_factory=list)
+
+
+def diff_lines(patch: str) -> list[tuple[str, str]]:
+    """A unified diff's lines, each with its kind: add, del, hunk, file or context."""
+    kinds = []
+    for line in patch.splitlines():
+        if line.startswith(("+++", "---", "diff --git")):
+            kind = "file"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        else:
+            kind = "context"
+        kinds.append((kind, line))
+    return kinds
 
 
 def assemble(rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[TaskView]:
@@ -139,6 +178,12 @@ def assemble(rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[TaskView]:
     for row in rows.get("scores", ()):
         if row["proposal_id"] in proposals:
             proposals[row["proposal_id"]].scores.append(row)
+    for kind in ("results", "commits", "tool_calls"):
+        for row in rows.get(kind, ()):
+            if row["task_id"] in tasks:
+                getattr(tasks[row["task_id"]], kind).append(row)
+    for task in tasks.values():
+        task.tool_calls.sort(key=lambda call: (call.get("attempt") or 1, call.get("step") or 0))
     for deliberation in deliberations.values():
         deliberation.proposals.sort(key=lambda p: (not p.selected, -(p.total_score or 0.0), p.id))
     return list(tasks.values())
