@@ -88,6 +88,25 @@ class HttpFleetApi:
             headers={"If-Match": f'"{version}"'},
         )
 
+    async def delivery(self, who: Identity, story_id: str) -> Json | None:
+        try:
+            return await self._call(who, "GET", f"{self._planning}/v1/stories/{story_id}/delivery")
+        except Refused as error:
+            if error.status == 404:  # no delivery yet, or an API without delivery
+                return None
+            raise
+
+    async def review(self, who: Identity, story_id: str, verdict: str, text: str, version: int) -> Json:
+        """The delivery API's accept (merge) / send-back; a plain transition where the API has neither."""
+        path, body = ("accept", {"note": text}) if verdict == "accept" else ("send-back", {"reason": text})
+        try:
+            return await self._call(who, "POST", f"{self._planning}/v1/stories/{story_id}/{path}", json=body)
+        except Refused as error:
+            if not (error.status in (404, 405) and error.detail in ("Not Found", "Method Not Allowed")):
+                raise
+        target = "ACCEPTED" if verdict == "accept" else "IN_PROGRESS"
+        return await self.transition(who, story_id, target, version, text or None)
+
     async def propose_plan(self, who: Identity, story_id: str, body: Json) -> Json:
         url = f"{self._planning}/v1/stories/{story_id}/plans"
         return await self._call(who, "POST", url, json=body)

@@ -241,8 +241,11 @@ def build_pages(board: BoardContext) -> APIRouter:
         entered: dict[str, str] | None = None,
     ) -> Response:
         try:
-            story = await board.api.story(who, story_id)
-            decisions = await board.api.decisions(who, story_id=story_id, status=None)
+            story, decisions, delivery = await asyncio.gather(
+                board.api.story(who, story_id),
+                board.api.decisions(who, story_id=story_id, status=None),
+                board.api.delivery(who, story_id),
+            )
         except Refused as error:
             return render(board, request, "refused.html", who, error.status, message=refusal_message(error))
         council_views, council_error = await _councils(who, story_id)
@@ -254,6 +257,7 @@ def build_pages(board: BoardContext) -> APIRouter:
             status_code,
             story=story,
             decisions=decisions,
+            delivery=delivery,
             councils=council_views,
             council_error=council_error,
             move_error=move_error,
@@ -361,7 +365,7 @@ def build_pages(board: BoardContext) -> APIRouter:
             errors = {"review": "Choose accept or send back."}
             return await story_page(request, who, story_id, status_code=422, errors=errors)
         try:
-            await board.api.transition(who, story_id, target, int(version), reason or "accepted by the PO")
+            await board.api.review(who, story_id, verdict, reason, int(version))
         except Refused as error:
             errors = {"review": refusal_message(error)}
             return await story_page(request, who, story_id, status_code=error.status, errors=errors)
