@@ -265,3 +265,27 @@ async def test_a_tasks_workspace_timeline_diff_and_tests_appear_on_the_story_pag
     await assert_accessible(page)
     await shots.take(page, "workspace timeline diff and tests")
     await page.context.close()
+
+
+async def test_readiness_says_whether_the_board_reaches_the_api(fleet: BoardFleet, tmp_path):
+    async with httpx.AsyncClient(base_url=fleet.url) as http:
+        ready = (await http.get("/readyz")).json()
+    assert ready["checks"]["board.api"]["status"] == "ok"
+    assert ready["checks"]["board.assets"]["status"] == "ok"
+
+    # The board served alone on a port of its own, not told where the API is: not ready, and says why.
+    from swe_fleet.board.bootstrap import build
+    from swe_fleet.embedded.child import free_port
+    from swe_fleet.host.runner import run_checks
+    from swe_fleet.host.service import Endpoints
+    from swe_fleet.settings import FleetSettings
+
+    alone = FleetSettings(data_dir=tmp_path, nats_url=fleet.nats.url, http_port=free_port())
+    service = await build(alone, fleet.nc, Endpoints.from_settings(alone))
+    try:
+        checks = await run_checks([service])
+    finally:
+        for close in service.closers:
+            await close()
+    assert checks["board.api"].health.value == "down"
+    assert "FLEET_API_URL" in checks["board.api"].detail and "/v1/stories" in checks["board.api"].detail

@@ -60,10 +60,17 @@ async def build(
             return CheckResult(Health.OK, "pages and vendored scripts in place")
         return CheckResult(Health.DEGRADED, "scripts not vendored: run `make install` (npm ci in web/)")
 
+    async def api_check() -> CheckResult:
+        missing = await api.missing_operations()
+        if missing:
+            where = "set FLEET_API_URL (or FLEET_PLANNING_URL and FLEET_CONTEXT_URL) to the fleet's API"
+            return CheckResult(Health.DOWN, f"not served: {', '.join(missing)}; {where}")
+        return CheckResult(Health.OK, f"planning at {settings.resolved_planning_url}")
+
     return Service(
         name="board",
         pages=[build_pages(board), build_graph_pages(board), build_operations(board, closing)],
         loops=[close_live_pages],
-        checks={"assets": assets_check},
+        checks={"assets": assets_check, "api": api_check},
         closers=[api.close],
     )

@@ -26,6 +26,23 @@ class HttpFleetApi:
     async def close(self) -> None:
         await self._http.aclose()
 
+    async def missing_operations(self) -> list[str]:
+        """The API operations the board needs that its configured URLs do not serve (empty: all there).
+
+        `fleet serve board` alone must be pointed at the fleet's API (FLEET_API_URL, or FLEET_PLANNING_URL
+        and FLEET_CONTEXT_URL): by default it would look for the API on its own port.
+        """
+        needed = [(self._planning, ("/v1/stories", "/v1/decisions")), (self._context, ("/v1/graph/query",))]
+        missing = []
+        for base, paths in needed:
+            try:
+                answer = await self._http.get(f"{base}/openapi.json", timeout=5.0)
+                served = set(answer.json().get("paths", {})) if answer.status_code == 200 else set()
+            except (httpx.HTTPError, ValueError):
+                served = set()
+            missing += [f"{base}{path}" for path in paths if path not in served]
+        return missing
+
     async def _call(self, who: Identity, method: str, url: str, **kwargs: Any) -> Any:
         headers = dict(kwargs.pop("headers", {}) or {})
         if who.token:
