@@ -53,7 +53,7 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 async def fleet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BoardFleet]:
-    async with BoardFleet(tmp_path_factory.mktemp("board-fleet"), answer_seconds=0.3) as running:
+    async with BoardFleet(tmp_path_factory.mktemp("board-fleet"), answer_seconds=0.1) as running:
         yield running
 
 
