@@ -274,6 +274,11 @@ def build_pages(board: BoardContext) -> APIRouter:
                 for name, query in councils.QUERIES.items()
             }
         except Refused as error:
+            if error.status == 403:  # the API lets only product owners and services read the graph
+                return (
+                    [],
+                    f"Tasks and councils come from the decision graph, which your role may not read: {error.detail}",
+                )
             return [], f"The decision graph cannot be read now: {error.detail}"
         return councils.assemble(rows), ""
 
