@@ -275,10 +275,8 @@ def build_pages(board: BoardContext) -> APIRouter:
             }
         except Refused as error:
             if error.status == 403:  # the API lets only product owners and services read the graph
-                return (
-                    [],
-                    f"Tasks and councils come from the decision graph, which your role may not read: {error.detail}",
-                )
+                why = "Tasks and councils come from the decision graph, which your role may not read"
+                return [], f"{why}: {error.detail}"
             return [], f"The decision graph cannot be read now: {error.detail}"
         return councils.assemble(rows), ""
 
