@@ -13,7 +13,8 @@
     if (!link || !window.htmx) { return; }
     event.preventDefault();
     const card = link.closest("li");
-    window.htmx.ajax("GET", link.dataset.form, { target: card, swap: "beforeend" }).then(function () {
+    const form = link.getAttribute("href").split("#")[0] + "/move-form";
+    window.htmx.ajax("GET", form, { target: card, swap: "beforeend" }).then(function () {
       link.remove();
       const select = card.querySelector("select");
       if (select) { select.focus(); }
