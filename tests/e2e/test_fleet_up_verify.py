@@ -49,6 +49,8 @@ def running_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
             "FLEET_NATS_URL": f"nats://127.0.0.1:{env['FLEET_NATS_PORT']}",
             # Made by `fleet up` on its first start, as a user would find it.
             "FLEET_TOKEN_FILE": str(data / "auth" / "po.token"),
+            # ...and so is the admin's NATS identity: `fleet verify` inspects every stream and durable.
+            "FLEET_NATS_CREDS": str(data / "nats" / "creds" / "fleet-admin.json"),
         }
     finally:
         stop(process)

@@ -127,6 +127,16 @@ def test_an_unreachable_api_names_its_url() -> None:
     assert len(result.stderr.splitlines()) == 1
 
 
+def test_without_a_token_the_cli_says_where_one_comes_from(
+    planning_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("FLEET_TOKEN")
+    monkeypatch.setenv("FLEET_DATA_DIR", str(tmp_path / "elsewhere"))  # no po.token there
+    result = fleet(planning_url, "project", "ls")
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 1
+    assert "bearer token is required" in result.stderr and "FLEET_TOKEN" in result.stderr
+
+
 def test_a_project_names_its_repository_and_how_its_tests_run(planning_url: str, tmp_path: Path) -> None:
     repo = tmp_path / "calc"
     repo.mkdir()
@@ -149,13 +159,3 @@ def test_a_project_names_its_repository_and_how_its_tests_run(planning_url: str,
     bad = fleet(planning_url, "project", "create", "Bad", "--repo", str(repo), "--base-branch", "a..b")
     assert bad.returncode == 2
     assert bad.stderr.startswith("fleet: invalid input: base_branch") and len(bad.stderr.splitlines()) == 1
-
-
-def test_without_a_token_the_cli_says_where_one_comes_from(
-    planning_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.delenv("FLEET_TOKEN")
-    monkeypatch.setenv("FLEET_DATA_DIR", str(tmp_path / "elsewhere"))  # no po.token there
-    result = fleet(planning_url, "project", "ls")
-    assert result.returncode == 1 and len(result.stderr.splitlines()) == 1
-    assert "bearer token is required" in result.stderr and "FLEET_TOKEN" in result.stderr

@@ -8,7 +8,7 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
-from swe_fleet.backbone.publisher import EventPublisher
+from swe_fleet.backbone.connection import connect
 from swe_fleet.board.adapters.backbone import NatsBackbone
 from swe_fleet.board.adapters.fleet_api import HttpFleetApi
 from swe_fleet.board.adapters.sessions import ApiTokens
@@ -18,6 +18,7 @@ from swe_fleet.board.adapters.web_pages import build_graph_pages, build_pages
 from swe_fleet.board.app.ports import Authenticator
 from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
 from swe_fleet.security.api_auth import HttpAuth
+from swe_fleet.security.nats_auth import ADMIN, client_options
 from swe_fleet.settings import FleetSettings
 
 PRODUCER = "board"
@@ -38,7 +39,12 @@ async def build(
         report = await verify(settings, probe=False)
         return [asdict(row) for row in report.rows]
 
-    backbone = NatsBackbone(nc, EventPublisher(nc.jetstream(), PRODUCER), verify_table)
+    # The health page's operations (consumers, dead letters, replay) are the operator's: the admin
+    # identity, as the CLI's backbone commands; live pages watch events with the board's own.
+    operate = await connect(
+        endpoints.nats_url, "fleet-board-operations", wait_seconds=15, options=client_options(settings, ADMIN)
+    )
+    backbone = NatsBackbone(nc, operate, PRODUCER, verify_table)
     board = BoardContext(
         api=api,
         backbone=backbone,
@@ -72,5 +78,5 @@ async def build(
         pages=[build_pages(board), build_graph_pages(board), build_operations(board, closing)],
         loops=[close_live_pages],
         checks={"assets": assets_check, "api": api_check},
-        closers=[api.close],
+        closers=[api.close, operate.drain],
     )

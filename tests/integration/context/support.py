@@ -61,10 +61,12 @@ async def eventually(
 
 @asynccontextmanager
 async def running_context(
-    nc, tmp_path: Path, *, valkey_url: str | None, batch_size: int = 256
+    nc, tmp_path: Path, *, valkey_url: str | None, batch_size: int = 256, **overrides: Any
 ) -> AsyncIterator[RunningContext]:
     # Tests poll the API as fast as they like: no rate limit here (it has its own test).
-    settings = FleetSettings(data_dir=tmp_path / "data", api_rate_per_minute=1e6, api_rate_burst=100_000)
+    settings = FleetSettings(
+        data_dir=tmp_path / "data", api_rate_per_minute=1e6, api_rate_burst=100_000, **overrides
+    )
     endpoints = Endpoints.from_settings(settings)
     endpoints.valkey_url = valkey_url
     endpoints.graph_url = f"ladybug://{tmp_path}/graph/fleet.lbug"

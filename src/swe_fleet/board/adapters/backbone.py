@@ -33,10 +33,13 @@ VerifyTable = Callable[[], Any]
 
 
 class NatsBackbone:
-    def __init__(self, nc: NATS, publisher: EventPublisher, verify_table: VerifyTable) -> None:
-        self._nc = nc
-        self._js = nc.jetstream()
-        self._publisher = publisher
+    """`watch` is the board's own connection (it may only subscribe to events); `operate` is the
+    operator's (consumers, dead letters, replay), as `fleet consumers ls` and `fleet dlq replay` use."""
+
+    def __init__(self, watch: NATS, operate: NATS, producer: str, verify_table: VerifyTable) -> None:
+        self._nc = watch
+        self._js = operate.jetstream()
+        self._publisher = EventPublisher(self._js, producer)
         self._verify_table = verify_table
 
     async def verify_table(self) -> list[Json]:

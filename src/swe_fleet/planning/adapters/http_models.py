@@ -20,6 +20,7 @@ from swe_fleet.planning.domain.model import (
     Story,
     TransitionRecord,
 )
+from swe_fleet.redaction import redact
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
@@ -38,10 +39,29 @@ def _encodable(value: str) -> str:
     return value
 
 
-Text = Annotated[str, Field(max_length=20_000, pattern=NO_NUL), AfterValidator(_encodable)]
-Name = Annotated[str, Field(min_length=1, max_length=500, pattern=NOT_BLANK), AfterValidator(_encodable)]
-Prose = Annotated[str, Field(min_length=1, max_length=20_000, pattern=NOT_BLANK), AfterValidator(_encodable)]
-Item = Annotated[str, Field(min_length=1, max_length=2_000, pattern=NOT_BLANK), AfterValidator(_encodable)]
+# Every text a client sends is stored, published and projected with its secrets redacted: a password
+# pasted into a story never reaches the store, an event, the graph or an agent (`[REDACTED:secret]`).
+Text = Annotated[
+    str, Field(max_length=20_000, pattern=NO_NUL), AfterValidator(_encodable), AfterValidator(redact)
+]
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=500, pattern=NOT_BLANK),
+    AfterValidator(_encodable),
+    AfterValidator(redact),
+]
+Prose = Annotated[
+    str,
+    Field(min_length=1, max_length=20_000, pattern=NOT_BLANK),
+    AfterValidator(_encodable),
+    AfterValidator(redact),
+]
+Item = Annotated[
+    str,
+    Field(min_length=1, max_length=2_000, pattern=NOT_BLANK),
+    AfterValidator(_encodable),
+    AfterValidator(redact),
+]
 EntityId = Annotated[str, Field(pattern=ID_PATTERN, examples=["US-01J9Z3K6W5T8Y2N4Q7R1S0V3XA"])]
 
 
