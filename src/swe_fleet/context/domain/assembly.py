@@ -176,22 +176,7 @@ def assemble(
     _pack(pieces, budget - counter.count(system), separator, counter)
     included = [piece for piece in pieces if piece.taken]
 
-    # The check that makes the budget a guarantee: count what is sent, drop the least important
-    # until it fits (the planning counts are exact for the estimate; a tokenizer may differ a bit).
-    while True:
-        blocks = _blocks(system, included)
-        total = sum(counter.count(text) for text in blocks.values())
-        if total <= budget or not included:
-            break
-        included.remove(min(included, key=lambda piece: piece.priority))
-    limit = budget
-    while total > budget and limit > 0:
-        limit -= total - budget
-        system = fit_text(system, limit, counter)
-        blocks = _blocks(system, included)
-        total = sum(counter.count(text) for text in blocks.values())
-    if total > budget:
-        blocks, total = {"system": "", "context": "", "tools": ""}, 0
+    blocks, total = _within_budget(system, included, budget, counter)
 
     names_in = [piece.name for piece in included]
     return ContextPack(
@@ -210,6 +195,29 @@ def assemble(
         as_of=request.as_of,
         history=request.history,
     )
+
+
+def _within_budget(
+    system: str, included: list[_Piece], budget: int, counter: TokenCounter
+) -> tuple[dict[str, str], int]:
+    """The check that makes the budget a guarantee: count what is sent, drop the least important
+    (from `included`) until it fits, then shorten the system text; the planning
+    counts are exact for the estimate, a tokenizer may differ a bit. Returns the blocks and their count."""
+    while True:
+        blocks = _blocks(system, included)
+        total = sum(counter.count(text) for text in blocks.values())
+        if total <= budget or not included:
+            break
+        included.remove(min(included, key=lambda piece: piece.priority))
+    limit = budget
+    while total > budget and limit > 0:
+        limit -= total - budget
+        system = fit_text(system, limit, counter)
+        blocks = _blocks(system, included)
+        total = sum(counter.count(text) for text in blocks.values())
+    if total > budget:
+        return {"system": "", "context": "", "tools": ""}, 0
+    return blocks, total
 
 
 def _blocks(system: str, included: list[_Piece]) -> dict[str, str]:
