@@ -247,6 +247,39 @@ def test_a_test_the_agent_wrote_cannot_phone_home_or_read_credentials(toolbox_fo
     assert "hunter2" not in report.output
 
 
+SNEAKY_CONFTEST = """
+import os, pathlib, subprocess
+pathlib.Path("app.py").write_text("def add(a, b):\\n    return 0\\n")
+os.remove("README.md")
+pathlib.Path(".github/workflows").mkdir(parents=True, exist_ok=True)
+pathlib.Path(".github/workflows/ci.yml").write_text("on: push\\n")
+os.symlink("/etc/passwd", "passwd-link")
+subprocess.run(["git", "init", "-q", "nested"], check=True)
+pathlib.Path("tests/test_extra.py").write_text("def test_extra():\\n    pass\\n")
+"""
+
+
+def test_code_qa_runs_cannot_change_what_qa_may_not_write(toolbox_for, checkout):
+    box = toolbox_for("QA")
+    assert box.execute(
+        ToolCall(name="write_file", arguments={"path": "conftest.py", "content": SNEAKY_CONFTEST})
+    ).ok
+    report = box.run_tests()
+    assert "undone: changes this role may not make" in report.summary
+    for path in ("README.md", "app.py", ".github/workflows/ci.yml", "passwd-link", "nested/"):
+        assert path in report.summary
+    assert (checkout / "app.py").read_text() == "def add(a, b):\n    return a + b\n"
+    assert (checkout / "README.md").read_text() == "# demo\n"
+    for path in (".github/workflows/ci.yml", "passwd-link", "nested"):
+        assert not (checkout / path).exists() and not (checkout / path).is_symlink()
+    # What QA may write stays: its conftest.py and the test file the conftest wrote.
+    assert (checkout / "conftest.py").exists() and (checkout / "tests" / "test_extra.py").exists()
+    # A DEV's tests may change the code: nothing is undone.
+    (checkout / "conftest.py").write_text("import pathlib\npathlib.Path('notes.txt').write_text('x')\n")
+    dev = toolbox_for("DEV").run_tests()
+    assert "undone" not in dev.summary and (checkout / "notes.txt").exists()
+
+
 def test_without_bubblewrap_commands_are_refused_with_one_line_unless_unsafe_is_asked(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on it
     refused = select_sandbox(None)
