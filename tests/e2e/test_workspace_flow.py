@@ -1,11 +1,13 @@
 """A dispatched task carried out by a real workspace process: real git, real sandbox, a scripted model.
 
 Real processes: nats-server, Planning, Context and `fleet serve workspace`; the model is a real
-OpenAI-compatible HTTP server answering from a script (tests/support/scripted_llm.py).
+OpenAI-compatible HTTP server answering from a script (fleet_testing/scripted_llm.py).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from fleet_testing.git_repos import branches, commits, run_git, seeded_remote
+from fleet_testing.scripted_llm import ScriptedLlm, Turn
 from swe_fleet.events import subjects
-from tests.support.git_repos import branches, commits, run_git, seeded_remote
-from tests.support.scripted_llm import ScriptedLlm, Turn
 from tests.support.workspace_fleet import WorkspaceFleet, dispatch, results_for, workspace_events
 
 FIXED = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n"
@@ -46,6 +48,12 @@ def fleet(nats_server, tmp_path: Path, llm: ScriptedLlm) -> Iterator[WorkspaceFl
         yield fleet
     finally:
         fleet.stop()
+
+
+def fleet_cli(context_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FLEET_CONTEXT_URL": context_url}
+    command = [str(Path(sys.executable).with_name("fleet")), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
 
 
 def suite_passes_on(remote: Path, branch: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -121,6 +129,20 @@ async def test_a_right_fix_is_committed_on_the_story_branch_and_its_suite_passes
         count=4,
     )
     assert sorted((row["step"], row["tool"]) for row in calls) == list(enumerate(tools))
+
+    # `fleet tasks show` tells the same story from the shell.
+    shown = fleet_cli(fleet.context_url, "tasks", "show", "T-fix-1", "--diff")
+    assert shown.returncode == 0, shown.stderr
+    assert "result: completed on " + branch in shown.stdout
+    assert (
+        "tests before: FAIL: test_calc.py::test_add" in shown.stdout and "tests after:  pass" in shown.stdout
+    )
+    assert "diff: calc.py (+1 -1)" in shown.stdout and "+    return a + b" in shown.stdout
+    assert f"commit {commit['sha'][:12]} Make add add" in shown.stdout
+    as_json = json.loads(fleet_cli(fleet.context_url, "tasks", "show", "T-fix-1", "--json").stdout)
+    assert [call["tool"] for call in as_json["timeline"]] == tools
+    missing = fleet_cli(fleet.context_url, "tasks", "show", "T-nope")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "T-nope" in missing.stderr
 
 
 async def test_a_wrong_fix_fails_naming_the_failing_test_and_changes_nothing(

@@ -69,6 +69,10 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
         model_for=model_for,
         redact=redact,
         max_tokens=settings.workspace_max_tokens,
+        # About three characters a token, with room left for the tools' schemas and the answer.
+        history_characters=max(
+            4000, 3 * (settings.llm_context_per_slot - settings.workspace_answer_tokens) - 6000
+        ),
     )
     spec = dispatch_consumer_spec(ack_wait_seconds=settings.workspace_ack_wait_seconds)
     consumer = ConsumerRuntime(
