@@ -115,7 +115,9 @@ class Toolbox:
         self.policy = policy
         self.sandbox = sandbox
         self.test_command = test_command
-        self.redact = redact
+        # A memoised redaction (functools.lru_cache) would keep every distinct output, and tool outputs
+        # are large and seldom repeat: the unmemoised function is used when there is one.
+        self.redact: Callable[[str], str] = getattr(redact, "__wrapped__", redact)
         self.steps_taken = 0
         self._clock = clock
         self._started: float | None = None
