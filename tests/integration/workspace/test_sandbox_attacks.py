@@ -159,6 +159,34 @@ def test_memory_and_file_size_are_limited(sandbox, checkout):
     still_works(sandbox, checkout)
 
 
+MEMORY_HOGS = """
+import os
+children = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(150 * 1024 * 1024)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        os._exit(0)
+    children.append(pid)
+print(sorted(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children))
+"""
+
+
+def test_memory_is_limited_for_the_whole_command_not_only_per_process(sandbox, checkout):
+    if "memory" not in sandbox.process_limit():
+        pytest.skip("no writable memory cgroup on this host: " + sandbox.process_limit())
+    # Four processes of 150 MB each: every one is under the 256 MB address-space rlimit, together not.
+    result = sandbox.run(python(MEMORY_HOGS), cwd=checkout, limits=limits(memory_mb=256))
+    assert result.killed_reason is not None
+    assert result.killed_reason.startswith("memory limit (256 MB for the command) reached"), (
+        result.killed_reason
+    )
+    assert "-9" in result.stdout  # SIGKILLed by the kernel's OOM killer inside the group
+    still_works(sandbox, checkout)
+
+
 def test_the_fleets_settings_and_credentials_are_not_in_the_environment(sandbox, checkout, monkeypatch):
     monkeypatch.setenv("FLEET_NATS_URL", "nats://admin:s3cret@127.0.0.1:4222")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCD")
