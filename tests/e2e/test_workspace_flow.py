@@ -162,6 +162,19 @@ async def test_a_wrong_fix_fails_naming_the_failing_test_and_changes_nothing(
     assert result["commits"] == [] and "+    return a * b" in result["patch"]  # what was tried, not applied
     assert branches(remote) == before  # no story branch, main untouched
 
+    # A story whose project names no repository: failed at once, saying so; the service goes on.
+    plain = fleet.story_with_repository(None)
+    await dispatch(js, plain, "T-norepo-1", "Write the docs", PLAN)
+    [(subject, result)] = await results_for(js, "T-norepo-1")
+    assert subject == subjects.WORKSPACE_TASK_FAILED
+    assert "names no repository" in result["reason"] and result["commits"] == []
+    # One whose repository does not exist: failed at once (not retried forever), naming it.
+    missing = fleet.story_with_repository(tmp_path / "nowhere.git")
+    await dispatch(js, missing, "T-badrepo-1", "Write the docs", PLAN)
+    [(subject, result)] = await results_for(js, "T-badrepo-1")
+    assert subject == subjects.WORKSPACE_TASK_FAILED
+    assert result["reason"].startswith(f"cannot clone {tmp_path / 'nowhere.git'}")
+
 
 async def test_a_worker_killed_mid_task_and_one_killed_after_pushing_each_give_one_result_and_one_commit(
     fleet: WorkspaceFleet, llm: ScriptedLlm, js, tmp_path: Path

@@ -95,7 +95,7 @@ class WorkspaceFleet:
 
     # ------------------------------------------------------------------ planning
 
-    def story_with_repository(self, repo: Path, test_command: str = TEST_COMMAND) -> str:
+    def story_with_repository(self, repo: Path | None, test_command: str = TEST_COMMAND) -> str:
         with httpx.Client(base_url=self.planning_url, timeout=10) as http:
             project = _ok(
                 http.post(
@@ -103,7 +103,7 @@ class WorkspaceFleet:
                     json={
                         "name": "Calc",
                         "created_by": "po",
-                        "repo": str(repo),
+                        "repo": str(repo) if repo is not None else None,
                         "test_command": test_command,
                     },
                 )
