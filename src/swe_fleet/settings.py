@@ -71,6 +71,9 @@ class FleetSettings(BaseSettings):
     agent_answer_attempts: int = Field(default=3, ge=1, le=10)
     agent_command_timeout_seconds: float = Field(default=600.0, gt=0)
     agent_context_attempts: int = Field(default=3, ge=1)
+    # Context service unreachable: "answer" without context (the response says why) or "wait" for it
+    # (the command is held and retried until Context is back or the command's deadline passes).
+    agent_context_policy: str = Field(default="answer", pattern="^(answer|wait)$")
     agent_worker_id: str | None = None
 
     # Orchestrator: councils file (default: the packaged orchestrator/councils.yaml) and overrides
@@ -92,6 +95,8 @@ class FleetSettings(BaseSettings):
     workspace_ack_wait_seconds: float = Field(default=60.0, gt=0)
 
     log_level: str = "INFO"
+    # Fault-injection points armed in this process (tests and `make chaos` only; see swe_fleet.faults).
+    faults: str = ""
 
     @property
     def resolved_api_url(self) -> str:

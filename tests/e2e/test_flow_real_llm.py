@@ -30,9 +30,10 @@ from swe_fleet.embedded.child import free_port
 from swe_fleet.events.envelope import decode_event
 from tests.support.fleet_up import embedded_env, spawn_fleet_up, stop, wait_ready
 
-pytestmark = pytest.mark.llm
 COUNCILS = Path(__file__).resolve().parents[2] / "src" / "swe_fleet" / "orchestrator" / "councils.yaml"
 FLOW_DEADLINE = 1500.0
+# pytest-timeout must not cut a flow short before its own deadline says what went wrong.
+pytestmark = [pytest.mark.llm, pytest.mark.timeout(FLOW_DEADLINE + 300)]
 
 
 def small_councils(path: Path, *, max_tasks: int = 2, agents: int = 3) -> Path:
@@ -106,9 +107,10 @@ class Api:
         raise TimeoutError(f"tasks of {plan} not all dispatched within {deadline:.0f}s: {tasks}")
 
 
-def test_a_story_flows_to_deliberated_and_dispatched_tasks(tmp_path: Path) -> None:
+def test_a_story_flows_to_deliberated_and_dispatched_tasks(llama_server, tmp_path: Path) -> None:
     env = {
         **embedded_env(tmp_path),
+        "FLEET_LLM_URL": llama_server.url,  # the session's model (test_fleet_up_verify starts its own)
         "FLEET_ORCHESTRATOR_COUNCILS": str(small_councils(tmp_path / "councils.yaml")),
     }
     log = (tmp_path / "fleet.log").open("w")
@@ -180,11 +182,9 @@ async def completed_per_task(nats_url: str) -> Counter:
 
 
 def test_a_killed_worker_and_a_restarted_orchestrator_still_deliberate_every_task_once(
-    nats_server, tmp_path: Path
+    nats_server, llama_server, tmp_path: Path
 ) -> None:
-    from swe_fleet.embedded.llm_server import EmbeddedLlamaServer
-
-    llm = EmbeddedLlamaServer(tmp_path / "llm", port=free_port(), parallel=4).start(timeout=180)
+    llm = llama_server
     ports = {name: free_port() for name in ("planning", "context", "orchestrator", "w1", "w2")}
     base = {
         "FLEET_NATS_URL": nats_server.url,
@@ -239,7 +239,6 @@ def test_a_killed_worker_and_a_restarted_orchestrator_still_deliberate_every_tas
     finally:
         for process in processes.values():
             stop(process)
-        llm.stop()
     per_task = asyncio.run(completed_per_task(nats_server.url))
     deliberated = Counter(task for task, _ in per_task)
     assert set(deliberated) == {task["id"] for task in tasks}

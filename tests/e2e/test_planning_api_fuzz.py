@@ -38,6 +38,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreTarge
         yield target
 
 
+@pytest.mark.timeout(720)  # above the fuzzer's own 600 s, so its failure is the one reported
 def test_the_openapi_document_holds_under_fuzzing(nats_server, store: StoreTarget, tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "planning.log"

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from swe_fleet import faults
 from swe_fleet.cli.common import err, fail, out, print_table, settings
 from swe_fleet.settings import FleetSettings
 
@@ -69,12 +70,11 @@ async def run_fleet(
 ) -> None:
     """Start the embedded stack and every service in this process; return when `stop` is set."""
     from swe_fleet.backbone.connection import connect
-    from swe_fleet.backbone.provisioning import ensure_streams
     from swe_fleet.backbone.supervision import on_termination
-    from swe_fleet.composition import build_service, services_for_up
     from swe_fleet.host.runner import ServiceHost, check_http_port
     from swe_fleet.host.stack import EmbeddedStack
 
+    faults.arm(s.faults)
     stop = stop or asyncio.Event()
     on_termination(stop.set)
     check_http_port(s.host, s.http_port)  # before the embedded servers, not after a minute of start-up
@@ -88,19 +88,7 @@ async def run_fleet(
         if stop.is_set():
             return
         nc = await connect(endpoints.nats_url, "fleet-up", wait_seconds=15)
-        changes = await ensure_streams(nc.jetstream())
-        if announce:
-            _report(
-                "streams",
-                "ok",
-                f"{len(changes)} streams ensured ({', '.join(sorted({c.change.value for c in changes}))})",
-            )
-        services = []
-        for name in services_for_up(endpoints):
-            service = await build_service(name, s, nc, endpoints)
-            services.append(service)
-            if announce:
-                _report(name, "ok", f"{len(service.consumers)} consumers")
+        services = await _build_services(s, nc, endpoints, announce=announce)
         host = ServiceHost(services, http_host=s.host, http_port=s.http_port)
         ready = asyncio.Event()
         serving = asyncio.create_task(host.serve(stop, ready))
@@ -120,6 +108,24 @@ async def run_fleet(
         await asyncio.to_thread(stack.stop)
         if announce:
             err.print("fleet: stopped", highlight=False)
+
+
+async def _build_services(s: FleetSettings, nc: Any, endpoints: Any, *, announce: bool) -> list[Any]:
+    """Ensure the streams, then build every service `fleet up` runs with these endpoints, in order."""
+    from swe_fleet.backbone.provisioning import ensure_streams
+    from swe_fleet.composition import build_service, services_for_up
+
+    changes = await ensure_streams(nc.jetstream())
+    if announce:
+        kinds = ", ".join(sorted({c.change.value for c in changes}))
+        _report("streams", "ok", f"{len(changes)} streams ensured ({kinds})")
+    services = []
+    for name in services_for_up(endpoints):
+        service = await build_service(name, s, nc, endpoints)
+        services.append(service)
+        if announce:
+            _report(name, "ok", f"{len(service.consumers)} consumers")
+    return services
 
 
 def _print_where(s: FleetSettings, endpoints: Any, services: list[Any]) -> None:
@@ -258,6 +264,7 @@ async def _serve_one(name: str, s: FleetSettings, *, http: bool) -> None:
     from swe_fleet.host.service import Endpoints
 
     registered(name).build_function()  # imports fail here, before anything is started
+    faults.arm(s.faults)
     if http:
         check_http_port(s.host, s.http_port)  # before touching NATS
     nc = await connect(s.resolved_nats_url, f"fleet-{name}", wait_seconds=30)

@@ -117,6 +117,7 @@ class Rel(StrEnum):
     HAS_RESULT = "HAS_RESULT"
     HAS_COMMIT = "HAS_COMMIT"
     HAS_TOOL_CALL = "HAS_TOOL_CALL"
+    SUPERSEDES = "SUPERSEDES"
 
 
 NODES: dict[str, NodeLabel] = {
@@ -200,6 +201,10 @@ NODES: dict[str, NodeLabel] = {
                 ("story_id", S),
                 ("task_id", S),
                 ("status", S),
+                # Validity: current until a later decision supersedes it (then history, never deleted).
+                ("supersedes", L),
+                ("superseded_by", S),
+                ("superseded_at", S),
             ),
             guarded=("status",),
             description="A decision with its rationale; source is `planning` or `deliberation`",
@@ -223,7 +228,14 @@ NODES: dict[str, NodeLabel] = {
         ),
         NodeLabel(
             Label.PROPOSAL,
-            (("content", S), ("revision", N), ("total_score", F), ("selected", B), ("agent_id", S)),
+            (
+                ("content", S),
+                ("revision", N),
+                ("total_score", F),
+                ("selected", B),
+                ("agent_id", S),
+                ("summary", S),
+            ),
         ),
         NodeLabel(Label.CRITIQUE, (("content", S), ("author_agent_id", S))),
         NodeLabel(
@@ -335,6 +347,9 @@ RELS: dict[str, RelType] = {
         RelType(Rel.HAS_RESULT, ((Label.TASK, Label.TASK_RESULT),)),
         RelType(Rel.HAS_COMMIT, ((Label.TASK, Label.COMMIT),)),
         RelType(Rel.HAS_TOOL_CALL, ((Label.TASK, Label.TOOL_CALL),)),
+        RelType(
+            Rel.SUPERSEDES, ((Label.DECISION, Label.DECISION),), description="newer -> the one it replaced"
+        ),
     )
 }
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from swe_fleet.context.domain.redaction import redact
+from swe_fleet.redaction import redact
 from swe_fleet.workspace.app.toolbox import redact_and_truncate, truncate
 
 SECRET = "Zq8VfK2mWp4LrT9xYc3N"

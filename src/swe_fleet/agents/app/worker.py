@@ -23,12 +23,12 @@ from datetime import UTC, datetime
 from ulid import ULID
 
 from swe_fleet.agents import metrics
-from swe_fleet.agents.app.answering import CommandAnswerer
+from swe_fleet.agents.app.answering import CommandAnswerer, ContextUnavailable
 from swe_fleet.backbone.consumer import Delivery
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.publisher import EventPublisher, PublishFailed
 from swe_fleet.errors import TransientError
-from swe_fleet.events import subjects
+from swe_fleet.events import streams, subjects
 from swe_fleet.events.envelope import Envelope, deterministic_event_id
 from swe_fleet.events.payloads import AgentCommand, AgentResponse, AgentResponseCompleted
 from swe_fleet.faults import fault_point
@@ -45,7 +45,7 @@ def command_consumer_spec(
     # One filter subject: nats-server 2.9 silently ignores filter_subjects (plural).
     return ConsumerSpec(
         durable=DURABLE,
-        stream="AGENT_COMMANDS",
+        stream=streams.AGENT_COMMANDS,
         filter_subject="agent.cmd.>",
         description="Agent workers: every command kind, shared by every worker process",
         ack_wait_seconds=ack_wait_seconds,
@@ -147,7 +147,7 @@ class AgentWorker:
                 return await self._answerer.answer(command)
         except TimeoutError:
             return self._answerer.failed(command, f"no answer within {budget:.0f}s", attempts=1)
-        except LlmUnavailable as error:
+        except (LlmUnavailable, ContextUnavailable) as error:
             age = (datetime.now(UTC) - delivery.envelope.occurred_at).total_seconds()
             if age < self._timeout:
                 raise  # held and retried by the runtime until the LLM is back or the deadline passes

@@ -1,6 +1,7 @@
 """The Context service's HTTP API (paths under /v1); errors become status codes in bootstrap.
 
-GET  /v1/context/stories/{story_id}?role=&phase=&task_id=&token_budget=   a context pack
+GET  /v1/context/stories/{story_id}?role=&phase=&task_id=&token_budget=&as_of=&history=   a context pack
+GET  /v1/context/decisions/{decision_id}/why                             a decision's rationale chain
 POST /v1/context/rehydrate {story_id, roles, phase?, token_budget}       one pack per role
 POST /v1/graph/query {cypher, params}                                    read-only Cypher
 GET  /v1/graph/stories/{story_id}                                        a story's summary
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from swe_fleet.context.adapters.graph_reader import StoryGraphReader
 from swe_fleet.context.app.service import MAX_TOKEN_BUDGET, ContextService
+from swe_fleet.context.domain.model import StoryGraph
 from swe_fleet.context.domain.redaction import redact_value
 from swe_fleet.graph.port import GraphStore
 from swe_fleet.graph.readonly import check_read_only
@@ -45,6 +47,8 @@ class ContextPackOut(BaseModel):
     sections_cut: list[str]
     sections_shortened: list[str]
     cached: bool
+    as_of: str | None = None
+    history: bool = False
 
 
 class RehydrateIn(BaseModel):
@@ -76,6 +80,14 @@ class GraphQueryOut(BaseModel):
 
 def build_router(service: ContextService, store: GraphStore, reader: StoryGraphReader) -> APIRouter:
     router = APIRouter(prefix="/v1")
+    router.include_router(_context_routes(service, reader))
+    router.include_router(_graph_routes(store, reader))
+    return router
+
+
+def _context_routes(service: ContextService, reader: StoryGraphReader) -> APIRouter:
+    """GetContext and RehydrateSession: what agents ask for."""
+    router = APIRouter()
 
     @router.get(
         "/context/stories/{story_id}",
@@ -92,9 +104,24 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
         ] = None,
         task_id: Annotated[str | None, Query(max_length=200)] = None,
         token_budget: Annotated[int, Query(ge=0, le=MAX_TOKEN_BUDGET)] = DEFAULT_TOKEN_BUDGET,
+        as_of: Annotated[
+            str | None, Query(max_length=64, description="ISO 8601 instant: the story as it stood then")
+        ] = None,
+        history: Annotated[bool, Query(description="Also list superseded decisions, marked so")] = False,
     ) -> dict[str, Any]:
-        pack = await service.get_context(story_id, role, phase or None, token_budget, task_id or None)
+        pack = await service.get_context(
+            story_id, role, phase or None, token_budget, task_id or None, as_of=as_of or None, history=history
+        )
         return pack.as_dict()
+
+    @router.get(
+        "/context/decisions/{decision_id}/why",
+        tags=["context"],
+        summary="Why a decision: what it replaced and what replaced it, rejected alternatives, its council",
+        responses={404: {"description": "no such decision in the graph"}},
+    )
+    async def decision_why(decision_id: str) -> Any:
+        return redact_value((await reader.why(decision_id)).as_dict())
 
     @router.post(
         "/context/rehydrate",
@@ -109,6 +136,13 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
             "packs": {role: pack.as_dict() for role, pack in packs.items()},
             "refused": refused,
         }
+
+    return router
+
+
+def _graph_routes(store: GraphStore, reader: StoryGraphReader) -> APIRouter:
+    """Read-only views of the graph: Cypher queries, a story's summary, counts."""
+    router = APIRouter()
 
     @router.post(
         "/graph/query",
@@ -130,27 +164,7 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
 
     @router.get("/graph/stories/{story_id}", tags=["graph"], summary="A story's summary in the graph")
     async def story_summary(story_id: str) -> Any:
-        graph = await reader.load(story_id)
-        story = graph.story
-        return redact_value(
-            {
-                "story_id": story.id,
-                "version": graph.version,
-                "title": story.title,
-                "state": story.state,
-                "placeholder": story.placeholder,
-                "epic_id": story.epic_id,
-                "project_id": story.project_id,
-                "plans": [{"id": plan.id, "status": plan.status} for plan in graph.plans],
-                "approvals": sum(1 for event in graph.plan_events if event.kind == "approved"),
-                "rejections": sum(1 for event in graph.plan_events if event.kind == "rejected"),
-                "transitions": len(graph.transitions),
-                "tasks": len(graph.tasks),
-                "decisions": len(graph.decisions),
-                "deliberations": len(graph.deliberations),
-                "dispatches": len(graph.dispatches),
-            }
-        )
+        return redact_value(story_summary_of(await reader.load(story_id)))
 
     @router.get("/graph/stats", tags=["graph"], summary="Node counts per label, relationship counts per type")
     async def graph_stats() -> dict[str, Any]:
@@ -172,3 +186,25 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
         }
 
     return router
+
+
+def story_summary_of(graph: StoryGraph) -> dict[str, Any]:
+    """What GET /v1/graph/stories/{id} answers: the story and how much hangs off it."""
+    story = graph.story
+    return {
+        "story_id": story.id,
+        "version": graph.version,
+        "title": story.title,
+        "state": story.state,
+        "placeholder": story.placeholder,
+        "epic_id": story.epic_id,
+        "project_id": story.project_id,
+        "plans": [{"id": plan.id, "status": plan.status} for plan in graph.plans],
+        "approvals": sum(1 for event in graph.plan_events if event.kind == "approved"),
+        "rejections": sum(1 for event in graph.plan_events if event.kind == "rejected"),
+        "transitions": len(graph.transitions),
+        "tasks": len(graph.tasks),
+        "decisions": len(graph.decisions),
+        "deliberations": len(graph.deliberations),
+        "dispatches": len(graph.dispatches),
+    }

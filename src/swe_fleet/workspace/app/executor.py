@@ -23,7 +23,7 @@ from ulid import ULID
 from swe_fleet.backbone.consumer import Delivery
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.publisher import EventPublisher
-from swe_fleet.events import subjects
+from swe_fleet.events import streams, subjects
 from swe_fleet.events.envelope import Envelope, decode_event, deterministic_event_id, encode_event
 from swe_fleet.events.payloads import (
     CommitRecord,
@@ -65,7 +65,7 @@ PATCH_CHARACTERS = 60_000
 def dispatch_consumer_spec(*, ack_wait_seconds: float = 60.0) -> ConsumerSpec:
     return ConsumerSpec(
         durable=DURABLE,
-        stream="ORCHESTRATOR_EVENTS",
+        stream=streams.ORCHESTRATOR_EVENTS,
         filter_subject=subjects.TASK_DISPATCHED,
         description="Workspaces: carry out each dispatched task on its story's branch",
         ack_wait_seconds=ack_wait_seconds,

@@ -317,6 +317,12 @@ class Toolbox:
     def _writable(self, path: str) -> tuple[Path, str]:
         real = confine(self.root, path, write=True)
         shown = relative(self.root, real)
+        protected = self.policy.protection(shown)
+        if protected is not None:
+            raise _Refused(
+                f"{shown} is protected for this role ({protected}): "
+                "CI and submodule files are not its to change"
+            )
         if not self.policy.may_write(shown):
             allowed = ", ".join(self.policy.write_paths)
             raise _Refused(f"this role may not write {shown}; it may write: {allowed}")
