@@ -130,6 +130,14 @@ async def test_a_right_fix_is_committed_on_the_story_branch_and_its_suite_passes
     )
     assert sorted((row["step"], row["tool"]) for row in calls) == list(enumerate(tools))
 
+    # Agents of later tasks see the result in their context.
+    import httpx
+
+    async with httpx.AsyncClient(base_url=fleet.context_url, timeout=10) as http:
+        params = {"role": "DEV", "phase": "IN_PROGRESS", "token_budget": 3000}
+        pack = (await http.get(f"/v1/context/stories/{story}", params=params)).json()
+    assert f"carried out on {branch} (calc.py), tests pass" in pack["blocks"]["context"]
+
     # `fleet tasks show` tells the same story from the shell.
     shown = fleet_cli(fleet.context_url, "tasks", "show", "T-fix-1", "--diff")
     assert shown.returncode == 0, shown.stderr
