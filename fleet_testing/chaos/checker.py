@@ -113,8 +113,8 @@ class Findings:
 
 
 class GraphReader:
-    def __init__(self, context_url: str) -> None:
-        self._client = httpx.AsyncClient(base_url=context_url, timeout=30)
+    def __init__(self, context_url: str, headers: dict[str, str] | None = None) -> None:
+        self._client = httpx.AsyncClient(base_url=context_url, timeout=30, headers=headers)
 
     async def rows(self, cypher: str) -> list[dict[str, Any]]:
         response = await self._client.post("/v1/graph/query", json={"cypher": cypher})

@@ -197,6 +197,9 @@ class Cluster:
             "FLEET_PLANNING_OUTBOX_POLL_SECONDS": "0.2",
             "FLEET_PLANNING_OUTBOX_LEASE_SECONDS": "2",
             "FLEET_LOG_LEVEL": "WARNING",
+            # One identity drives all the traffic: no rate limit may shape what the scenario measures.
+            "FLEET_API_RATE_PER_MINUTE": "1000000",
+            "FLEET_API_RATE_BURST": "100000",
         }
         if self.planning_db_schema:
             env["FLEET_PLANNING_DB_SCHEMA"] = self.planning_db_schema

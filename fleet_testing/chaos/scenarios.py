@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from fleet_testing.auth import bearer
 from fleet_testing.chaos.checker import Findings, GraphReader, StreamScan, check, consumers_drained
 from fleet_testing.chaos.cluster import Cluster, Topology
 from fleet_testing.chaos.injection import Injector
@@ -168,7 +169,8 @@ async def valkey_down_for_a_while(run: Run) -> None:
     run.faults_injected += 1
     statuses: Counter[int] = Counter()
     degraded = False
-    async with httpx.AsyncClient(base_url=run.cluster.context_url, timeout=10) as client:
+    headers = bearer(run.cluster.workdir / "data")
+    async with httpx.AsyncClient(base_url=run.cluster.context_url, timeout=10, headers=headers) as client:
         for _ in range(12):
             if await run.until_done(0.7):
                 break
@@ -371,11 +373,17 @@ async def _run_scenario(
     await asyncio.to_thread(cluster.start)
     run_id = scenario.name.replace("_", "-")
     nc = await connect(cluster.nats_url, "chaos-checker", wait_seconds=10)
+    headers = bearer(workdir / "data")  # the cluster's processes share this data dir's issuer
     driver = TrafficDriver(
-        cluster.planning_urls, run_id=run_id, rate=scenario.rate, actors=scenario.actors, seed=seed
+        cluster.planning_urls,
+        run_id=run_id,
+        rate=scenario.rate,
+        actors=scenario.actors,
+        seed=seed,
+        headers=headers,
     )
     injector = Injector(nc.jetstream(), run_id, seed=seed)
-    graph = GraphReader(cluster.context_url)
+    graph = GraphReader(cluster.context_url, headers)
     traffic_done = asyncio.Event()
     run = Run(
         cluster,

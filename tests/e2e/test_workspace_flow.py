@@ -50,8 +50,8 @@ def fleet(nats_server, tmp_path: Path, llm: ScriptedLlm) -> Iterator[WorkspaceFl
         fleet.stop()
 
 
-def fleet_cli(context_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FLEET_CONTEXT_URL": context_url}
+def fleet_cli(context_url: str, *args: str, token: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FLEET_CONTEXT_URL": context_url, "FLEET_TOKEN": token}
     command = [str(Path(sys.executable).with_name("fleet")), *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
 
@@ -111,6 +111,7 @@ async def test_a_right_fix_is_committed_on_the_story_branch_and_its_suite_passes
         "r.files AS files, c.id AS sha",
         {"story": story},
         wait=True,
+        headers=fleet.headers,
     )
     assert rows == [
         {
@@ -127,6 +128,7 @@ async def test_a_right_fix_is_committed_on_the_story_branch_and_its_suite_passes
         {},
         wait=True,
         count=4,
+        headers=fleet.headers,
     )
     assert sorted((row["step"], row["tool"]) for row in calls) == list(enumerate(tools))
 
@@ -139,7 +141,7 @@ async def test_a_right_fix_is_committed_on_the_story_branch_and_its_suite_passes
     assert f"carried out on {branch} (calc.py), tests pass" in pack["blocks"]["context"]
 
     # `fleet tasks show` tells the same story from the shell.
-    shown = fleet_cli(fleet.context_url, "tasks", "show", "T-fix-1", "--diff")
+    shown = fleet_cli(fleet.context_url, "tasks", "show", "T-fix-1", "--diff", token=fleet.token)
     assert shown.returncode == 0, shown.stderr
     assert "result: completed on " + branch in shown.stdout
     assert (
@@ -147,9 +149,11 @@ async def test_a_right_fix_is_committed_on_the_story_branch_and_its_suite_passes
     )
     assert "diff: calc.py (+1 -1)" in shown.stdout and "+    return a + b" in shown.stdout
     assert f"commit {commit['sha'][:12]} Make add add" in shown.stdout
-    as_json = json.loads(fleet_cli(fleet.context_url, "tasks", "show", "T-fix-1", "--json").stdout)
+    as_json = json.loads(
+        fleet_cli(fleet.context_url, "tasks", "show", "T-fix-1", "--json", token=fleet.token).stdout
+    )
     assert [call["tool"] for call in as_json["timeline"]] == tools
-    missing = fleet_cli(fleet.context_url, "tasks", "show", "T-nope")
+    missing = fleet_cli(fleet.context_url, "tasks", "show", "T-nope", token=fleet.token)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "T-nope" in missing.stderr
 
 
@@ -219,7 +223,7 @@ async def test_a_worker_killed_mid_task_and_one_killed_after_pushing_each_give_o
 
 
 async def graph_rows(
-    url: str, cypher: str, params: dict, *, wait: bool = False, count: int = 1
+    url: str, cypher: str, params: dict, *, wait: bool = False, count: int = 1, headers: dict | None = None
 ) -> list[dict]:
     """Rows of a read-only query through the Context API; with `wait`, until at least `count` come back."""
     import asyncio
@@ -228,7 +232,7 @@ async def graph_rows(
     import httpx
 
     deadline = time.monotonic() + 60
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers=headers) as client:
         while True:
             response = await client.post("/v1/graph/query", json={"cypher": cypher, "params": params})
             response.raise_for_status()

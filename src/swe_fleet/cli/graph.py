@@ -14,6 +14,8 @@ import httpx
 import typer
 
 from swe_fleet.cli.common import fail, out, print_json, print_table, settings
+from swe_fleet.security.client_token import WHERE, bearer_headers, client_token
+from swe_fleet.security.secret_files import SecretFileError
 
 graph_app = typer.Typer(help="The decision graph: read-only queries and counts.", no_args_is_help=True)
 context_app = typer.Typer(
@@ -24,9 +26,14 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.
 
 
 def _call(ctx: typer.Context, method: str, path: str, **kwargs: Any) -> Any:
-    base = settings(ctx).resolved_context_url
+    s = settings(ctx)
+    base = s.resolved_context_url
     try:
-        response = httpx.request(method, f"{base}{path}", timeout=30.0, **kwargs)
+        headers = bearer_headers(client_token(s))
+    except SecretFileError as error:
+        fail(str(error), 2)
+    try:
+        response = httpx.request(method, f"{base}{path}", timeout=30.0, headers=headers, **kwargs)
     except httpx.TransportError as error:
         fail(
             f"cannot reach the Context service at {base} ({type(error).__name__}); is `fleet up` running?", 3
@@ -38,7 +45,8 @@ def _call(ctx: typer.Context, method: str, path: str, **kwargs: Any) -> Any:
             detail = response.text
         if isinstance(detail, list):  # FastAPI validation errors
             detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
-        fail(f"{detail} (HTTP {response.status_code})", 2 if response.status_code < 500 else 1)
+        hint = f"; {WHERE}" if response.status_code == 401 else ""
+        fail(f"{detail} (HTTP {response.status_code}){hint}", 2 if response.status_code < 500 else 1)
     return response.json()
 
 
