@@ -212,10 +212,14 @@ class Cluster:
 
     # ------------------------------------------------------------------ the servers
 
-    def restart_nats(self, down_seconds: float = 2.0) -> None:
-        """Stop nats-server (SIGTERM), keep it down a while, start it again: same port, same store."""
+    def restart_nats(self, down_seconds: float = 2.0, *, crash: bool = False) -> None:
+        """Stop nats-server (SIGTERM, or SIGKILL when `crash`), keep it down a while, start it again:
+        same port, same store."""
         assert self.nats is not None
-        self.nats.stop()
+        if crash:
+            self.nats.kill()
+        else:
+            self.nats.stop()
         time.sleep(down_seconds)
         self.nats.start()
 

@@ -71,6 +71,9 @@ class FleetSettings(BaseSettings):
     agent_answer_attempts: int = Field(default=3, ge=1, le=10)
     agent_command_timeout_seconds: float = Field(default=600.0, gt=0)
     agent_context_attempts: int = Field(default=3, ge=1)
+    # Context service unreachable: "answer" without context (the response says why) or "wait" for it
+    # (the command is held and retried until Context is back or the command's deadline passes).
+    agent_context_policy: str = Field(default="answer", pattern="^(answer|wait)$")
     agent_worker_id: str | None = None
 
     # Orchestrator: councils file (default: the packaged orchestrator/councils.yaml) and overrides
@@ -81,6 +84,15 @@ class FleetSettings(BaseSettings):
     council_deadline_seconds: float | None = Field(default=None, gt=0)
     orchestrator_bucket: str = "FLEET_ORCHESTRATOR"
     orchestrator_tick_seconds: float = Field(default=0.5, gt=0)
+
+    # Workspace: how commands of agents run (bubblewrap; unsafe-none: no isolation, limits only).
+    sandbox: str = Field(default="bubblewrap", pattern="^(bubblewrap|unsafe-none)$")
+    # Workspace (issue 11): the role policies file (default: the packaged workspace/policies.yaml),
+    # tokens one task's agent may spend, tokens of one answer, lease of a task.
+    workspace_policies: Path | None = None
+    workspace_max_tokens: int = Field(default=200_000, ge=1000)
+    workspace_answer_tokens: int = Field(default=1024, ge=64)
+    workspace_ack_wait_seconds: float = Field(default=60.0, gt=0)
 
     log_level: str = "INFO"
     # Fault-injection points armed in this process (tests and `make chaos` only; see swe_fleet.faults).

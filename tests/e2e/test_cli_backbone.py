@@ -15,6 +15,7 @@ from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.embedded.child import free_port
 from swe_fleet.events.payloads import Payload
+from swe_fleet.events.streams import STREAMS
 
 
 def fleet(url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -29,7 +30,7 @@ def fleet(url: str, *args: str, stdin: str | None = None) -> subprocess.Complete
     )
 
 
-def test_streams_ensure_is_idempotent_and_ls_shows_all_six(nats_server) -> None:
+def test_streams_ensure_is_idempotent_and_ls_shows_them_all(nats_server) -> None:
     first = fleet(nats_server.url, "streams", "ensure", "--json")
     second = fleet(nats_server.url, "streams", "ensure", "--json")
     assert first.returncode == second.returncode == 0, first.stderr
@@ -37,7 +38,7 @@ def test_streams_ensure_is_idempotent_and_ls_shows_all_six(nats_server) -> None:
     assert {row["change"] for row in json.loads(second.stdout)} == {"unchanged"}
     listing = fleet(nats_server.url, "streams", "ls", "--json")
     rows = json.loads(listing.stdout)
-    assert len(rows) == 6 and all(row["found"] and row["storage"] == "file" for row in rows)
+    assert len(rows) == len(STREAMS) and all(row["found"] and row["storage"] == "file" for row in rows)
 
 
 def test_publish_validates_against_the_subject_model_with_one_clear_line(nats_server) -> None:

@@ -122,3 +122,27 @@ def test_an_unreachable_api_names_its_url() -> None:
     assert result.returncode == 3
     assert result.stderr.startswith(f"fleet: cannot reach the planning API at {url}: connection refused")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_project_names_its_repository_and_how_its_tests_run(planning_url: str, tmp_path: Path) -> None:
+    repo = tmp_path / "calc"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    created = fleet_json(
+        planning_url,
+        "project", "create", "Calc",
+        "--repo", str(repo),
+        "--base-branch", "trunk",
+        "--test-command", "python -m pytest -q",
+    )  # fmt: skip
+    assert (created["repo"], created["base_branch"], created["test_command"]) == (
+        str(repo.resolve()),
+        "trunk",
+        "python -m pytest -q",
+    )
+    shown = fleet_json(planning_url, "project", "ls")
+    assert [(p["id"], p["repo"]) for p in shown] == [(created["id"], str(repo.resolve()))]
+
+    bad = fleet(planning_url, "project", "create", "Bad", "--repo", str(repo), "--base-branch", "a..b")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("fleet: invalid input: base_branch") and len(bad.stderr.splitlines()) == 1

@@ -52,6 +52,7 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
         worker_id=worker_id,
         answer_attempts=settings.agent_answer_attempts,
         context_window=settings.llm_context_per_slot,
+        context_policy=settings.agent_context_policy,
     )
     worker = AgentWorker(answerer, publisher, command_timeout_seconds=settings.agent_command_timeout_seconds)
     spec = command_consumer_spec(
@@ -75,7 +76,12 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
         reachable, detail = await context.reachable()
         if reachable:
             return CheckResult(Health.OK, detail)
-        return CheckResult(Health.DEGRADED, f"Context service {detail}; agents answer without context")
+        then = (
+            "commands wait for it"
+            if settings.agent_context_policy == "wait"
+            else "agents answer without context"
+        )
+        return CheckResult(Health.DEGRADED, f"Context service {detail}; {then}")
 
     return Service(
         name=SERVICE_NAME,

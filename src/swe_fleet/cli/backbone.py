@@ -37,7 +37,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.
 
 @streams_app.command("ensure")
 def streams_ensure(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """Create or update the six streams (idempotent; never deletes a stream)."""
+    """Create or update the streams (idempotent; never deletes a stream)."""
     from swe_fleet.backbone.provisioning import ensure_streams
 
     async def body() -> list[Any]:

@@ -13,6 +13,7 @@ from swe_fleet.cli import backbone, demo, up, verify
 from swe_fleet.cli import graph as graph_cli
 from swe_fleet.cli import orchestrator as orchestrator_cli
 from swe_fleet.cli import planning as planning_cli
+from swe_fleet.cli import tasks as tasks_cli
 
 app = typer.Typer(
     name="fleet",
@@ -50,3 +51,4 @@ up.register(app)
 agents_cli.register(app)
 verify.register(app)
 demo.register(app)
+tasks_cli.register(app)

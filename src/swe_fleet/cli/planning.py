@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -130,7 +131,16 @@ def _table(rows: list[dict[str, Any]], columns: Sequence[str], as_json: bool) ->
 
 # ------------------------------------------------------------------ projects
 
-PROJECT_FIELDS = ("id", "name", "description", "created_by", "created_at")
+PROJECT_FIELDS = (
+    "id",
+    "name",
+    "description",
+    "repo",
+    "base_branch",
+    "test_command",
+    "created_by",
+    "created_at",
+)
 
 
 @project_app.command("create")
@@ -140,10 +150,25 @@ def project_create(
     description: Annotated[str, typer.Option(help="What the project is for.")] = "",
     by: By = _default_actor(),
     project_id: IdOption = None,
+    repo: Annotated[str | None, typer.Option(help="The project's git repository: a path or URL.")] = None,
+    base_branch: Annotated[str, typer.Option(help="The branch the fleet's branches start from.")] = "main",
+    test_command: Annotated[
+        str | None, typer.Option(help="How the project's tests run, from the repository's root.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Create a project."""
-    body = {"name": name, "description": description, "created_by": by, "id": project_id}
+    """Create a project (with the git repository the fleet works on, if any)."""
+    if repo is not None and "://" not in repo and ":" not in repo.split("/")[0] and Path(repo).exists():
+        repo = str(Path(repo).resolve())  # a local path means the same to the fleet wherever it runs
+    body = {
+        "name": name,
+        "description": description,
+        "created_by": by,
+        "id": project_id,
+        "repo": repo,
+        "base_branch": base_branch,
+        "test_command": test_command,
+    }
     _show(_call(ctx, "POST", "/v1/projects", body=body), PROJECT_FIELDS, as_json)
 
 

@@ -24,10 +24,12 @@ from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.context.adapters.api import build_router
 from swe_fleet.context.adapters.cache import ValkeyContextCache
 from swe_fleet.context.adapters.graph_reader import StoryGraphReader
+from swe_fleet.context.adapters.task_api import build_task_router
 from swe_fleet.context.adapters.tokenizer import choose_counter
 from swe_fleet.context.app.projector import Projector
 from swe_fleet.context.app.service import ContextService, PhaseUnknown
 from swe_fleet.context.consumers import PROJECTION_BATCH_SIZE, consumer_specs
+from swe_fleet.context.domain.history import BadInstant, DecisionNotFound
 from swe_fleet.context.domain.model import StoryNotFound, TaskNotInStory
 from swe_fleet.context.domain.policy import ScopeDenied, load_policy
 from swe_fleet.context.domain.tokens import TokenCounter
@@ -51,6 +53,8 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     WriteQueryRefused: 400,
     GraphQueryError: 400,
     PhaseUnknown: 422,
+    BadInstant: 422,
+    DecisionNotFound: 404,
     GraphUnavailable: 503,
 }
 
@@ -155,7 +159,7 @@ async def build(
     return Service(
         name="context",
         consumers=consumers,
-        routers=[build_router(parts.service, parts.store, parts.reader)],
+        routers=[build_router(parts.service, parts.store, parts.reader), build_task_router(parts.store)],
         checks={"graph": parts.graph_check, "cache": parts.cache_check, "tokenizer": tokenizer_check},
         closers=[parts.store.close, close_cache, close_tokenizer],
         error_statuses=dict(ERROR_STATUSES),

@@ -51,9 +51,25 @@ CATALOGUE: dict[str, SubjectSpec] = {
         SubjectSpec(s.AGENT_CMD_CRITIQUE, p.AgentCommand, "Critique a peer's proposal"),
         SubjectSpec(s.AGENT_CMD_REVISE, p.AgentCommand, "Revise a proposal after critique"),
         SubjectSpec(s.AGENT_CMD_SCORE, p.AgentCommand, "Score proposals against a rubric"),
+        SubjectSpec(s.AGENT_CMD_PROBE, p.AgentCommand, "Fetch a probe story's context and answer (no LLM)"),
+        SubjectSpec(s.PROBE_ANSWERED, p.ProbeAnswered, "An agent answered a `fleet verify` probe"),
         SubjectSpec(s.AGENT_RESPONSE_COMPLETED, p.AgentResponseCompleted, "An agent answered a command"),
         SubjectSpec(s.AGENT_RESPONSE_FAILED, p.AgentResponseFailed, "An agent could not answer a command"),
         SubjectSpec(s.CONTEXT_UPDATED, p.ContextUpdated, "The decision graph changed for some stories"),
+        SubjectSpec(
+            s.WORKSPACE_TASK_STARTED, p.WorkspaceTaskStarted, "A workspace started carrying out a task"
+        ),
+        SubjectSpec(
+            s.WORKSPACE_TOOL_CALLED, p.WorkspaceToolCalled, "An agent called a tool in its workspace"
+        ),
+        SubjectSpec(
+            s.WORKSPACE_TASK_COMPLETED,
+            p.WorkspaceTaskCompleted,
+            "A task's change was committed on its branch",
+        ),
+        SubjectSpec(
+            s.WORKSPACE_TASK_FAILED, p.WorkspaceTaskFailed, "A task ended with nothing changed on its branch"
+        ),
     )
 }
 

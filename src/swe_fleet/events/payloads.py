@@ -51,6 +51,10 @@ class ProjectCreated(Payload):
     name: str = Field(min_length=1)
     description: str = ""
     created_by: str = Field(min_length=1)
+    # The project's git repository (a path or URL) and how its tests run; None: no code to work on.
+    repo: str | None = None
+    base_branch: str = "main"
+    test_command: str | None = None
 
 
 class EpicCreated(Payload):
@@ -118,6 +122,9 @@ class DecisionMade(Payload):
     decided_by: str = Field(min_length=1)
     affects: list[str] = Field(
         default_factory=list, description="ids of tasks or stories the decision affects"
+    )
+    supersedes: list[str] = Field(
+        default_factory=list, description="ids of earlier decisions this one replaces (they become history)"
     )
 
 
@@ -203,6 +210,9 @@ class DeliberationDecision(Payload):
     title: str
     rationale: str
     decided_by: str
+    supersedes: list[str] = Field(
+        default_factory=list, description="ids of earlier decisions this one replaces (they become history)"
+    )
 
 
 class AgentFailure(Payload):
@@ -272,6 +282,8 @@ class CommandKind(StrEnum):
     CRITIQUE = "critique"  # inputs: {"task", "rubric", "proposal_id", "proposal": Proposal}
     REVISE = "revise"  # inputs: {"task", "rubric", "proposal": Proposal, "critiques": [Critique]}
     SCORE = "score"  # inputs: {"task", "rubric", "proposal_id", "proposal": Proposal}
+    # `fleet verify`'s probe: inputs {"plan_id"}; answered after fetching the story's context, no LLM.
+    PROBE = "probe"
 
 
 class AgentCommand(Payload):
@@ -347,10 +359,26 @@ class AgentResponseFailed(AgentResponse):
     attempts: int = Field(ge=0, default=1)
     # The LLM calls the failed command still made (none when it failed before calling the LLM).
     usage: LlmUsage | None = None
+    # As on a completed answer: the context the agent had, or why it had none.
+    context_version: str | None = None
+    context_error: str | None = None
 
     @property
     def failure(self) -> str:
         return self.error
+
+
+class ProbeAnswered(Payload):
+    """An agent worker answered a `fleet verify` probe command and the orchestrator took the answer."""
+
+    story_id: str = Id
+    plan_id: str = ""
+    command_id: str = Id
+    worker_id: str = ""
+    answered: bool  # False: the worker sent a failed response (`error` says why)
+    context_version: str | None = None
+    context_error: str | None = None
+    error: str | None = None
 
 
 # ---------------------------------------------------------------- context
@@ -360,3 +388,100 @@ class ContextUpdated(Payload):
     story_ids: list[str]
     version: int = Field(ge=0)
     events_applied: int = Field(ge=0)
+
+
+# ---------------------------------------------------------------- workspace
+
+
+class ToolOutcome(StrEnum):
+    OK = "ok"  # the tool did what was asked
+    ERROR = "error"  # it ran and failed (file not found, command exit status != 0, bad patch...)
+    DENIED = "denied"  # the role's policy does not allow it
+    TIMEOUT = "timeout"  # killed at its deadline
+
+
+class WorkspaceTaskStarted(Payload):
+    task_id: str = Id
+    story_id: str = Id
+    role: Role
+    agent_id: str = Id
+    branch: str = Field(min_length=1)
+    # The branch head the workspace started from (the base branch's head when the branch was new).
+    base_sha: str = ""
+    attempt: int = Field(ge=1, default=1)
+
+
+class WorkspaceToolCalled(Payload):
+    task_id: str = Id
+    story_id: str = Id
+    step: int = Field(ge=0)
+    tool: str = Field(min_length=1)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    outcome: ToolOutcome
+    # Truncated and redacted of secrets before it leaves the workspace.
+    output: str = ""
+    truncated: bool = False
+    duration_ms: float = Field(ge=0, default=0.0)
+    attempt: int = Field(ge=1, default=1)
+
+
+class CommitRecord(Payload):
+    sha: str = Field(min_length=4, max_length=64)
+    message: str
+
+
+class DiffStats(Payload):
+    files: list[str] = Field(default_factory=list)
+    insertions: int = Field(ge=0, default=0)
+    deletions: int = Field(ge=0, default=0)
+
+
+class SuiteResult(Payload):
+    """One run of the project's test command in the workspace."""
+
+    ok: bool  # the command exited 0
+    passed: int = Field(ge=0, default=0)
+    failed: int = Field(ge=0, default=0)
+    # The failing tests' names (node ids) as the runner printed them.
+    failing: list[str] = Field(default_factory=list)
+    # The end of the runner's output, redacted and truncated.
+    output_tail: str = ""
+
+
+class TokenUsage(Payload):
+    prompt_tokens: int = Field(ge=0, default=0)
+    completion_tokens: int = Field(ge=0, default=0)
+
+
+class WorkspaceTaskResult(Payload):
+    """What `workspace.task.completed` and `workspace.task.failed` share."""
+
+    task_id: str = Id
+    story_id: str = Id
+    role: Role
+    agent_id: str = Id
+    branch: str = Field(min_length=1)
+    commits: list[CommitRecord] = Field(default_factory=list)
+    diff: DiffStats = Field(default_factory=DiffStats)
+    tests_before: SuiteResult | None = None
+    tests_after: SuiteResult | None = None
+    summary: str = ""
+    usage: TokenUsage = Field(default_factory=TokenUsage)
+    steps: int = Field(ge=0, default=0)
+    duration_ms: float = Field(ge=0, default=0.0)
+    # The change as a unified diff (redacted, cut to a size an event carries); empty when none.
+    patch: str = ""
+    patch_truncated: bool = False
+    # Where the time went: the model's answers and the project's own tests (the rest is the fleet's).
+    llm_ms: float = Field(ge=0, default=0.0)
+    tests_ms: float = Field(ge=0, default=0.0)
+
+
+class WorkspaceTaskCompleted(WorkspaceTaskResult):
+    """The change is committed (and pushed) on `branch`; `commits` lists it."""
+
+
+class WorkspaceTaskFailed(WorkspaceTaskResult):
+    """Nothing changed on `branch`: `commits` is empty; `reason` says why in one line."""
+
+    reason: str = Field(min_length=1)

@@ -1,4 +1,4 @@
-"""The six JetStream streams of the design and the settings each is provisioned with."""
+"""The JetStream streams of the design and the settings each is provisioned with."""
 
 from __future__ import annotations
 
@@ -43,6 +43,14 @@ STREAMS: tuple[StreamSpec, ...] = (
         "DEAD_LETTERS",
         ("dlq.>",),
         "Every message that could not be processed, with the reason",
+        365 * DAY,
+        duplicate_window_seconds=DAY,
+    ),
+    # A day-long duplicate window: a task's result, re-sent after a crash, is recorded once.
+    StreamSpec(
+        "WORKSPACE_EVENTS",
+        ("workspace.>",),
+        "Tool calls and task results from the workspaces",
         365 * DAY,
         duplicate_window_seconds=DAY,
     ),

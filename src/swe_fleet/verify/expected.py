@@ -11,10 +11,12 @@ def expected_consumers() -> list[tuple[str, ConsumerSpec]]:
     from swe_fleet.backbone.sentinel import sentinel_specs
     from swe_fleet.context.consumers import consumer_specs
     from swe_fleet.orchestrator.bootstrap import CONSUMERS
+    from swe_fleet.workspace.app.executor import dispatch_consumer_spec
 
     return (
         [("context", spec) for spec in consumer_specs()]
         + [("orchestrator", spec) for spec in CONSUMERS]
         + [("agent-worker", command_consumer_spec())]
         + [("sentinel", spec) for spec in sentinel_specs()]
+        + [("workspace", dispatch_consumer_spec())]
     )

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 
 from swe_fleet.backbone.connection import connect
 from swe_fleet.events.envelope import Envelope, decode_event
@@ -22,6 +21,7 @@ from swe_fleet.planning.adapters.database import Database
 from swe_fleet.planning.adapters.outbox import OutboxStore
 from swe_fleet.planning.bootstrap import build
 from swe_fleet.settings import FleetSettings
+from tests.support.required import missing
 
 POSTGRES_URL = os.environ.get("FLEET_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -45,7 +45,7 @@ class StoreTarget:
 
 
 def postgres_available() -> str | None:
-    """None if the local PostgreSQL answers, else why not (the tests then say so and skip)."""
+    """None if the local PostgreSQL answers, else why not (skipped locally, failed in CI)."""
     try:
         import psycopg  # noqa: F401
     except ImportError:
@@ -67,7 +67,7 @@ def store_target(kind: str, tmp_path: Path) -> Iterator[StoreTarget]:
         return
     reason = postgres_available()
     if reason:
-        pytest.skip(reason)
+        missing("PostgreSQL", reason)
     target = StoreTarget("postgresql", POSTGRES_URL, f"planning_test_{uuid.uuid4().hex[:12]}")
     try:
         yield target

@@ -41,6 +41,8 @@ def test_the_design_minimum_catalogue_is_there() -> None:
         ("planning.plan.approved", "PLANNING_EVENTS"),
         ("agent.cmd.generate", "AGENT_COMMANDS"),
         ("dlq.planning.plan.approved", "DEAD_LETTERS"),
+        ("workspace.task.completed", "WORKSPACE_EVENTS"),
+        ("workspace.tool.called", "WORKSPACE_EVENTS"),
         ("planning", None),
         ("other.x", None),
     ],
@@ -61,3 +63,27 @@ def test_schemas_export_every_subject() -> None:
     document = asyncapi_document()
     assert document["asyncapi"].startswith("3.")
     assert {channel["address"] for channel in document["channels"].values()} == set(CATALOGUE)
+
+
+def test_workspace_results_carry_what_the_design_asks_for() -> None:
+    from swe_fleet.events import payloads as p
+
+    failed = CATALOGUE["workspace.task.failed"].model.model_validate(
+        {
+            "task_id": "t1",
+            "story_id": "s1",
+            "role": "DEV",
+            "agent_id": "a1",
+            "branch": "fleet/s1",
+            "reason": "tests still fail",
+            "tests_after": {"ok": False, "passed": 3, "failed": 1, "failing": ["tests/test_x.py::test_y"]},
+        }
+    )
+    assert isinstance(failed, p.WorkspaceTaskFailed)
+    assert failed.tests_after is not None and failed.tests_after.failing == ["tests/test_x.py::test_y"]
+    with pytest.raises(ValueError, match="reason"):
+        p.WorkspaceTaskFailed.model_validate(failed.model_dump(exclude={"reason"}))
+    with pytest.raises(ValueError, match="outcome"):
+        p.WorkspaceToolCalled.model_validate(
+            {"task_id": "t", "story_id": "s", "step": 0, "tool": "read_file"}
+        )

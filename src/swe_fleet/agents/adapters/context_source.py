@@ -3,10 +3,11 @@
     GET {context_url}/v1/context/stories/{story_id}?role=&phase=&task_id=&token_budget=
     -> {version, token_count, blocks: {system, context, tools}, sections_included, sections_cut, ...}
 
-An agent does not stop working because the Context service is away: connection errors, timeouts
-and 5xx are retried a bounded number of times with backoff, then the agent answers without
-context and its response says why (`context_error`). A 4xx (unknown story, a role or phase the
-scope policy refuses) is not retried: the same request would get the same answer.
+Connection errors, timeouts and 5xx are retried a bounded number of times with backoff; then the
+outcome says the service was unreachable, and the worker's context policy decides: answer without
+context (the response says why, `context_error`) or hold the command until Context is back. A 4xx
+(unknown story, a role or phase the scope policy refuses) is not retried: the same request would get
+the same answer.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class HttpContextSource:
                     response = await self._get(path, params)
         except _Unavailable as error:
             log.warning("context for story %s: %s after %d attempts", story_id, error, self._attempts)
-            return ContextOutcome(None, f"{error} after {self._attempts} attempts")
+            return ContextOutcome(None, f"{error} after {self._attempts} attempts", reachable=False)
         if response.status_code >= 400:
             return ContextOutcome(
                 None, f"Context service refused ({response.status_code}): {_detail(response)}"

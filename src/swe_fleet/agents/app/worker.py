@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from ulid import ULID
 
 from swe_fleet.agents import metrics
-from swe_fleet.agents.app.answering import CommandAnswerer
+from swe_fleet.agents.app.answering import CommandAnswerer, ContextUnavailable
 from swe_fleet.backbone.consumer import Delivery
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.publisher import EventPublisher, PublishFailed
@@ -147,7 +147,7 @@ class AgentWorker:
                 return await self._answerer.answer(command)
         except TimeoutError:
             return self._answerer.failed(command, f"no answer within {budget:.0f}s", attempts=1)
-        except LlmUnavailable as error:
+        except (LlmUnavailable, ContextUnavailable) as error:
             age = (datetime.now(UTC) - delivery.envelope.occurred_at).total_seconds()
             if age < self._timeout:
                 raise  # held and retried by the runtime until the LLM is back or the deadline passes

@@ -1,6 +1,7 @@
 """The Context service's HTTP API (paths under /v1); errors become status codes in bootstrap.
 
-GET  /v1/context/stories/{story_id}?role=&phase=&task_id=&token_budget=   a context pack
+GET  /v1/context/stories/{story_id}?role=&phase=&task_id=&token_budget=&as_of=&history=   a context pack
+GET  /v1/context/decisions/{decision_id}/why                             a decision's rationale chain
 POST /v1/context/rehydrate {story_id, roles, phase?, token_budget}       one pack per role
 POST /v1/graph/query {cypher, params}                                    read-only Cypher
 GET  /v1/graph/stories/{story_id}                                        a story's summary
@@ -46,6 +47,8 @@ class ContextPackOut(BaseModel):
     sections_cut: list[str]
     sections_shortened: list[str]
     cached: bool
+    as_of: str | None = None
+    history: bool = False
 
 
 class RehydrateIn(BaseModel):
@@ -77,12 +80,12 @@ class GraphQueryOut(BaseModel):
 
 def build_router(service: ContextService, store: GraphStore, reader: StoryGraphReader) -> APIRouter:
     router = APIRouter(prefix="/v1")
-    router.include_router(_context_routes(service))
+    router.include_router(_context_routes(service, reader))
     router.include_router(_graph_routes(store, reader))
     return router
 
 
-def _context_routes(service: ContextService) -> APIRouter:
+def _context_routes(service: ContextService, reader: StoryGraphReader) -> APIRouter:
     """GetContext and RehydrateSession: what agents ask for."""
     router = APIRouter()
 
@@ -101,9 +104,24 @@ def _context_routes(service: ContextService) -> APIRouter:
         ] = None,
         task_id: Annotated[str | None, Query(max_length=200)] = None,
         token_budget: Annotated[int, Query(ge=0, le=MAX_TOKEN_BUDGET)] = DEFAULT_TOKEN_BUDGET,
+        as_of: Annotated[
+            str | None, Query(max_length=64, description="ISO 8601 instant: the story as it stood then")
+        ] = None,
+        history: Annotated[bool, Query(description="Also list superseded decisions, marked so")] = False,
     ) -> dict[str, Any]:
-        pack = await service.get_context(story_id, role, phase or None, token_budget, task_id or None)
+        pack = await service.get_context(
+            story_id, role, phase or None, token_budget, task_id or None, as_of=as_of or None, history=history
+        )
         return pack.as_dict()
+
+    @router.get(
+        "/context/decisions/{decision_id}/why",
+        tags=["context"],
+        summary="Why a decision: what it replaced and what replaced it, rejected alternatives, its council",
+        responses={404: {"description": "no such decision in the graph"}},
+    )
+    async def decision_why(decision_id: str) -> Any:
+        return redact_value((await reader.why(decision_id)).as_dict())
 
     @router.post(
         "/context/rehydrate",

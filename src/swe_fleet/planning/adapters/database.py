@@ -104,6 +104,33 @@ class Database:
             if self.schema and not self.is_sqlite:
                 connection.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
             metadata.create_all(connection, checkfirst=True)
+            self._add_missing_columns(connection)
+
+    def _add_missing_columns(self, connection: Connection) -> None:
+        """Columns added to a table after its first release (nullable or with a default) reach old files.
+
+        The one migration the store needs so far: `create_all` never alters a table that exists.
+        """
+        inspector = sa.inspect(connection)
+        schema = None if self.is_sqlite else self.schema
+        preparer = connection.dialect.identifier_preparer
+        for table in metadata.sorted_tables:
+            if not inspector.has_table(table.name, schema=schema):
+                continue
+            present = {column["name"] for column in inspector.get_columns(table.name, schema=schema)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                kind = column.type.compile(dialect=connection.dialect)
+                default = column.server_default
+                clause = f" NOT NULL DEFAULT '{default.arg}'" if isinstance(default, sa.DefaultClause) else ""
+                where = f"{preparer.quote_schema(schema)}." if schema else ""
+                connection.execute(
+                    sa.text(
+                        f"ALTER TABLE {where}{preparer.quote(table.name)} "
+                        f"ADD COLUMN {preparer.quote(column.name)} {kind}{clause}"
+                    )
+                )
 
     @contextlib.contextmanager
     def connect(self, *, write: bool) -> Iterator[Connection]:

@@ -156,7 +156,13 @@ def build_router(app: PlanningApp) -> APIRouter:
     )
     async def create_project(body: ProjectIn) -> ProjectOut:
         command = c.CreateProject(
-            name=body.name, created_by=body.created_by, description=body.description, project_id=body.id
+            name=body.name,
+            created_by=body.created_by,
+            description=body.description,
+            project_id=body.id,
+            repo=body.repo,
+            base_branch=body.base_branch,
+            test_command=body.test_command,
         )
         return ProjectOut.of(await app.execute(uc.create_project, command))
 

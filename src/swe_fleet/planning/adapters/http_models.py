@@ -61,6 +61,11 @@ class ProjectIn(RequestBody):
     description: Text = ""
     created_by: Name
     id: EntityId | None = Field(default=None, description="Choose the id; one is generated if omitted")
+    repo: Name | None = Field(default=None, description="The project's git repository: a path or a URL")
+    base_branch: Name = Field(default="main", description="The branch the fleet's branches start from")
+    test_command: Name | None = Field(
+        default=None, description="How the project's tests run, from the repository's root"
+    )
 
 
 class EpicIn(RequestBody):
@@ -136,6 +141,9 @@ class ProjectOut(BaseModel):
     description: str
     created_by: str
     created_at: datetime
+    repo: str | None = None
+    base_branch: str = "main"
+    test_command: str | None = None
 
     @classmethod
     def of(cls, project: Project) -> ProjectOut:

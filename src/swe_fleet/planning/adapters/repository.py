@@ -64,6 +64,9 @@ class SqlProjects:
                 description=project.description,
                 created_by=project.created_by,
                 created_at=project.created_at,
+                repo=project.repo,
+                base_branch=project.base_branch,
+                test_command=project.test_command,
             )
         )
 
@@ -84,6 +87,9 @@ class SqlProjects:
             description=row["description"],
             created_by=row["created_by"],
             created_at=_when(row["created_at"]),
+            repo=row["repo"],
+            base_branch=row["base_branch"],
+            test_command=row["test_command"],
         )
 
 

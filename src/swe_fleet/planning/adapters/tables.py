@@ -23,6 +23,10 @@ projects = sa.Table(
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("created_by", sa.Text, nullable=False),
     sa.Column("created_at", When, nullable=False),
+    # Added after the first release: `Database.create_schema` adds them to older files.
+    sa.Column("repo", sa.Text, nullable=True),
+    sa.Column("base_branch", sa.Text, nullable=False, server_default="main"),
+    sa.Column("test_command", sa.Text, nullable=True),
 )
 
 epics = sa.Table(

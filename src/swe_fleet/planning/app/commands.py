@@ -13,6 +13,9 @@ class CreateProject:
     created_by: str
     description: str = ""
     project_id: str | None = None  # a caller may choose the id; otherwise one is generated
+    repo: str | None = None  # the project's git repository: a path or a URL
+    base_branch: str = "main"
+    test_command: str | None = None  # how the project's tests run, from the repository's root
 
 
 @dataclass(frozen=True)

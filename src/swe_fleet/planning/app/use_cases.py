@@ -27,6 +27,7 @@ from swe_fleet.planning.domain.model import (
     Project,
     Story,
     clean_items,
+    repository_fields,
     required_text,
 )
 
@@ -102,12 +103,16 @@ def create_project(cmd: c.CreateProject, uow: UnitOfWork) -> Project:
         project_id = chosen_id("project_id", cmd.project_id, "PRJ")
         if uow.projects.get(project_id) is not None:
             raise Conflict(f"project {project_id!r} already exists")
+        repo, base_branch, test_command = repository_fields(cmd.repo, cmd.base_branch, cmd.test_command)
         project = Project(
             id=project_id,
             name=required_text("name", cmd.name),
             description=cmd.description,
             created_by=required_text("created_by", cmd.created_by),
             created_at=now(),
+            repo=repo,
+            base_branch=base_branch,
+            test_command=test_command,
         )
         uow.projects.add(project)
         _record(uow, subjects.PROJECT_CREATED, project.created_event())

@@ -6,6 +6,7 @@ the store uses for optimistic concurrency) and returns the event payload that re
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -38,6 +39,28 @@ def clean_items(field_name: str, items: list[str]) -> list[str]:
     return cleaned
 
 
+# A git branch name the fleet accepts as a base: plain ref characters, no "..", no leading "-" or "/".
+_BRANCH = re.compile(r"^(?!-)(?!/)(?!.*\.\.)(?!.*//)(?!.*\.lock$)(?!.*/$)[A-Za-z0-9._/-]{1,200}$")
+
+
+def repository_fields(
+    repo: str | None, base_branch: str, test_command: str | None
+) -> tuple[str | None, str, str | None]:
+    """The project's repository settings, checked: a git path or URL, a branch name, a command line."""
+    if repo is not None:
+        repo = required_text("repo", repo)
+        # A value starting with "-" would reach git as an option, not as a repository.
+        if repo.startswith("-") or any(ch in repo for ch in "\x00\n\r"):
+            raise InvalidInput("repo", "must be a path or URL of a git repository")
+    if not _BRANCH.match(base_branch or ""):
+        raise InvalidInput("base_branch", f"{base_branch!r} is not a branch name git accepts")
+    if test_command is not None:
+        test_command = required_text("test_command", test_command)
+        if "\x00" in test_command:
+            raise InvalidInput("test_command", "must not contain NUL")
+    return repo, base_branch, test_command
+
+
 @dataclass
 class Project:
     id: str
@@ -45,10 +68,19 @@ class Project:
     description: str
     created_by: str
     created_at: datetime
+    repo: str | None = None
+    base_branch: str = "main"
+    test_command: str | None = None
 
     def created_event(self) -> events.ProjectCreated:
         return events.ProjectCreated(
-            project_id=self.id, name=self.name, description=self.description, created_by=self.created_by
+            project_id=self.id,
+            name=self.name,
+            description=self.description,
+            created_by=self.created_by,
+            repo=self.repo,
+            base_branch=self.base_branch,
+            test_command=self.test_command,
         )
 
 
