@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from swe_fleet.errors import ConfigurationError
+from swe_fleet.workspace.adapters import seccomp
 from swe_fleet.workspace.adapters.sandbox import (
     BubblewrapSandbox,
     UnavailableSandbox,
@@ -246,6 +247,45 @@ def test_system_dirs_and_git_internals_are_read_only_and_capabilities_dropped(sa
     # Writing the checkout itself is what the sandbox is for.
     assert sandbox.run(["touch", "made-inside.txt"], cwd=checkout, limits=LIMITS).ok
     assert (checkout / "made-inside.txt").exists()
+
+
+SYSCALLS = """
+import ctypes, os, subprocess, threading
+libc = ctypes.CDLL(None, use_errno=True)
+def check(name, result):
+    print(name, result, ctypes.get_errno())
+check("ptrace", libc.ptrace(0, 0, 0, 0))
+check("keyctl", libc.syscall(250, 0, 0))
+check("bpf", libc.syscall(321, 0, 0, 0))
+check("io_uring_setup", libc.syscall(425, 1, 0))
+check("userfaultfd", libc.syscall(323, 0))
+check("unshare_user", libc.unshare(0x10000000))
+check("clone3", libc.syscall(435, 0, 0))
+print(subprocess.run(["unshare", "-U", "-r", "true"], capture_output=True, text=True).stderr.strip())
+pid = os.fork()
+if pid == 0:
+    os._exit(7)
+print("fork", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+worker = threading.Thread(target=print, args=("thread",))
+worker.start()
+worker.join()
+"""
+
+
+def test_system_calls_a_test_never_needs_are_refused_by_seccomp(sandbox, checkout):
+    if not seccomp.supported():
+        pytest.skip(seccomp.describe())
+    result = sandbox.run(python(SYSCALLS), cwd=checkout, limits=LIMITS)
+    assert result.ok, result.output
+    lines = result.stdout.splitlines()
+    for name in ("ptrace", "keyctl", "bpf", "io_uring_setup", "userfaultfd", "unshare_user"):
+        assert f"{name} -1 1" in lines, (name, lines)  # EPERM
+    assert "clone3 -1 38" in lines  # ENOSYS: glibc falls back to clone, whose flags the filter reads
+    assert "unshare: unshare failed: Operation not permitted" in lines
+    assert "fork 7" in lines and "thread" in lines  # ordinary processes and threads still work
+    # Outside the sandbox the same unshare works: the refusal is the filter's.
+    outside = subprocess.run(["unshare", "-U", "-r", "true"], capture_output=True, text=True)
+    assert outside.returncode == 0, outside.stderr
 
 
 def test_host_processes_are_invisible(sandbox, checkout):

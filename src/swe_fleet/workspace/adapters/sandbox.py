@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO
 
 from swe_fleet.errors import ConfigurationError
+from swe_fleet.workspace.adapters import seccomp
 from swe_fleet.workspace.adapters.cgroups import Cgroups
 from swe_fleet.workspace.app.ports import CommandResult, Sandbox, SandboxUnavailable
 from swe_fleet.workspace.domain.policy import Limits
@@ -167,6 +168,7 @@ def _run_capped(
     env: dict[str, str],
     limits: Limits,
     stdin: str | None,
+    pass_fds: tuple[int, ...] = (),
 ) -> CommandResult:
     """Runs `argv` in its own process group; reads at most the output cap; kills the group at the deadline."""
     started = time.monotonic()
@@ -179,6 +181,7 @@ def _run_capped(
         stderr=subprocess.PIPE,
         start_new_session=True,
         close_fds=True,
+        pass_fds=pass_fds,
     )
     if stdin is not None and process.stdin is not None:
         # A thread writes, so a large patch cannot deadlock against output the command writes meanwhile.
@@ -239,6 +242,14 @@ def _run_capped(
     )
 
 
+def _seccomp_fd() -> int:
+    """An in-memory file holding the filter, read by bubblewrap from the inherited descriptor."""
+    fd = os.memfd_create("swe-fleet-seccomp")
+    os.write(fd, seccomp.program())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 def _argv(command: Sequence[str] | str) -> list[str]:
     argv = shlex.split(command) if isinstance(command, str) else list(command)
     if not argv:
@@ -270,6 +281,10 @@ class BubblewrapSandbox:
     def process_limit(self) -> str:
         return self._cgroups.describe()
 
+    def describe(self) -> str:
+        """What confines a command here, for health checks and benchmarks."""
+        return f"bubblewrap; {self._cgroups.describe()}; {seccomp.describe()}"
+
     def available(self) -> str | None:
         if not self._probed:
             self._unavailable = self._probe()
@@ -281,31 +296,28 @@ class BubblewrapSandbox:
             return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
         if self.prlimit is None:
             return "prlimit (util-linux) is not installed"
+        seccomp_fd = _seccomp_fd() if seccomp.supported() else None
+        filter_args = ["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []
         try:
+            probe_argv = [self.bwrap, "--unshare-net", "--unshare-pid", "--cap-drop", "ALL", *filter_args]
             probe = subprocess.run(
-                [
-                    self.bwrap,
-                    "--unshare-net",
-                    "--unshare-pid",
-                    "--cap-drop",
-                    "ALL",
-                    "--ro-bind",
-                    "/",
-                    "/",
-                    "true",
-                ],
+                [*probe_argv, "--ro-bind", "/", "/", "true"],
                 capture_output=True,
                 timeout=30,
                 env=minimal_env(),
+                pass_fds=(seccomp_fd,) if seccomp_fd is not None else (),
             )
         except (OSError, subprocess.TimeoutExpired) as error:
             return f"bubblewrap does not start: {error}"
+        finally:
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
         if probe.returncode != 0:
             detail = probe.stderr.decode(errors="replace").strip().splitlines()
             return f"bubblewrap cannot create namespaces here: {detail[-1] if detail else probe.returncode}"
         return None
 
-    def bwrap_argv(self, cwd: Path, limits: Limits) -> list[str]:
+    def bwrap_argv(self, cwd: Path, limits: Limits, seccomp_fd: int | None = None) -> list[str]:
         """The bubblewrap options for a command working in `cwd` (exposed for review and tests)."""
         if self.bwrap is None:
             raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
@@ -340,6 +352,8 @@ class BubblewrapSandbox:
         git = root / ".git"
         if git.exists() and not git.is_symlink():
             argv += ["--ro-bind", str(git), str(git)]
+        if seccomp_fd is not None:
+            argv += ["--seccomp", str(seccomp_fd)]
         argv += ["--chdir", str(root), "--"]
         return argv
 
@@ -355,19 +369,32 @@ class BubblewrapSandbox:
         reason = self.available()
         if reason is not None:
             raise SandboxUnavailable(reason)
-        command = [str(self.prlimit), *_prlimit_argv(limits)[1:], *self.bwrap_argv(cwd, limits), *_argv(argv)]
-        groups = self._cgroups.create(limits)
-        # The shell joins the groups before bubblewrap starts, so no process escapes the caps.
-        command = [*groups.join_prefix(), *command]
+        seccomp_fd = _seccomp_fd() if seccomp.supported() else None
         try:
-            result = _run_capped(command, cwd=cwd, env=self._env(env), limits=limits, stdin=stdin)
-            killed = groups.oom_kills()
-            if killed:
-                reason = f"memory limit ({limits.memory_mb} MB for the command) reached: {killed} killed"
-                result = dataclasses.replace(result, killed_reason=reason)
-            return result
+            bwrap = self.bwrap_argv(cwd, limits, seccomp_fd)
+            command = [str(self.prlimit), *_prlimit_argv(limits)[1:], *bwrap, *_argv(argv)]
+            groups = self._cgroups.create(limits)
+            # The shell joins the groups before bubblewrap starts, so no process escapes the caps.
+            command = [*groups.join_prefix(), *command]
+            try:
+                result = _run_capped(
+                    command,
+                    cwd=cwd,
+                    env=self._env(env),
+                    limits=limits,
+                    stdin=stdin,
+                    pass_fds=(seccomp_fd,) if seccomp_fd is not None else (),
+                )
+                killed = groups.oom_kills()
+                if killed:
+                    reason = f"memory limit ({limits.memory_mb} MB for the command) reached: {killed} killed"
+                    result = dataclasses.replace(result, killed_reason=reason)
+                return result
+            finally:
+                self._cgroups.remove(groups)
         finally:
-            self._cgroups.remove(groups)
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
 
     def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
         return minimal_env([str(path / "bin") for path in self.python_dirs], env)
