@@ -35,7 +35,7 @@ from typing import IO
 from swe_fleet.errors import ConfigurationError
 from swe_fleet.workspace.adapters import seccomp
 from swe_fleet.workspace.adapters.cgroups import Cgroups
-from swe_fleet.workspace.app.ports import CommandResult, Sandbox, SandboxUnavailable
+from swe_fleet.workspace.app.ports import CommandResult, SandboxUnavailable
 from swe_fleet.workspace.domain.policy import Limits
 
 SANDBOX_MODES = ("bubblewrap", "unsafe-none")
@@ -407,6 +407,9 @@ class UnconfinedSandbox:
     def __init__(self) -> None:
         self.prlimit = shutil.which("prlimit")
 
+    def describe(self) -> str:
+        return "UNCONFINED (FLEET_SANDBOX=unsafe-none): rlimits, clean environment and wall clock only"
+
     def available(self) -> str | None:
         return None
 
@@ -432,6 +435,9 @@ class UnavailableSandbox:
     def __init__(self, reason: str) -> None:
         self.reason = reason
 
+    def describe(self) -> str:
+        return f"no sandbox: {self.reason}"
+
     def available(self) -> str | None:
         return self.reason
 
@@ -447,7 +453,7 @@ class UnavailableSandbox:
         raise SandboxUnavailable(self.reason)
 
 
-def select_sandbox(mode: str | None) -> Sandbox:
+def select_sandbox(mode: str | None) -> BubblewrapSandbox | UnconfinedSandbox | UnavailableSandbox:
     """The sandbox FLEET_SANDBOX asks for: `bubblewrap` (the default) or `unsafe-none` (no isolation).
 
     Without bubblewrap the result refuses every command with one line saying why and what to do."""
