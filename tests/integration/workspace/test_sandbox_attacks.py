@@ -188,6 +188,32 @@ def test_memory_is_limited_for_the_whole_command_not_only_per_process(sandbox, c
     still_works(sandbox, checkout)
 
 
+FILL_DISK = """
+import time
+for n in range(400):
+    with open(f"fill-{n}.bin", "wb") as f:
+        f.write(b"x" * 1024 * 1024)
+    time.sleep(0.02)
+print("wrote 400 MB")
+"""
+
+
+def test_file_after_file_cannot_fill_the_disk(checkout):
+    # Each file is under the file-size limit; the guard watches the free space of the checkout's disk.
+    # The floor is set just under what is free now, so the test writes tens of MB, not a disk's worth.
+    stats = os.statvfs(checkout)
+    floor_mb = (stats.f_bavail * stats.f_frsize) // (1024 * 1024) - 40
+    guarded = BubblewrapSandbox(min_free_disk_mb=floor_mb)
+    result = guarded.run(python(FILL_DISK), cwd=checkout, limits=limits(max_file_mb=2, wall_timeout_s=120))
+    assert not result.ok and not result.timed_out
+    assert result.killed_reason == (
+        f"disk nearly full (under {floor_mb} MB free where the checkout is): the process group was killed"
+    )
+    assert "wrote 400 MB" not in result.stdout
+    written = sum(path.stat().st_size for path in checkout.glob("fill-*.bin"))
+    assert written < 400 * 1024 * 1024
+
+
 def test_the_fleets_settings_and_credentials_are_not_in_the_environment(sandbox, checkout, monkeypatch):
     monkeypatch.setenv("FLEET_NATS_URL", "nats://admin:s3cret@127.0.0.1:4222")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCD")
