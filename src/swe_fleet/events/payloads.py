@@ -329,6 +329,8 @@ class AgentResponse(Payload):
     deliberation_id: str | None = None
     agent_id: str = Id
     worker_id: str = ""
+    # The role the command asked for (copied from it by `answering`): token use is rolled up by role.
+    role: Role | None = None
 
     @classmethod
     def answering(cls, command: AgentCommand, *, worker_id: str, **fields: Any) -> Self:
