@@ -35,13 +35,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFleet]:
         running.stop_all()
 
 
-def drive_story_to_approval(api: str, story: str) -> None:
+def drive_story_to_approval(api: str, story: str, headers: dict[str, str]) -> None:
     by = "po-test"
     posts = [
-        ("/projects", {"id": f"{story}-project", "name": "context e2e", "created_by": by}),
+        ("/projects", {"id": f"{story}-project", "name": "context e2e"}),
         (
             "/epics",
-            {"id": f"{story}-epic", "project_id": f"{story}-project", "title": "e2e", "created_by": by},
+            {"id": f"{story}-epic", "project_id": f"{story}-project", "title": "e2e"},
         ),
         (
             "/stories",
@@ -53,33 +53,32 @@ def drive_story_to_approval(api: str, story: str) -> None:
                 "acceptance_criteria": ["A CSV file with one row per invoice is produced"],
             },
         ),
-        (f"/stories/{story}/transitions", {"to_state": "PO_REVIEW", "by": by}),
-        (f"/stories/{story}/transitions", {"to_state": "READY_FOR_PLANNING", "by": by}),
+        (f"/stories/{story}/transitions", {"to_state": "PO_REVIEW"}),
+        (f"/stories/{story}/transitions", {"to_state": "READY_FOR_PLANNING"}),
         (
             f"/stories/{story}/plans",
             {
                 "id": f"{story}-plan",
                 "description": "Add a CSV exporter behind the invoices API",
                 "acceptance_criteria": ["the export endpoint returns text/csv"],
-                "created_by": by,
             },
         ),
-        (f"/plans/{story}-plan/approve", {"by": by, "notes": "go"}),
+        (f"/plans/{story}-plan/approve", {"notes": "go"}),
     ]
     for path, body in posts:
-        response = httpx.post(f"{api}/v1{path}", json=body, timeout=30)
+        response = httpx.post(f"{api}/v1{path}", json=body, headers=headers, timeout=30)
         assert response.status_code < 300, (path, response.text)
 
 
-async def get(url: str) -> httpx.Response:
-    async with httpx.AsyncClient(timeout=10) as client:
+async def get(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=10, headers=headers) as client:
         return await client.get(url)
 
 
 async def responses_for(
     fleet: ProcessFleet, story: str
 ) -> list[AgentResponseCompleted | AgentResponseFailed]:
-    nc = await connect(fleet.nats.url, "test-reader", wait_seconds=5)
+    nc = await connect(fleet.nats.url, "test-reader", wait_seconds=5, options=fleet.admin)
     try:
         envelopes = await stream_events(nc.jetstream(), "AGENT_RESPONSES")
     finally:
@@ -93,7 +92,7 @@ async def responses_for(
 
 
 async def dispatched(fleet: ProcessFleet, story: str) -> int:
-    nc = await connect(fleet.nats.url, "test-reader", wait_seconds=5)
+    nc = await connect(fleet.nats.url, "test-reader", wait_seconds=5, options=fleet.admin)
     try:
         events = await orchestration_events(nc.jetstream(), subjects.TASK_DISPATCHED)
     finally:
@@ -103,7 +102,7 @@ async def dispatched(fleet: ProcessFleet, story: str) -> int:
 
 async def test_every_answer_of_a_real_flow_records_the_context_version_it_used(fleet) -> None:
     story = "US-ctx-1"
-    await asyncio.to_thread(drive_story_to_approval, fleet.url("planning"), story)
+    await asyncio.to_thread(drive_story_to_approval, fleet.url("planning"), story, fleet.headers)
 
     async def councils_done() -> bool:
         return await dispatched(fleet, story) > 0
@@ -125,7 +124,7 @@ async def test_a_worker_without_context_says_why_and_its_readiness_shows_it(flee
         check = ready["checks"]["agent-worker.context"]
         assert check["status"] == "degraded" and "agents answer without context" in check["detail"]
         story = "US-ctx-2"
-        await asyncio.to_thread(drive_story_to_approval, fleet.url("planning"), story)
+        await asyncio.to_thread(drive_story_to_approval, fleet.url("planning"), story, fleet.headers)
 
         async def derive_answered() -> bool:
             return any(a.kind.value == "derive" for a in await responses_for(fleet, story))
@@ -134,7 +133,7 @@ async def test_a_worker_without_context_says_why_and_its_readiness_shows_it(flee
         derive = next(a for a in await responses_for(fleet, story) if a.kind.value == "derive")
         assert derive.context_version is None
         assert derive.context_error and "Context service unreachable" in derive.context_error
-        metrics = (await get(f"{fleet.url('agent-worker')}/metrics")).text
+        metrics = (await get(f"{fleet.url('agent-worker')}/metrics", fleet.headers)).text
         assert "fleet_agent_context_reachable 0.0" in metrics
     finally:
         fleet.start("context")

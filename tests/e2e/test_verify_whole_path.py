@@ -116,7 +116,7 @@ def test_a_dead_llm_server_is_red_then_green_after_restart(fleet) -> None:
 
 def test_new_dead_letters_are_red_once_then_green(fleet) -> None:
     async def publish_poison() -> None:
-        nc = await nats.connect(fleet.nats.url)
+        nc = await nats.connect(fleet.nats.url, **fleet.admin)
         await nc.jetstream().publish("planning.story.created", b"{not json")
         await nc.close()
 

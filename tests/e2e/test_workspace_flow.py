@@ -50,8 +50,8 @@ def fleet(nats_server, tmp_path: Path, llm: ScriptedLlm) -> Iterator[WorkspaceFl
         fleet.stop()
 
 
-def fleet_cli(context_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FLEET_CONTEXT_URL": context_url}
+def fleet_cli(context_url: str, *args: str, token: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FLEET_CONTEXT_URL": context_url, "FLEET_TOKEN": token}
     command = [str(Path(sys.executable).with_name("fleet")), *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
 
@@ -111,6 +111,7 @@ async def test_a_right_fix_is_committed_on_the_story_branch_and_its_suite_passes
         "r.files AS files, c.id AS sha",
         {"story": story},
         wait=True,
+        headers=fleet.headers,
     )
     assert rows == [
         {
@@ -127,11 +128,20 @@ async def test_a_right_fix_is_committed_on_the_story_branch_and_its_suite_passes
         {},
         wait=True,
         count=4,
+        headers=fleet.headers,
     )
     assert sorted((row["step"], row["tool"]) for row in calls) == list(enumerate(tools))
 
+    # Agents of later tasks see the result in their context.
+    import httpx
+
+    async with httpx.AsyncClient(base_url=fleet.context_url, timeout=10) as http:
+        params = {"role": "DEV", "phase": "IN_PROGRESS", "token_budget": 3000}
+        pack = (await http.get(f"/v1/context/stories/{story}", params=params)).json()
+    assert f"carried out on {branch} (calc.py), tests pass" in pack["blocks"]["context"]
+
     # `fleet tasks show` tells the same story from the shell.
-    shown = fleet_cli(fleet.context_url, "tasks", "show", "T-fix-1", "--diff")
+    shown = fleet_cli(fleet.context_url, "tasks", "show", "T-fix-1", "--diff", token=fleet.token)
     assert shown.returncode == 0, shown.stderr
     assert "result: completed on " + branch in shown.stdout
     assert (
@@ -139,9 +149,11 @@ async def test_a_right_fix_is_committed_on_the_story_branch_and_its_suite_passes
     )
     assert "diff: calc.py (+1 -1)" in shown.stdout and "+    return a + b" in shown.stdout
     assert f"commit {commit['sha'][:12]} Make add add" in shown.stdout
-    as_json = json.loads(fleet_cli(fleet.context_url, "tasks", "show", "T-fix-1", "--json").stdout)
+    as_json = json.loads(
+        fleet_cli(fleet.context_url, "tasks", "show", "T-fix-1", "--json", token=fleet.token).stdout
+    )
     assert [call["tool"] for call in as_json["timeline"]] == tools
-    missing = fleet_cli(fleet.context_url, "tasks", "show", "T-nope")
+    missing = fleet_cli(fleet.context_url, "tasks", "show", "T-nope", token=fleet.token)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "T-nope" in missing.stderr
 
 
@@ -161,6 +173,19 @@ async def test_a_wrong_fix_fails_naming_the_failing_test_and_changes_nothing(
     assert result["reason"] == "the tests fail after the change: test_calc.py::test_add"
     assert result["commits"] == [] and "+    return a * b" in result["patch"]  # what was tried, not applied
     assert branches(remote) == before  # no story branch, main untouched
+
+    # A story whose project names no repository: failed at once, saying so; the service goes on.
+    plain = fleet.story_with_repository(None)
+    await dispatch(js, plain, "T-norepo-1", "Write the docs", PLAN)
+    [(subject, result)] = await results_for(js, "T-norepo-1")
+    assert subject == subjects.WORKSPACE_TASK_FAILED
+    assert "names no repository" in result["reason"] and result["commits"] == []
+    # One whose repository does not exist: failed at once (not retried forever), naming it.
+    missing = fleet.story_with_repository(tmp_path / "nowhere.git")
+    await dispatch(js, missing, "T-badrepo-1", "Write the docs", PLAN)
+    [(subject, result)] = await results_for(js, "T-badrepo-1")
+    assert subject == subjects.WORKSPACE_TASK_FAILED
+    assert result["reason"].startswith(f"cannot clone {tmp_path / 'nowhere.git'}")
 
 
 async def test_a_worker_killed_mid_task_and_one_killed_after_pushing_each_give_one_result_and_one_commit(
@@ -198,7 +223,7 @@ async def test_a_worker_killed_mid_task_and_one_killed_after_pushing_each_give_o
 
 
 async def graph_rows(
-    url: str, cypher: str, params: dict, *, wait: bool = False, count: int = 1
+    url: str, cypher: str, params: dict, *, wait: bool = False, count: int = 1, headers: dict | None = None
 ) -> list[dict]:
     """Rows of a read-only query through the Context API; with `wait`, until at least `count` come back."""
     import asyncio
@@ -207,7 +232,7 @@ async def graph_rows(
     import httpx
 
     deadline = time.monotonic() + 60
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers=headers) as client:
         while True:
             response = await client.post("/v1/graph/query", json={"cypher": cypher, "params": params})
             response.raise_for_status()

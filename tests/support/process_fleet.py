@@ -17,9 +17,13 @@ from pathlib import Path
 
 import httpx
 
+from swe_fleet.cli.nats_auth import embedded_authorization
 from swe_fleet.embedded.child import free_port
 from swe_fleet.embedded.nats_server import EmbeddedNats
 from swe_fleet.embedded.valkey_server import EmbeddedValkey
+from swe_fleet.security.api_auth import ensure_local_tokens
+from swe_fleet.security.nats_auth import ADMIN, client_options
+from swe_fleet.settings import FleetSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("planning", "context", "sentinel", "orchestrator", "agent-worker")
@@ -37,11 +41,26 @@ class ProcessFleet:
 
     @classmethod
     def create(cls, workdir: Path, **extra_env: str) -> ProcessFleet:
-        nats = EmbeddedNats(workdir / "nats", port=free_port()).start()
+        # Production-shaped: NATS with authorisation on (each `fleet serve NAME` finds its own
+        # credentials under the data dir), and the PO's and services' API tokens made as `fleet up` does.
+        settings = FleetSettings(data_dir=workdir)
+        ensure_local_tokens(settings)
+        authorization = embedded_authorization(settings)
+        nats = EmbeddedNats(workdir / "nats", port=free_port(), extra_config=authorization).start()
         cache = EmbeddedValkey(workdir / "cache", port=free_port()).start()
         fleet = cls(workdir, nats, cache, extra_env=extra_env)
         fleet.ports = {name: free_port() for name in (*SERVICES, LLM)}
         return fleet
+
+    @property
+    def admin(self) -> dict[str, object]:
+        """nats.connect() options of the admin identity, for tests that read the streams themselves."""
+        return client_options(FleetSettings(data_dir=self.workdir), ADMIN)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The PO's bearer token, for tests that call the HTTP APIs themselves."""
+        return {"Authorization": f"Bearer {(self.workdir / 'auth' / 'po.token').read_text().strip()}"}
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"

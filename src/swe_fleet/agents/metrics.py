@@ -30,3 +30,8 @@ CONTEXT_HELD = Counter(
     "Commands held (to be retried) because the Context service was unreachable and the policy is wait",
     ["kind"],
 )
+INJECTION_SUSPECTED = Counter(
+    "fleet_agent_injection_suspected_total",
+    "Commands whose data (story, plan, context, proposals) held instruction-like text, answered as data",
+    ["kind"],
+)

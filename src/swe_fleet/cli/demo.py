@@ -66,6 +66,7 @@ async def run_demo(s: FleetSettings, deadline: float) -> bool:
 
     from swe_fleet.cli.up import run_fleet
     from swe_fleet.demo.driver import DemoDriver, DemoFailed
+    from swe_fleet.security.client_token import bearer_headers, client_token
 
     stop, started = asyncio.Event(), asyncio.Event()
     fleet = asyncio.create_task(run_fleet(s, started=started, stop=stop))
@@ -73,7 +74,9 @@ async def run_demo(s: FleetSettings, deadline: float) -> bool:
     if fleet.done():
         fleet.result()
     try:
-        async with httpx.AsyncClient(timeout=30.0) as http:
+        # The PO's token, made on the fleet's first start under the data dir.
+        headers = bearer_headers(client_token(s))
+        async with httpx.AsyncClient(timeout=30.0, headers=headers) as http:
             return await drive_story(s, DemoDriver(s.resolved_api_url, http, say), deadline)
     except (DemoFailed, httpx.HTTPError) as error:
         err.print(f"fleet: demo failed: {error}", highlight=False)

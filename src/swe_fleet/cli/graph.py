@@ -14,6 +14,8 @@ import httpx
 import typer
 
 from swe_fleet.cli.common import fail, out, print_json, print_table, settings
+from swe_fleet.security.client_token import WHERE, bearer_headers, client_token
+from swe_fleet.security.secret_files import SecretFileError
 
 graph_app = typer.Typer(help="The decision graph: read-only queries and counts.", no_args_is_help=True)
 context_app = typer.Typer(
@@ -24,9 +26,14 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.
 
 
 def _call(ctx: typer.Context, method: str, path: str, **kwargs: Any) -> Any:
-    base = settings(ctx).resolved_context_url
+    s = settings(ctx)
+    base = s.resolved_context_url
     try:
-        response = httpx.request(method, f"{base}{path}", timeout=30.0, **kwargs)
+        headers = bearer_headers(client_token(s))
+    except SecretFileError as error:
+        fail(str(error), 2)
+    try:
+        response = httpx.request(method, f"{base}{path}", timeout=30.0, headers=headers, **kwargs)
     except httpx.TransportError as error:
         fail(
             f"cannot reach the Context service at {base} ({type(error).__name__}); is `fleet up` running?", 3
@@ -38,7 +45,8 @@ def _call(ctx: typer.Context, method: str, path: str, **kwargs: Any) -> Any:
             detail = response.text
         if isinstance(detail, list):  # FastAPI validation errors
             detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
-        fail(f"{detail} (HTTP {response.status_code})", 2 if response.status_code < 500 else 1)
+        hint = f"; {WHERE}" if response.status_code == 401 else ""
+        fail(f"{detail} (HTTP {response.status_code}){hint}", 2 if response.status_code < 500 else 1)
     return response.json()
 
 
@@ -209,6 +217,37 @@ def context_why(
                 markup=False,
                 highlight=False,
             )
+
+
+@context_app.command("usage")
+def context_usage(
+    ctx: typer.Context,
+    story_id: Annotated[str, typer.Argument(help="The story.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Where a story's tokens went: per task, council, role and kind of answer, with LLM time."""
+    usage = _call(ctx, "GET", f"/v1/context/stories/{quote(story_id, safe='')}/usage")
+    if as_json:
+        print_json(usage)
+        return
+    columns = ["group", "key", "prompt", "completion", "total", "LLM s", "calls", "answers"]
+    rows: list[tuple[Any, ...]] = []
+    for group in ("by_task", "by_deliberation", "by_role", "by_kind"):
+        for key, totals in usage[group].items():
+            rows.append((group[3:], key, *_totals(totals)))
+    rows.append(("story", story_id, *_totals(usage["total"])))
+    print_table(f"tokens of {story_id}", columns, rows)
+
+
+def _totals(totals: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        totals["prompt_tokens"],
+        totals["completion_tokens"],
+        totals["tokens"],
+        totals["llm_seconds"],
+        totals["llm_calls"],
+        totals["answers"],
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -11,9 +11,11 @@ from swe_fleet import __version__
 from swe_fleet.cli import agents as agents_cli
 from swe_fleet.cli import backbone, demo, up, verify
 from swe_fleet.cli import graph as graph_cli
+from swe_fleet.cli import nats_auth as nats_auth_cli
 from swe_fleet.cli import orchestrator as orchestrator_cli
 from swe_fleet.cli import planning as planning_cli
 from swe_fleet.cli import tasks as tasks_cli
+from swe_fleet.cli import tokens as tokens_cli
 
 app = typer.Typer(
     name="fleet",
@@ -52,3 +54,5 @@ agents_cli.register(app)
 verify.register(app)
 demo.register(app)
 tasks_cli.register(app)
+tokens_cli.register(app)
+nats_auth_cli.register(app)

@@ -159,7 +159,16 @@ async def build(
     return Service(
         name="context",
         consumers=consumers,
-        routers=[build_router(parts.service, parts.store, parts.reader), build_task_router(parts.store)],
+        routers=[
+            build_router(
+                parts.service,
+                parts.store,
+                parts.reader,
+                query_timeout_seconds=settings.graph_query_timeout_seconds,
+                query_max_rows=settings.graph_query_max_rows,
+            ),
+            build_task_router(parts.store),
+        ],
         checks={"graph": parts.graph_check, "cache": parts.cache_check, "tokenizer": tokenizer_check},
         closers=[parts.store.close, close_cache, close_tokenizer],
         error_statuses=dict(ERROR_STATUSES),

@@ -64,7 +64,6 @@ class DemoDriver:
         project = {
             "id": PROJECT_ID,
             "name": "Demo calculator",
-            "created_by": PO,
             "repo": repo,
             "test_command": TEST_COMMAND,
         }
@@ -72,7 +71,7 @@ class DemoDriver:
         await self._call(
             "POST",
             "/epics",
-            {"id": EPIC_ID, "project_id": PROJECT_ID, "title": "Demo epic", "created_by": PO},
+            {"id": EPIC_ID, "project_id": PROJECT_ID, "title": "Demo epic"},
             ok=(201, 409),
         )
         await self._call(
@@ -89,9 +88,7 @@ class DemoDriver:
         )
         self.say(f"story {story_id} created: {story.title!r} (DRAFT)")
         for state, why in (("PO_REVIEW", "ready for the PO"), ("READY_FOR_PLANNING", "accepted by the PO")):
-            await self._call(
-                "POST", f"/stories/{story_id}/transitions", {"to_state": state, "by": PO, "reason": why}
-            )
+            await self._call("POST", f"/stories/{story_id}/transitions", {"to_state": state, "reason": why})
             self.say(f"story {story_id} → {state}")
         await self._call(
             "POST",
@@ -102,11 +99,10 @@ class DemoDriver:
                 "acceptance_criteria": list(story.plan_criteria),
                 "technical_notes": story.technical_notes,
                 "roles": list(story.roles),
-                "created_by": "demo-architect",
             },
         )
         self.say(f"plan {plan_id} proposed (roles {', '.join(story.roles)})")
-        await self._call("POST", f"/plans/{plan_id}/approve", {"by": PO, "notes": "Approved for the demo"})
+        await self._call("POST", f"/plans/{plan_id}/approve", {"notes": "Approved for the demo"})
         self.say(f"plan {plan_id} approved by {PO}: the orchestrator takes it from here")
         return story_id, plan_id, story
 

@@ -12,6 +12,7 @@ import httpx
 from nats.js import JetStreamContext
 
 from swe_fleet.events.streams import STREAMS
+from swe_fleet.security.client_token import bearer_headers, client_token
 from swe_fleet.settings import FleetSettings
 from swe_fleet.verify.backbone import check_consumers, check_dead_letter_growth, check_streams
 from swe_fleet.verify.connections import check_connections
@@ -34,7 +35,8 @@ async def verify(
 ) -> VerifyReport:
     say = progress or (lambda message: None)
     report = VerifyReport(target=_target(settings))
-    async with httpx.AsyncClient(timeout=10.0) as http:
+    # The PO's token (FLEET_TOKEN, FLEET_TOKEN_FILE or the embedded fleet's file): the probe makes changes.
+    async with httpx.AsyncClient(timeout=10.0, headers=bearer_headers(client_token(settings))) as http:
         say("connections")
         nc = await check_connections(report, settings, http)
         say("readiness")

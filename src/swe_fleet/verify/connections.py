@@ -9,6 +9,7 @@ import httpx
 from nats.aio.client import Client as NATS
 
 from swe_fleet.backbone.connection import NatsUnavailable, connect
+from swe_fleet.security.nats_auth import ADMIN, client_options
 from swe_fleet.settings import FleetSettings
 from swe_fleet.verify.report import VerifyReport
 
@@ -26,7 +27,8 @@ async def get_json(http: httpx.AsyncClient, url: str) -> tuple[int | None, Any, 
 
 async def check_connections(report: VerifyReport, s: FleetSettings, http: httpx.AsyncClient) -> NATS | None:
     """Every connection row; the NATS connection when JetStream answers, else None."""
-    nc = await _check_nats(report, s.resolved_nats_url)
+    nc = await _check_nats(report, s)
+    await check_nats_authorisation(report, s)
     status, _, detail = await get_json(http, f"{s.resolved_planning_url}/healthz")
     report.add(
         "connections",
@@ -50,10 +52,11 @@ async def check_connections(report: VerifyReport, s: FleetSettings, http: httpx.
     return nc
 
 
-async def _check_nats(report: VerifyReport, url: str) -> NATS | None:
-    nc = None
+async def _check_nats(report: VerifyReport, s: FleetSettings) -> NATS | None:
+    nc, url = None, s.resolved_nats_url
     try:
-        nc = await connect(url, "fleet-verify", wait_seconds=3)
+        # The admin identity: verify reads every stream and durable (ADR 0801).
+        nc = await connect(url, "fleet-verify", wait_seconds=3, options=client_options(s, ADMIN))
         version = nc.connected_server_version
         account = await nc.jetstream().account_info()
     except NatsUnavailable as error:
@@ -69,6 +72,28 @@ async def _check_nats(report: VerifyReport, url: str) -> NATS | None:
     )
     report.add("connections", "nats", url, found, True)
     return nc
+
+
+async def check_nats_authorisation(report: VerifyReport, s: FleetSettings) -> None:
+    """Anonymous connections must be refused: every service has its own identity (ADR 0801)."""
+    tls_only = {k: v for k, v in client_options(s, ADMIN).items() if k == "tls"}
+    try:
+        anonymous = await connect(s.resolved_nats_url, "fleet-verify-anonymous", options=tls_only)
+    except NatsUnavailable as error:
+        refused = "authorization" in str(error).lower()
+        found, reason = ("refused", "") if refused else ("-", str(error))
+        report.add("connections", "nats authorisation", "anonymous refused", found, refused, reason)
+        return
+    await anonymous.close()
+    report.add(
+        "connections",
+        "nats authorisation",
+        "anonymous refused",
+        "accepted",
+        False,
+        "the server accepts anonymous clients: any of them can publish planning.plan.approved "
+        "(run it with `fleet nats-config`, or use `fleet up`'s embedded server)",
+    )
 
 
 class _ReadyzChecks:

@@ -103,13 +103,10 @@ class Probe:
                 {
                     "id": self.project,
                     "name": "fleet verify probe",
-                    "created_by": by,
                     "description": "Probe data written by `fleet verify`",
                 },
             )
-            await self._post(
-                "/epics", {"id": self.epic, "project_id": self.project, "title": "probe", "created_by": by}
-            )
+            await self._post("/epics", {"id": self.epic, "project_id": self.project, "title": "probe"})
             await self._post(
                 "/stories",
                 {
@@ -121,17 +118,16 @@ class Probe:
                 },
             )
             for state in ("PO_REVIEW", "READY_FOR_PLANNING"):
-                await self._post(f"/stories/{self.story}/transitions", {"to_state": state, "by": by})
+                await self._post(f"/stories/{self.story}/transitions", {"to_state": state})
             await self._post(
                 f"/stories/{self.story}/plans",
                 {
                     "id": self.plan,
                     "description": "probe plan",
                     "acceptance_criteria": ["approved"],
-                    "created_by": by,
                 },
             )
-            await self._post(f"/plans/{self.plan}/approve", {"by": by, "notes": "probe"})
+            await self._post(f"/plans/{self.plan}/approve", {"notes": "probe"})
         except (ProbeFailed, httpx.HTTPError) as error:
             self.report.add("probe", name, expected, "-", False, str(error))
             return False

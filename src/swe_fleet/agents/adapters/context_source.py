@@ -39,11 +39,15 @@ class HttpContextSource:
         first_delay: float = 0.5,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        token: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._attempts = max(1, attempts)
         self._backoff = Backoff(first=first_delay, maximum=max(first_delay, 8.0), attempts=self._attempts)
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
+        headers = {"Authorization": f"Bearer {token}"} if token else None  # the worker's service identity
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, transport=transport, headers=headers
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -34,6 +34,8 @@ from swe_fleet.events.payloads import (
 )
 from swe_fleet.llm.completion import ChatMessage, Completion, StructuredOutput
 from swe_fleet.llm.errors import LlmRejected, LlmTimedOut
+from swe_fleet.redaction import redact
+from swe_fleet.security.injection import suspected_injection
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,17 @@ class CommandAnswerer:
         if context.problem:
             metrics.CONTEXT_MISSING.labels(kind=kind.value).inc()
         prompt = build_prompt(kind, command.role, inputs, context.pack, agent_id=command.agent_id)
+        suspected = suspected_injection(prompt.user)
+        if suspected:
+            # Recorded, not obeyed: the text is fenced as data and the answer must still validate.
+            metrics.INJECTION_SUSPECTED.labels(kind=kind.value).inc()
+            log.warning(
+                "agent command %s (story %s, %s): instruction-like text in its data (%s); answered as data",
+                command.command_id,
+                command.story_id,
+                kind.value,
+                ", ".join(suspected),
+            )
         first_messages = [ChatMessage(role, content) for role, content in prompt.messages()]
         messages = first_messages
         usage = UsageTally()
@@ -250,6 +263,6 @@ def repair_messages(
         return [*first_messages, ChatMessage("user", repair)]
     return [
         *first_messages,
-        ChatMessage("assistant", echo_of(completion.content)),
+        ChatMessage("assistant", redact(echo_of(completion.content))),
         ChatMessage("user", repair),
     ]

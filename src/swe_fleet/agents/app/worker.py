@@ -33,6 +33,7 @@ from swe_fleet.events.envelope import Envelope, deterministic_event_id
 from swe_fleet.events.payloads import AgentCommand, AgentResponse, AgentResponseCompleted
 from swe_fleet.faults import fault_point
 from swe_fleet.llm.errors import LlmUnavailable
+from swe_fleet.redaction import redact_value
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,9 @@ class AgentWorker:
 
     def _response_envelope(self, delivery: Delivery[AgentCommand], response: AgentResponse) -> Envelope:
         completed = isinstance(response, AgentResponseCompleted)
+        if isinstance(response, AgentResponseCompleted):
+            # Model output is untrusted text too: no secret it produced reaches an event or the graph.
+            response = response.model_copy(update={"output": redact_value(response.output)})
         return self._publisher.envelope(
             subjects.AGENT_RESPONSE_COMPLETED if completed else subjects.AGENT_RESPONSE_FAILED,
             response,

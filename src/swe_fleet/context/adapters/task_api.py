@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 
 from swe_fleet.graph.port import GraphStore
 from swe_fleet.redaction import redact_value
+from swe_fleet.security.api_auth import require_role
+from swe_fleet.security.identity import Role
 
 TASK = """
 MATCH (t:Task {id: $task_id})
@@ -73,6 +75,7 @@ def build_task_router(store: GraphStore) -> APIRouter:
         tags=["graph"],
         summary="A task's execution: timeline of tool calls, result (tests, diff), commits",
         responses={404: {"description": "the task is not in the graph"}},
+        dependencies=[Depends(require_role(Role.VIEWER))],
     )
     async def get_task(task_id: str) -> Any:
         found = await task_execution(store, task_id)
