@@ -113,20 +113,8 @@ class ProcessFleet:
         raise TimeoutError(f"{name} did not answer within {timeout}s")
 
     def start_all(self) -> None:
-        # As an operator does before the services start: only the admin identity may create streams.
-        asyncio.run(self.provision_streams())
         for name in (LLM, *SERVICES):
             self.start(name)
-
-    async def provision_streams(self) -> None:
-        from swe_fleet.backbone.connection import connect
-        from swe_fleet.backbone.provisioning import ensure_streams
-
-        nc = await connect(self.nats.url, "test-admin", wait_seconds=10, options=self.admin)
-        try:
-            await ensure_streams(nc.jetstream())
-        finally:
-            await nc.close()
 
     def kill(self, name: str) -> None:
         process = self.processes[name]
