@@ -8,7 +8,7 @@ from swe_fleet.backbone.provisioning import Change, ensure_streams, stream_confi
 from swe_fleet.events.streams import STREAMS, STREAMS_BY_NAME
 
 
-async def test_every_stream_with_file_storage_and_limits(nc) -> None:
+async def test_every_stream_is_created_with_file_storage_and_limits(nc) -> None:
     js = nc.jetstream()
     first = await ensure_streams(js)
     assert [p.change for p in first] == [Change.CREATED] * len(STREAMS)
