@@ -24,7 +24,16 @@ from bench.harness import BenchContext, machine
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
 REPORT = ROOT / "BENCHMARKS.md"
-ALL = ["backbone", "context", "orchestrator", "workspace", "workspace_task", "rehydration", "context_scale"]
+ALL = [
+    "backbone",
+    "context",
+    "orchestrator",
+    "workspace",
+    "workspace_task",
+    "rehydration",
+    "context_scale",
+    "board",
+]
 
 
 def available() -> list[str]:

@@ -487,3 +487,14 @@ class WorkspaceTaskFailed(WorkspaceTaskResult):
     """Nothing changed on `branch`: `commits` is empty; `reason` says why in one line."""
 
     reason: str = Field(min_length=1)
+
+
+class DeadLetterHandled(Payload):
+    """A person replayed or discarded a dead letter: which one, why it had failed, and who did it."""
+
+    dead_letter_seq: int = Field(ge=1)
+    original_subject: str = Field(min_length=1)
+    failure_reason: str = ""
+    by: str = Field(min_length=1)
+    note: str = ""
+    replayed_as_seq: int | None = None

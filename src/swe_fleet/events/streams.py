@@ -54,6 +54,9 @@ STREAMS: tuple[StreamSpec, ...] = (
         365 * DAY,
         duplicate_window_seconds=DAY,
     ),
+    StreamSpec(
+        "OPERATIONS_EVENTS", ("operations.>",), "What people did by hand to the backbone, and who", 365 * DAY
+    ),
 )
 
 STREAMS_BY_NAME = {spec.name: spec for spec in STREAMS}
@@ -66,6 +69,8 @@ ORCHESTRATOR_EVENTS = "ORCHESTRATOR_EVENTS"
 AGENT_COMMANDS = "AGENT_COMMANDS"
 AGENT_RESPONSES = "AGENT_RESPONSES"
 DEAD_LETTERS = "DEAD_LETTERS"
+WORKSPACE_EVENTS = "WORKSPACE_EVENTS"
+OPERATIONS_EVENTS = "OPERATIONS_EVENTS"
 
 
 def stream_for_subject(subject: str) -> StreamSpec | None:

@@ -41,6 +41,10 @@ WORKSPACE_TOOL_CALLED = "workspace.tool.called"
 WORKSPACE_TASK_COMPLETED = "workspace.task.completed"
 WORKSPACE_TASK_FAILED = "workspace.task.failed"
 
+# Operations: what a person did by hand to the backbone (a dead letter replayed or discarded), and who.
+DEAD_LETTER_REPLAYED = "operations.dead_letter.replayed"
+DEAD_LETTER_DISCARDED = "operations.dead_letter.discarded"
+
 # Dead letters: `dlq.<original subject>`.
 DEAD_LETTER_PREFIX = "dlq"
 

@@ -246,7 +246,9 @@ class Probe:
         answer = await until(
             deadline,
             lambda: self._find(
-                "ORCHESTRATOR_EVENTS", subjects.PROBE_ANSWERED, lambda p: p.get("story_id") == self.story
+                streams.ORCHESTRATOR_EVENTS,
+                subjects.PROBE_ANSWERED,
+                lambda p: p.get("story_id") == self.story,
             ),
             lambda found: found is not None,
         )

@@ -16,6 +16,7 @@ from swe_fleet.context.domain.model import (
     DecisionFacts,
     DeliberationFacts,
     DispatchFacts,
+    ExecutionFacts,
     PlanEventFacts,
     PlanFacts,
     StoryFacts,
@@ -62,8 +63,11 @@ RETURN t.from_state AS from_state, t.to_state AS to_state, t.transitioned_by AS 
 
 TASKS = """
 MATCH (s:Story {id: $story_id})-[:HAS_TASK]->(t:Task)
+OPTIONAL MATCH (t)-[:HAS_RESULT]->(r:TaskResult)
 RETURN t.id AS id, t.title AS title, t.description AS description, t.role AS role,
-       t.estimate_hours AS estimate_hours, t.status AS status
+       t.estimate_hours AS estimate_hours, t.status AS status,
+       r.outcome AS executed, r.summary AS execution_summary, r.reason AS execution_reason,
+       r.branch AS execution_branch, r.files AS execution_files, r.tests_after_ok AS execution_tests_ok
 """
 
 DEPENDENCIES = """
@@ -173,6 +177,20 @@ def task_facts(row: dict[str, Any], depends_on: list[str]) -> TaskFacts:
         estimate_hours=row.get("estimate_hours"),
         status=row.get("status"),
         depends_on=tuple(sorted(depends_on)),
+        execution=execution_facts(row),
+    )
+
+
+def execution_facts(row: dict[str, Any]) -> ExecutionFacts | None:
+    if not row.get("executed"):
+        return None
+    return ExecutionFacts(
+        outcome=row["executed"],
+        summary=row.get("execution_summary"),
+        reason=row.get("execution_reason"),
+        branch=row.get("execution_branch"),
+        files=_tuple(row.get("execution_files")),
+        tests_ok=row.get("execution_tests_ok"),
     )
 
 

@@ -5,8 +5,8 @@
 `.git` read-only, a private /tmp (tmpfs) as HOME; no network (`--unshare-net`: only a loopback of its
 own), its own PID, IPC and UTS namespaces (it sees and signals no host process); no capabilities and
 no-new-privileges; `--die-with-parent` and `--new-session` (no terminal injection). Limits: rlimits via
-`prlimit` (CPU seconds, address space, file size, open files, no core) and, where the host offers a
-pids cgroup, a hard cap on processes (RLIMIT_NPROC is not enforced for root); a wall clock that kills
+`prlimit` (CPU seconds, address space, file size, open files, no core) and, where the host lets us
+write cgroups, a cap on processes and on memory for the whole command (cgroups.py); a wall clock that kills
 the whole process group; output read in chunks and capped (head and tail kept). The environment is
 built from nothing: PATH, HOME, LANG, TMPDIR and a few Python switches; never FLEET_* or credentials.
 
@@ -17,6 +17,7 @@ output cap without namespaces: for hosts without bubblewrap, by explicit choice 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import selectors
@@ -27,13 +28,14 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 from swe_fleet.errors import ConfigurationError
-from swe_fleet.workspace.app.ports import CommandResult, Sandbox, SandboxUnavailable
+from swe_fleet.workspace.adapters import seccomp
+from swe_fleet.workspace.adapters.cgroups import Cgroups
+from swe_fleet.workspace.app.ports import CommandResult, SandboxUnavailable
 from swe_fleet.workspace.domain.policy import Limits
 
 SANDBOX_MODES = ("bubblewrap", "unsafe-none")
@@ -54,6 +56,8 @@ _ETC_FILES = (
 # Variables the caller may not add: the fleet's own settings and anything that looks like a secret.
 _FORBIDDEN_ENV = re.compile(r"^FLEET_|TOKEN|SECRET|PASSW|CREDENTIAL|API_?KEY|ACCESS_?KEY|PRIVATE|AUTH", re.I)
 _READ_CHUNK = 65536
+# A command is killed when the checkout's file system has less free space than this.
+MIN_FREE_DISK_MB = 1024
 _TMPFS_BYTES = 256 * 1024 * 1024
 
 
@@ -137,61 +141,6 @@ def _killed_reason(exit_code: int | None, limits: Limits) -> str | None:
     return reason
 
 
-class _PidsCgroup:
-    """A pids cgroup per command (v1 `pids` hierarchy or v2 with the pids controller), when writable."""
-
-    V1 = Path("/sys/fs/cgroup/pids")
-    V2 = Path("/sys/fs/cgroup")
-
-    def __init__(self) -> None:
-        self.base = self._find()
-
-    def _find(self) -> Path | None:
-        if (self.V1 / "cgroup.procs").exists() and os.access(self.V1, os.W_OK):
-            return self.V1
-        controllers = self.V2 / "cgroup.controllers"
-        if controllers.exists() and "pids" in controllers.read_text().split() and os.access(self.V2, os.W_OK):
-            with contextlib.suppress(OSError):
-                subtree = self.V2 / "cgroup.subtree_control"
-                if "pids" not in subtree.read_text().split():
-                    subtree.write_text("+pids")
-                return self.V2
-        return None
-
-    def describe(self) -> str:
-        if self.base is None:
-            return "RLIMIT_NPROC only (no writable pids cgroup; not enforced for root)"
-        return f"pids cgroup under {self.base}"
-
-    def create(self, max_processes: int) -> Path | None:
-        if self.base is None:
-            return None
-        group = self.base / f"swe-fleet-{uuid.uuid4().hex[:12]}"
-        try:
-            group.mkdir()
-            (group / "pids.max").write_text(str(max_processes))
-        except OSError:
-            self.remove(group)
-            return None
-        return group
-
-    def remove(self, group: Path | None) -> None:
-        if group is None:
-            return
-        # The namespace's processes are gone once bubblewrap has exited, but the kernel may take a
-        # millisecond or so to let go of the group: retry with a short, growing pause (about 2 s at most).
-        pause = 0.0005
-        for _ in range(40):
-            try:
-                group.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(pause)
-                pause = min(pause * 2, 0.1)
-
-
 def _prlimit_argv(limits: Limits) -> list[str]:
     mb = 1024 * 1024
     return [
@@ -221,6 +170,8 @@ def _run_capped(
     env: dict[str, str],
     limits: Limits,
     stdin: str | None,
+    pass_fds: tuple[int, ...] = (),
+    min_free_bytes: int = 0,
 ) -> CommandResult:
     """Runs `argv` in its own process group; reads at most the output cap; kills the group at the deadline."""
     started = time.monotonic()
@@ -233,6 +184,7 @@ def _run_capped(
         stderr=subprocess.PIPE,
         start_new_session=True,
         close_fds=True,
+        pass_fds=pass_fds,
     )
     if stdin is not None and process.stdin is not None:
         # A thread writes, so a large patch cannot deadlock against output the command writes meanwhile.
@@ -246,15 +198,16 @@ def _run_capped(
         selector.register(pipe.fileno(), selectors.EVENT_READ)
     deadline = started + limits.wall_timeout_s
     timed_out = False
+    disk = _DiskGuard(cwd, min_free_bytes)
     open_pipes = len(pipes)
     while open_pipes:
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            timed_out = True
+        if remaining <= 0 or disk.nearly_full():
+            timed_out = remaining <= 0
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
             break
-        for key, _ in selector.select(timeout=min(remaining, 1.0)):
+        for key, _ in selector.select(timeout=min(remaining, disk.poll_seconds)):
             try:
                 chunk = os.read(key.fd, _READ_CHUNK)
             except BlockingIOError:
@@ -265,32 +218,69 @@ def _run_capped(
                 selector.unregister(key.fd)
                 open_pipes -= 1
     selector.close()
-    try:
-        exit_code: int | None = process.wait(timeout=max(deadline - time.monotonic(), 0) + 5)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        exit_code = process.wait()
+    # The pipes are closed; the process may still run (it closed them itself): same deadline, same guard.
+    exit_code: int | None = None
+    while exit_code is None:
+        try:
+            exit_code = process.wait(timeout=disk.poll_seconds)
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline or disk.nearly_full():
+                timed_out = not disk.full
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                exit_code = process.wait()
     # Whatever is left in the group (a child that closed its pipes) goes with it.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     for pipe in pipes:
         pipe.close()
-    reason = (
-        f"wall-clock timeout ({limits.wall_timeout_s:g} s): the process group was killed"
-        if timed_out
-        else None
-    )
+    if timed_out:
+        reason: str | None = f"wall-clock timeout ({limits.wall_timeout_s:g} s): the process group was killed"
+    elif disk.full:
+        reason = (
+            f"disk nearly full (under {min_free_bytes // (1024 * 1024)} MB free where the checkout is): "
+            "the process group was killed"
+        )
+    else:
+        reason = _killed_reason(exit_code, limits)
     return CommandResult(
         exit_code=None if timed_out else exit_code,
         stdout=out.text(),
         stderr=err.text(),
         truncated=bool(out.dropped or err.dropped),
         timed_out=timed_out,
-        killed_reason=reason or _killed_reason(exit_code, limits),
+        killed_reason=reason,
         duration_s=round(time.monotonic() - started, 4),
     )
+
+
+class _DiskGuard:
+    """Watches the free space of the checkout's file system while a command runs: a command that writes
+    file after file (each under the file-size limit) must not fill the host's disk."""
+
+    def __init__(self, path: Path, min_free_bytes: int) -> None:
+        self.path = path
+        self.min_free_bytes = min_free_bytes
+        self.full = False
+        self.poll_seconds = 0.25 if min_free_bytes > 0 else 1.0
+
+    def nearly_full(self) -> bool:
+        if self.min_free_bytes <= 0 or self.full:
+            return self.full
+        try:
+            stats = os.statvfs(self.path)
+        except OSError:
+            return False
+        self.full = stats.f_bavail * stats.f_frsize < self.min_free_bytes
+        return self.full
+
+
+def _seccomp_fd() -> int:
+    """An in-memory file holding the filter, read by bubblewrap from the inherited descriptor."""
+    fd = os.memfd_create("swe-fleet-seccomp")
+    os.write(fd, seccomp.program())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def _argv(command: Sequence[str] | str) -> list[str]:
@@ -313,16 +303,26 @@ def _python_dirs() -> list[Path]:
 class BubblewrapSandbox:
     """Each command in a fresh bubblewrap sandbox (see the module's docstring for what it gives)."""
 
-    def __init__(self, bwrap: str | None = None, python_dirs: Sequence[Path] | None = None) -> None:
+    def __init__(
+        self,
+        bwrap: str | None = None,
+        python_dirs: Sequence[Path] | None = None,
+        min_free_disk_mb: int = MIN_FREE_DISK_MB,
+    ) -> None:
         self.bwrap = bwrap or shutil.which("bwrap")
+        self.min_free_bytes = min_free_disk_mb * 1024 * 1024
         self.prlimit = shutil.which("prlimit")
         self.python_dirs = list(python_dirs) if python_dirs is not None else _python_dirs()
-        self._cgroup = _PidsCgroup()
+        self._cgroups = Cgroups()
         self._unavailable: str | None = None
         self._probed = False
 
     def process_limit(self) -> str:
-        return self._cgroup.describe()
+        return self._cgroups.describe()
+
+    def describe(self) -> str:
+        """What confines a command here, for health checks and benchmarks."""
+        return f"bubblewrap; {self._cgroups.describe()}; {seccomp.describe()}"
 
     def available(self) -> str | None:
         if not self._probed:
@@ -335,31 +335,28 @@ class BubblewrapSandbox:
             return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
         if self.prlimit is None:
             return "prlimit (util-linux) is not installed"
+        seccomp_fd = _seccomp_fd() if seccomp.supported() else None
+        filter_args = ["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []
         try:
+            probe_argv = [self.bwrap, "--unshare-net", "--unshare-pid", "--cap-drop", "ALL", *filter_args]
             probe = subprocess.run(
-                [
-                    self.bwrap,
-                    "--unshare-net",
-                    "--unshare-pid",
-                    "--cap-drop",
-                    "ALL",
-                    "--ro-bind",
-                    "/",
-                    "/",
-                    "true",
-                ],
+                [*probe_argv, "--ro-bind", "/", "/", "true"],
                 capture_output=True,
                 timeout=30,
                 env=minimal_env(),
+                pass_fds=(seccomp_fd,) if seccomp_fd is not None else (),
             )
         except (OSError, subprocess.TimeoutExpired) as error:
             return f"bubblewrap does not start: {error}"
+        finally:
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
         if probe.returncode != 0:
             detail = probe.stderr.decode(errors="replace").strip().splitlines()
             return f"bubblewrap cannot create namespaces here: {detail[-1] if detail else probe.returncode}"
         return None
 
-    def bwrap_argv(self, cwd: Path, limits: Limits) -> list[str]:
+    def bwrap_argv(self, cwd: Path, limits: Limits, seccomp_fd: int | None = None) -> list[str]:
         """The bubblewrap options for a command working in `cwd` (exposed for review and tests)."""
         if self.bwrap is None:
             raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
@@ -394,6 +391,8 @@ class BubblewrapSandbox:
         git = root / ".git"
         if git.exists() and not git.is_symlink():
             argv += ["--ro-bind", str(git), str(git)]
+        if seccomp_fd is not None:
+            argv += ["--seccomp", str(seccomp_fd)]
         argv += ["--chdir", str(root), "--"]
         return argv
 
@@ -409,15 +408,33 @@ class BubblewrapSandbox:
         reason = self.available()
         if reason is not None:
             raise SandboxUnavailable(reason)
-        command = [str(self.prlimit), *_prlimit_argv(limits)[1:], *self.bwrap_argv(cwd, limits), *_argv(argv)]
-        group = self._cgroup.create(limits.max_processes)
-        if group is not None:
-            # Joins the cgroup before bubblewrap starts, so no process escapes the cap.
-            command = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(group), *command]
+        seccomp_fd = _seccomp_fd() if seccomp.supported() else None
         try:
-            return _run_capped(command, cwd=cwd, env=self._env(env), limits=limits, stdin=stdin)
+            bwrap = self.bwrap_argv(cwd, limits, seccomp_fd)
+            command = [str(self.prlimit), *_prlimit_argv(limits)[1:], *bwrap, *_argv(argv)]
+            groups = self._cgroups.create(limits)
+            # The shell joins the groups before bubblewrap starts, so no process escapes the caps.
+            command = [*groups.join_prefix(), *command]
+            try:
+                result = _run_capped(
+                    command,
+                    cwd=cwd,
+                    env=self._env(env),
+                    limits=limits,
+                    stdin=stdin,
+                    pass_fds=(seccomp_fd,) if seccomp_fd is not None else (),
+                    min_free_bytes=self.min_free_bytes,
+                )
+                killed = groups.oom_kills()
+                if killed:
+                    reason = f"memory limit ({limits.memory_mb} MB for the command) reached: {killed} killed"
+                    result = dataclasses.replace(result, killed_reason=reason)
+                return result
+            finally:
+                self._cgroups.remove(groups)
         finally:
-            self._cgroup.remove(group)
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
 
     def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
         return minimal_env([str(path / "bin") for path in self.python_dirs], env)
@@ -427,8 +444,12 @@ class UnconfinedSandbox:
     """FLEET_SANDBOX=unsafe-none: rlimits, a clean environment, the timeout and the output cap, but no
     isolation: a command can read and write anything this process can, and reach the network."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_free_disk_mb: int = MIN_FREE_DISK_MB) -> None:
         self.prlimit = shutil.which("prlimit")
+        self.min_free_bytes = min_free_disk_mb * 1024 * 1024
+
+    def describe(self) -> str:
+        return "UNCONFINED (FLEET_SANDBOX=unsafe-none): rlimits, clean environment and wall clock only"
 
     def available(self) -> str | None:
         return None
@@ -445,7 +466,12 @@ class UnconfinedSandbox:
         prefix = [self.prlimit, *_prlimit_argv(limits)[1:]] if self.prlimit else []
         python_bin = [str(Path(sys.prefix) / "bin")]
         return _run_capped(
-            [*prefix, *_argv(argv)], cwd=cwd, env=minimal_env(python_bin, env), limits=limits, stdin=stdin
+            [*prefix, *_argv(argv)],
+            cwd=cwd,
+            env=minimal_env(python_bin, env),
+            limits=limits,
+            stdin=stdin,
+            min_free_bytes=self.min_free_bytes,
         )
 
 
@@ -454,6 +480,9 @@ class UnavailableSandbox:
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
+
+    def describe(self) -> str:
+        return f"no sandbox: {self.reason}"
 
     def available(self) -> str | None:
         return self.reason
@@ -470,7 +499,7 @@ class UnavailableSandbox:
         raise SandboxUnavailable(self.reason)
 
 
-def select_sandbox(mode: str | None) -> Sandbox:
+def select_sandbox(mode: str | None) -> BubblewrapSandbox | UnconfinedSandbox | UnavailableSandbox:
     """The sandbox FLEET_SANDBOX asks for: `bubblewrap` (the default) or `unsafe-none` (no isolation).
 
     Without bubblewrap the result refuses every command with one line saying why and what to do."""
