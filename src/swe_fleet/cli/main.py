@@ -10,6 +10,7 @@ import typer
 from swe_fleet import __version__
 from swe_fleet.cli import agents as agents_cli
 from swe_fleet.cli import backbone, demo, up, verify
+from swe_fleet.cli import delivery as delivery_cli
 from swe_fleet.cli import evaluation as evaluation_cli
 from swe_fleet.cli import graph as graph_cli
 from swe_fleet.cli import orchestrator as orchestrator_cli
@@ -52,3 +53,4 @@ agents_cli.register(app)
 verify.register(app)
 demo.register(app)
 evaluation_cli.register(app)
+delivery_cli.register(app)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from swe_fleet.planning.adapters.story_branch_merge import MergeConflict, MergeRefused, merge_story_branch
+from swe_fleet.planning.adapters.story_branch_merge import merge_story_branch
+from swe_fleet.planning.domain.errors import MergeConflict, MergeRefused
 
 BRANCH = "fleet/US-1"
 

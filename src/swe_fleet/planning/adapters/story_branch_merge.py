@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass
 from pathlib import Path
+
+from swe_fleet.planning.app.ports import MergeResult
+from swe_fleet.planning.domain.errors import MergeConflict, MergeRefused
 
 _IDENTITY = {
     "GIT_AUTHOR_NAME": "SWE Fleet",
@@ -22,25 +24,6 @@ _IDENTITY = {
     "GIT_COMMITTER_NAME": "SWE Fleet",
     "GIT_COMMITTER_EMAIL": "fleet@swe-fleet.invalid",
 }
-
-
-class MergeRefused(Exception):
-    """The merge cannot be made as asked: nothing in the repository changed."""
-
-
-class MergeConflict(MergeRefused):
-    def __init__(self, base: str, branch: str, files: list[str]) -> None:
-        shown = ", ".join(files[:20]) or "(git named no file)"
-        super().__init__(f"merging {branch} into {base} conflicts in {shown}; nothing was merged")
-        self.files = files
-
-
-@dataclass(frozen=True)
-class MergeResult:
-    merge_commit: str
-    base_before: str
-    story_head: str
-    already_merged: bool = False  # found from an earlier acceptance (a retried request)
 
 
 async def _git(repo: Path, *args: str, check: bool = True) -> tuple[int, str, str]:
@@ -131,3 +114,16 @@ async def merge_story_branch(repo: Path, base: str, branch: str, message: str) -
                 f"{base} moved while merging {branch}; nothing was merged ({err.strip()[-200:]})"
             )
     return MergeResult(merge_commit, base_head, story_head)
+
+
+class GitStoryBranches:
+    """`StoryBranches` on a repository this machine can reach as a directory."""
+
+    async def merge(self, repo: str, base: str, branch: str, message: str) -> MergeResult:
+        path = Path(repo)
+        if not await asyncio.to_thread(path.is_dir):
+            raise MergeRefused(
+                f"the project's repository {repo!r} is not a directory on this machine; "
+                "the fleet merges only local repositories"
+            )
+        return await merge_story_branch(path, base, branch, message)

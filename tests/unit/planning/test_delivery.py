@@ -1,0 +1,180 @@
+"""The lifecycle driven by results: execution's events move a story by themselves, with the evidence."""
+
+from __future__ import annotations
+
+import pytest
+
+from swe_fleet.events import subjects
+from swe_fleet.events.payloads import (
+    CommitRecord,
+    Role,
+    StoryState,
+    SuiteResult,
+    TaskDispatched,
+    TasksDerived,
+    TaskSpec,
+    WorkspaceTaskCompleted,
+    WorkspaceTaskFailed,
+    WorkspaceTaskStarted,
+)
+from swe_fleet.planning.app import commands as c
+from swe_fleet.planning.app import delivery as d
+from swe_fleet.planning.app import use_cases as uc
+from swe_fleet.planning.domain.delivery import SYSTEM_ACTOR, StoryDelivery, TaskStatus
+from tests.unit.planning.fakes import FakeUnitOfWork
+
+S = StoryState
+BRANCH = "fleet/US-1"
+
+
+@pytest.fixture
+def uow() -> FakeUnitOfWork:
+    return FakeUnitOfWork()
+
+
+def planned_story(uow: FakeUnitOfWork) -> str:
+    story = uc.create_story(c.CreateStory(title="Fix add", owner="po", created_by="po", story_id="US-1"), uow)
+    for state in (S.PO_REVIEW, S.READY_FOR_PLANNING, S.PLANNED):
+        uc.transition_story(c.TransitionStory(story.id, state, by="po"), uow)
+    return story.id
+
+
+def derived(*task_ids: str) -> TasksDerived:
+    return TasksDerived(
+        story_id="US-1",
+        plan_id="PL-1",
+        attempts=1,
+        tasks=[TaskSpec(task_id=t, title=f"do {t}", role=Role.DEV, estimate_hours=1) for t in task_ids],
+    )
+
+
+def dispatched(task_id: str) -> TaskDispatched:
+    return TaskDispatched(task_id=task_id, story_id="US-1", role=Role.DEV, agent_id="agent-1")
+
+
+def completed(
+    task_id: str, sha: str, *, ok: bool = True, failing: tuple[str, ...] = ()
+) -> WorkspaceTaskCompleted:
+    return WorkspaceTaskCompleted(
+        task_id=task_id,
+        story_id="US-1",
+        role=Role.DEV,
+        agent_id="agent-1",
+        branch=BRANCH,
+        commits=[CommitRecord(sha=sha, message=f"{task_id}: change")],
+        tests_after=SuiteResult(ok=ok, passed=5, failed=len(failing), failing=list(failing)),
+    )
+
+
+def failed(task_id: str, reason: str) -> WorkspaceTaskFailed:
+    return WorkspaceTaskFailed(
+        task_id=task_id, story_id="US-1", role=Role.DEV, agent_id="agent-1", branch=BRANCH, reason=reason
+    )
+
+
+def state(uow: FakeUnitOfWork) -> StoryState:
+    story = uow.stories.get("US-1")
+    assert story is not None
+    return story.state
+
+
+def system_transitions(uow: FakeUnitOfWork) -> list[tuple[str, str, str | None]]:
+    return [
+        (r.to_state.value, r.by, r.reason) for r in uow.stories.transitions("US-1") if r.by == SYSTEM_ACTOR
+    ]
+
+
+def test_execution_start_moves_a_planned_story_into_progress_once(uow: FakeUnitOfWork) -> None:
+    planned_story(uow)
+    d.record_tasks_derived(derived("T1", "T2"), "ev-derived", uow)
+    assert state(uow) is S.PLANNED  # derivation alone is not execution
+    entered = d.record_execution_started(dispatched("T1"), "ev-dispatched-1", uow)
+    assert entered == [S.READY_FOR_EXECUTION, S.IN_PROGRESS] and state(uow) is S.IN_PROGRESS
+    started = WorkspaceTaskStarted(task_id="T2", story_id="US-1", role=Role.DEV, agent_id="a", branch=BRANCH)
+    assert d.record_execution_started(started, "ev-started-2", uow) == []
+    moved = [e for e in uow.published if e.event_type == subjects.STORY_TRANSITIONED]
+    assert [(e.payload.to_state, e.payload.transitioned_by) for e in moved][-2:] == [
+        (S.READY_FOR_EXECUTION, SYSTEM_ACTOR),
+        (S.IN_PROGRESS, SYSTEM_ACTOR),
+    ]
+    assert moved[-1].causation_id == "ev-dispatched-1"
+
+
+def test_all_tasks_done_and_a_passing_suite_reach_ready_to_review_with_evidence(uow: FakeUnitOfWork) -> None:
+    planned_story(uow)
+    d.record_tasks_derived(derived("T1", "T2"), "e1", uow)
+    d.record_execution_started(dispatched("T1"), "e2", uow)
+    assert d.record_task_completed(completed("T1", "aaaa1111"), "e3", uow) == []  # T2 still to do
+    assert state(uow) is S.IN_PROGRESS
+    entered = d.record_task_completed(completed("T2", "bbbb2222bbbb"), "e4", uow)
+    assert entered == [S.CODE_REVIEW, S.TESTING, S.READY_TO_REVIEW]
+    reasons = system_transitions(uow)
+    assert [r[0] for r in reasons] == [
+        "READY_FOR_EXECUTION",
+        "IN_PROGRESS",
+        "CODE_REVIEW",
+        "TESTING",
+        "READY_TO_REVIEW",
+    ]
+    assert "all 2 task(s) done on fleet/US-1 with 2 commit(s)" in (reasons[2][2] or "")
+    assert reasons[4][2] == "the suite passed at bbbb2222bbbb after task T2 (5 passed)"
+
+
+def test_a_redelivered_event_changes_nothing(uow: FakeUnitOfWork) -> None:
+    planned_story(uow)
+    d.record_tasks_derived(derived("T1"), "e1", uow)
+    d.record_execution_started(dispatched("T1"), "e2", uow)
+    d.record_task_completed(completed("T1", "aaaa1111"), "e3", uow)
+    before = (len(uow.published), uow.deliveries.get("US-1"))
+    for event, event_id in ((derived("T1"), "e1"), (completed("T1", "aaaa1111"), "e3")):
+        record = d.record_tasks_derived if isinstance(event, TasksDerived) else d.record_task_completed
+        assert record(event, event_id, uow) == []
+    assert (len(uow.published), uow.deliveries.get("US-1")) == before
+
+
+def test_a_failed_task_holds_the_story_with_its_reason(uow: FakeUnitOfWork) -> None:
+    planned_story(uow)
+    d.record_tasks_derived(derived("T1", "T2"), "e1", uow)
+    d.record_execution_started(dispatched("T1"), "e2", uow)
+    d.record_task_completed(completed("T1", "aaaa1111"), "e3", uow)
+    assert d.record_task_failed(failed("T2", "tests still fail: test_add"), "e4", uow) == []
+    assert state(uow) is S.IN_PROGRESS
+    delivery = d.story_delivery(uow, "US-1")
+    assert delivery.tasks["T2"].status is TaskStatus.FAILED
+    assert delivery.blocked_reason == "task T2 failed (1x): tests still fail: test_add"
+
+
+def test_a_failing_suite_on_the_branch_holds_the_story(uow: FakeUnitOfWork) -> None:
+    planned_story(uow)
+    d.record_tasks_derived(derived("T1"), "e1", uow)
+    d.record_execution_started(dispatched("T1"), "e2", uow)
+    assert (
+        d.record_task_completed(completed("T1", "aaaa1111", ok=False, failing=("test_a",)), "e3", uow) == []
+    )
+    assert state(uow) is S.IN_PROGRESS
+    assert d.story_delivery(uow, "US-1").blocked_reason == (
+        "the suite fails at aaaa1111 after task T1: 1 failing (test_a)"
+    )
+
+
+def test_results_for_a_story_planning_does_not_know_are_ignored(uow: FakeUnitOfWork) -> None:
+    assert d.record_task_completed(completed("T1", "aaaa1111"), "e1", uow) == []
+    assert uow.deliveries.get("US-1") is None and uow.published == []
+
+
+def test_a_story_moved_by_hand_is_not_pulled_back_by_old_results(uow: FakeUnitOfWork) -> None:
+    planned_story(uow)
+    uc.transition_story(c.TransitionStory("US-1", S.READY_FOR_EXECUTION, by="po"), uow)
+    uc.transition_story(c.TransitionStory("US-1", S.CARRY_OVER, by="po"), uow)
+    assert d.record_execution_started(dispatched("T1"), "e1", uow) == []
+    assert state(uow) is S.CARRY_OVER
+
+
+def test_the_delivery_document_round_trips() -> None:
+    delivery = StoryDelivery("US-1")
+    delivery.tasks_derived("PL-1", [("T1", "one"), ("T2", "two")])
+    delivery.task_completed("T1", branch=BRANCH, commits=["abc1"], suite=None)
+    delivery.task_failed("T2", branch=BRANCH, reason="no")
+    delivery.remember("e1")
+    again = StoryDelivery.from_document("US-1", delivery.to_document(), delivery.version)
+    assert again == delivery
