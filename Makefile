@@ -9,6 +9,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	@# The workspace sandbox (bubblewrap): installed when missing and we are root (see docs/adr/0601).
+	@command -v bwrap >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -q bubblewrap >/dev/null \
+		|| (apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null) \
+		|| echo "warning: bubblewrap could not be installed; workspace commands will be refused"
 	$(BIN)/pip install --quiet --upgrade pip
 	@echo "installing swe-fleet and its dependencies (the first install compiles llama.cpp: ~11 min, cached by pip)"
 	$(BIN)/pip install --quiet --progress-bar off -e '.[dev,local-llm]'

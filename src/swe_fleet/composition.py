@@ -37,6 +37,7 @@ SERVICES: dict[str, Registered] = {
     "sentinel": Registered("swe_fleet.sentinel.bootstrap"),
     "orchestrator": Registered("swe_fleet.orchestrator.bootstrap", up_needs_llm=True),
     "agent-worker": Registered("swe_fleet.agents.bootstrap", up_needs_llm=True),
+    "workspace": Registered("swe_fleet.workspace.bootstrap", up_needs_llm=True),
 }
 SERVICE_NAMES = tuple(SERVICES)
 

@@ -82,6 +82,15 @@ class FleetSettings(BaseSettings):
     orchestrator_bucket: str = "FLEET_ORCHESTRATOR"
     orchestrator_tick_seconds: float = Field(default=0.5, gt=0)
 
+    # Workspace: how commands of agents run (bubblewrap; unsafe-none: no isolation, limits only).
+    sandbox: str = Field(default="bubblewrap", pattern="^(bubblewrap|unsafe-none)$")
+    # Workspace (issue 11): the role policies file (default: the packaged workspace/policies.yaml),
+    # tokens one task's agent may spend, tokens of one answer, lease of a task.
+    workspace_policies: Path | None = None
+    workspace_max_tokens: int = Field(default=200_000, ge=1000)
+    workspace_answer_tokens: int = Field(default=1024, ge=64)
+    workspace_ack_wait_seconds: float = Field(default=60.0, gt=0)
+
     log_level: str = "INFO"
 
     @property

@@ -445,6 +445,12 @@ class WorkspaceTaskResult(Payload):
     usage: TokenUsage = Field(default_factory=TokenUsage)
     steps: int = Field(ge=0, default=0)
     duration_ms: float = Field(ge=0, default=0.0)
+    # The change as a unified diff (redacted, cut to a size an event carries); empty when none.
+    patch: str = ""
+    patch_truncated: bool = False
+    # Where the time went: the model's answers and the project's own tests (the rest is the fleet's).
+    llm_ms: float = Field(ge=0, default=0.0)
+    tests_ms: float = Field(ge=0, default=0.0)
 
 
 class WorkspaceTaskCompleted(WorkspaceTaskResult):

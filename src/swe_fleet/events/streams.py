@@ -46,8 +46,13 @@ STREAMS: tuple[StreamSpec, ...] = (
         365 * DAY,
         duplicate_window_seconds=DAY,
     ),
+    # A day-long duplicate window: a task's result, re-sent after a crash, is recorded once.
     StreamSpec(
-        "WORKSPACE_EVENTS", ("workspace.>",), "Tool calls and task results from the workspaces", 365 * DAY
+        "WORKSPACE_EVENTS",
+        ("workspace.>",),
+        "Tool calls and task results from the workspaces",
+        365 * DAY,
+        duplicate_window_seconds=DAY,
     ),
 )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from typing import Any
 import httpx
 
 from swe_fleet.llm import metrics
-from swe_fleet.llm.completion import ChatMessage, Completion, StructuredOutput
+from swe_fleet.llm.completion import ChatMessage, Completion, StructuredOutput, ToolCallRequest
 from swe_fleet.llm.config import LlmConfig
 from swe_fleet.llm.errors import LlmRejected, LlmTimedOut, LlmUnavailable
 
@@ -80,6 +81,40 @@ class LlmClient:
             except LlmRejected as error:
                 if output is None or not self._step_down_from(mode, error):
                     raise
+
+    async def chat(
+        self,
+        messages: Sequence[dict[str, Any]],
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
+        output: StructuredOutput | None = None,
+        role: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Completion:
+        """A completion over OpenAI-format messages (with `tool_calls` and `tool` turns), offering `tools`.
+
+        The caller owns the conversation's shape; a server that refuses tools answers LlmRejected.
+        """
+        model = self.config.model_for(role)
+        mode = "json_schema" if output is not None else "none"
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": list(messages),
+            "max_tokens": max_tokens or self.config.max_tokens,
+            "stream": False,
+        }
+        if temperature is not None:
+            body["temperature"] = temperature
+        if tools:
+            body["tools"] = list(tools)
+            body["tool_choice"] = "auto"
+        if output is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": output.name, "schema": output.schema, "strict": True},
+            }
+        return await self._send(body, model, mode)
 
     def _step_down_from(self, mode: str, error: LlmRejected) -> bool:
         """After the server refused `mode`, switch to the next weaker mode if allowed.
@@ -177,6 +212,14 @@ class LlmClient:
             document = response.json()
             choice = document["choices"][0]
             content = choice["message"].get("content") or ""
+            tool_calls = tuple(
+                ToolCallRequest(
+                    id=str(call.get("id") or f"call_{index}"),
+                    name=str(call["function"]["name"]),
+                    arguments=_arguments_text(call["function"].get("arguments")),
+                )
+                for index, call in enumerate(choice["message"].get("tool_calls") or ())
+            )
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
             metrics.REQUESTS.labels(model=model, outcome="rejected").inc()
             raise LlmRejected(response.status_code, f"not a chat completion: {error!r}") from None
@@ -193,6 +236,7 @@ class LlmClient:
             ended_at=datetime.now(UTC),
             attempts=attempts,
             output_mode=mode,
+            tool_calls=tool_calls,
         )
         metrics.REQUESTS.labels(model=model, outcome="ok").inc()
         metrics.LATENCY.labels(model=model).observe(latency_ms / 1000)
@@ -279,3 +323,10 @@ def _detail(response: httpx.Response) -> str:
     if isinstance(error, dict):
         return str(error.get("message") or error)[:300]
     return str(error or document)[:300]
+
+
+def _arguments_text(arguments: Any) -> str:
+    """Servers send a call's arguments as JSON text (OpenAI) or, some, as an object already."""
+    if arguments is None:
+        return "{}"
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)

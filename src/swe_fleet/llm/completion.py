@@ -25,6 +25,22 @@ class StructuredOutput:
 
 
 @dataclass(frozen=True)
+class ToolCallRequest:
+    """One function call the model asked for (OpenAI `tool_calls[i]`); `arguments` is its raw JSON text."""
+
+    id: str
+    name: str
+    arguments: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+@dataclass(frozen=True)
 class Completion:
     content: str
     model: str
@@ -40,6 +56,8 @@ class Completion:
     attempts: int
     # How the answer was constrained: json_schema, json_object or none.
     output_mode: str
+    # The functions the model called, when it was offered tools.
+    tool_calls: tuple[ToolCallRequest, ...] = ()
 
     @property
     def truncated(self) -> bool:

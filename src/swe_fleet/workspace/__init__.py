@@ -1,0 +1,1 @@
+"""The workspace: a checkout an agent works with tools, every command in a sandbox."""

@@ -28,6 +28,7 @@ from swe_fleet.events.payloads import CommitRecord, DiffStats
 TRAILER = "Fleet-Task"
 AUTHOR_NAME = "SWE Fleet"
 AUTHOR_EMAIL = "fleet@swe-fleet.invalid"
+BUILD_DEBRIS = ("__pycache__/", "*.pyc", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _CONFIG = (
     "-c", "core.hooksPath=/dev/null",
@@ -142,8 +143,15 @@ class Checkout:
         await _commit_with_message(self.path, message)
         return CommitRecord(sha=await self.head(), message=message.strip())
 
-    async def diff_stats(self) -> DiffStats:
-        numstat = await git("diff", "--numstat", "-z", self.start_sha, "HEAD", cwd=self.path)
+    async def _range(self, commit: str | None) -> list[str]:
+        """`commit`'s own change, or everything since the start (committed or not) when None."""
+        if commit is not None:
+            return [f"{commit}^", commit]
+        await git("add", "--all", cwd=self.path)
+        return ["--cached", self.start_sha]
+
+    async def diff_stats(self, *, commit: str | None = None) -> DiffStats:
+        numstat = await git("diff", "--numstat", "-z", *await self._range(commit), cwd=self.path)
         files, insertions, deletions = [], 0, 0
         for entry in numstat.split("\x00"):
             parts = entry.split("\t")
@@ -154,8 +162,8 @@ class Checkout:
                 deletions += int(removed) if removed.isdigit() else 0
         return DiffStats(files=files, insertions=insertions, deletions=deletions)
 
-    async def diff(self, *, limit: int = 200_000) -> str:
-        return (await git("diff", self.start_sha, "HEAD", cwd=self.path))[:limit]
+    async def diff(self, *, limit: int = 200_000, commit: str | None = None) -> str:
+        return (await git("diff", *await self._range(commit), cwd=self.path))[:limit]
 
     async def push(self) -> None:
         """Fast-forward the repository's branch to this checkout's head; never forced.
@@ -259,6 +267,10 @@ class GitWorkspaces:
             if not found.strip():
                 raise BaseBranchMissing(f"base branch {base_branch!r} not found in {repo}")
         await git("checkout", "--quiet", "-B", branch, start, cwd=path)
+        # What running a project's tests leaves behind is never part of a task's change.
+        (path / ".git" / "info").mkdir(exist_ok=True)
+        with (path / ".git" / "info" / "exclude").open("a") as exclude:
+            exclude.write("\n".join(BUILD_DEBRIS) + "\n")
         start_sha = (await git("rev-parse", "HEAD", cwd=path)).strip()
         return Checkout(path, branch, base_branch, start_sha, existed)
 

@@ -1,0 +1,488 @@
+"""The real sandbox: each command in bubblewrap, with the checkout its only writable place.
+
+`BubblewrapSandbox` gives a command: a new mount namespace with the system directories read-only
+(/usr and a few files of /etc, the Python in use), the checkout read-write at its own path with its
+`.git` read-only, a private /tmp (tmpfs) as HOME; no network (`--unshare-net`: only a loopback of its
+own), its own PID, IPC and UTS namespaces (it sees and signals no host process); no capabilities and
+no-new-privileges; `--die-with-parent` and `--new-session` (no terminal injection). Limits: rlimits via
+`prlimit` (CPU seconds, address space, file size, open files, no core) and, where the host offers a
+pids cgroup, a hard cap on processes (RLIMIT_NPROC is not enforced for root); a wall clock that kills
+the whole process group; output read in chunks and capped (head and tail kept). The environment is
+built from nothing: PATH, HOME, LANG, TMPDIR and a few Python switches; never FLEET_* or credentials.
+
+`UnconfinedSandbox` (FLEET_SANDBOX=unsafe-none) applies the same rlimits, environment, timeout and
+output cap without namespaces: for hosts without bubblewrap, by explicit choice only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import selectors
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+from swe_fleet.errors import ConfigurationError
+from swe_fleet.workspace.app.ports import CommandResult, Sandbox, SandboxUnavailable
+from swe_fleet.workspace.domain.policy import Limits
+
+SANDBOX_MODES = ("bubblewrap", "unsafe-none")
+UNSAFE_MODE = "unsafe-none"
+
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_ETC_FILES = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/localtime",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/gitconfig",
+)
+# Variables the caller may not add: the fleet's own settings and anything that looks like a secret.
+_FORBIDDEN_ENV = re.compile(r"^FLEET_|TOKEN|SECRET|PASSW|CREDENTIAL|API_?KEY|ACCESS_?KEY|PRIVATE|AUTH", re.I)
+_READ_CHUNK = 65536
+_TMPFS_BYTES = 256 * 1024 * 1024
+
+
+def minimal_env(extra_path: Sequence[str] = (), env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a sandboxed command gets: built from nothing, never copied from this process."""
+    path = ":".join([*extra_path, "/usr/local/bin", "/usr/bin", "/bin"])
+    base = {
+        "PATH": path,
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        # Bytecode caches would land in the checkout and then in its commits.
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+    }
+    for name, value in (env or {}).items():
+        if not _FORBIDDEN_ENV.search(name):
+            base[name] = value
+    return base
+
+
+class _CappedStream:
+    """Keeps the first and the last `limit // 2` bytes of a stream, counting what it drops."""
+
+    def __init__(self, limit: int) -> None:
+        self.half = max(limit // 2, 1)
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.dropped = 0
+
+    def feed(self, chunk: bytes) -> None:
+        room = self.half - len(self.head)
+        if room > 0:
+            self.head += chunk[:room]
+            chunk = chunk[room:]
+        if not chunk:
+            return
+        self.tail += chunk
+        if len(self.tail) > self.half:
+            cut = len(self.tail) - self.half
+            self.dropped += cut
+            del self.tail[:cut]
+
+    def text(self) -> str:
+        if not self.dropped:
+            return (self.head + self.tail).decode(errors="replace")
+        return (
+            self.head.decode(errors="replace")
+            + f"\n[... {self.dropped} bytes of output left out ...]\n"
+            + self.tail.decode(errors="replace")
+        )
+
+
+_SIGNAL_REASONS = {
+    signal.SIGXCPU: "CPU time limit reached",
+    signal.SIGXFSZ: "file size limit reached",
+    signal.SIGKILL: "killed (SIGKILL)",
+    signal.SIGSEGV: "crashed (SIGSEGV; memory limit?)",
+}
+
+
+def _killed_reason(exit_code: int | None, limits: Limits) -> str | None:
+    if exit_code is None:
+        return None
+    # A signal shows as a negative code from Popen, or as 128+n from a shell or bubblewrap.
+    number = -exit_code if exit_code < 0 else exit_code - 128 if 128 < exit_code < 160 else None
+    if number is None:
+        return None
+    try:
+        sig = signal.Signals(number)
+    except ValueError:
+        return None
+    reason = _SIGNAL_REASONS.get(sig, f"stopped by {sig.name}")
+    if sig is signal.SIGXCPU:
+        reason += f" ({limits.cpu_seconds} s)"
+    elif sig is signal.SIGXFSZ:
+        reason += f" ({limits.max_file_mb} MB)"
+    return reason
+
+
+class _PidsCgroup:
+    """A pids cgroup per command (v1 `pids` hierarchy or v2 with the pids controller), when writable."""
+
+    V1 = Path("/sys/fs/cgroup/pids")
+    V2 = Path("/sys/fs/cgroup")
+
+    def __init__(self) -> None:
+        self.base = self._find()
+
+    def _find(self) -> Path | None:
+        if (self.V1 / "cgroup.procs").exists() and os.access(self.V1, os.W_OK):
+            return self.V1
+        controllers = self.V2 / "cgroup.controllers"
+        if controllers.exists() and "pids" in controllers.read_text().split() and os.access(self.V2, os.W_OK):
+            with contextlib.suppress(OSError):
+                subtree = self.V2 / "cgroup.subtree_control"
+                if "pids" not in subtree.read_text().split():
+                    subtree.write_text("+pids")
+                return self.V2
+        return None
+
+    def describe(self) -> str:
+        if self.base is None:
+            return "RLIMIT_NPROC only (no writable pids cgroup; not enforced for root)"
+        return f"pids cgroup under {self.base}"
+
+    def create(self, max_processes: int) -> Path | None:
+        if self.base is None:
+            return None
+        group = self.base / f"swe-fleet-{uuid.uuid4().hex[:12]}"
+        try:
+            group.mkdir()
+            (group / "pids.max").write_text(str(max_processes))
+        except OSError:
+            self.remove(group)
+            return None
+        return group
+
+    def remove(self, group: Path | None) -> None:
+        if group is None:
+            return
+        # The namespace's processes are gone once bubblewrap has exited, but the kernel may take a
+        # millisecond or so to let go of the group: retry with a short, growing pause (about 2 s at most).
+        pause = 0.0005
+        for _ in range(40):
+            try:
+                group.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
+
+
+def _prlimit_argv(limits: Limits) -> list[str]:
+    mb = 1024 * 1024
+    return [
+        "prlimit",
+        # Soft below hard: SIGXCPU (said as "CPU time limit") comes before the kernel's SIGKILL.
+        f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",
+        f"--as={limits.memory_mb * mb}",
+        f"--fsize={limits.max_file_mb * mb}",
+        f"--nproc={limits.max_processes}",
+        "--nofile=1024",
+        "--core=0",
+        "--",
+    ]
+
+
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    with contextlib.suppress(OSError):
+        pipe.write(data)
+    with contextlib.suppress(OSError):
+        pipe.close()
+
+
+def _run_capped(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    limits: Limits,
+    stdin: str | None,
+) -> CommandResult:
+    """Runs `argv` in its own process group; reads at most the output cap; kills the group at the deadline."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        close_fds=True,
+    )
+    if stdin is not None and process.stdin is not None:
+        # A thread writes, so a large patch cannot deadlock against output the command writes meanwhile.
+        threading.Thread(target=_feed, args=(process.stdin, stdin.encode()), daemon=True).start()
+    pipes = [pipe for pipe in (process.stdout, process.stderr) if pipe is not None]
+    out, err = _CappedStream(limits.max_output_bytes), _CappedStream(limits.max_output_bytes)
+    streams = dict(zip((pipe.fileno() for pipe in pipes), (out, err), strict=True))
+    selector = selectors.DefaultSelector()
+    for pipe in pipes:
+        os.set_blocking(pipe.fileno(), False)
+        selector.register(pipe.fileno(), selectors.EVENT_READ)
+    deadline = started + limits.wall_timeout_s
+    timed_out = False
+    open_pipes = len(pipes)
+    while open_pipes:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            break
+        for key, _ in selector.select(timeout=min(remaining, 1.0)):
+            try:
+                chunk = os.read(key.fd, _READ_CHUNK)
+            except BlockingIOError:
+                continue
+            if chunk:
+                streams[key.fd].feed(chunk)
+            else:
+                selector.unregister(key.fd)
+                open_pipes -= 1
+    selector.close()
+    try:
+        exit_code: int | None = process.wait(timeout=max(deadline - time.monotonic(), 0) + 5)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        exit_code = process.wait()
+    # Whatever is left in the group (a child that closed its pipes) goes with it.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    for pipe in pipes:
+        pipe.close()
+    reason = (
+        f"wall-clock timeout ({limits.wall_timeout_s:g} s): the process group was killed"
+        if timed_out
+        else None
+    )
+    return CommandResult(
+        exit_code=None if timed_out else exit_code,
+        stdout=out.text(),
+        stderr=err.text(),
+        truncated=bool(out.dropped or err.dropped),
+        timed_out=timed_out,
+        killed_reason=reason or _killed_reason(exit_code, limits),
+        duration_s=round(time.monotonic() - started, 4),
+    )
+
+
+def _argv(command: Sequence[str] | str) -> list[str]:
+    argv = shlex.split(command) if isinstance(command, str) else list(command)
+    if not argv:
+        raise ValueError("empty command")
+    return argv
+
+
+def _python_dirs() -> list[Path]:
+    """The Python this process runs (its venv and its installation), so `python -m pytest` works inside."""
+    dirs: list[Path] = []
+    for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
+        path = Path(prefix).resolve()
+        if path not in dirs and not any(path.is_relative_to(Path(system)) for system in ("/usr",)):
+            dirs.append(path)
+    return dirs
+
+
+class BubblewrapSandbox:
+    """Each command in a fresh bubblewrap sandbox (see the module's docstring for what it gives)."""
+
+    def __init__(self, bwrap: str | None = None, python_dirs: Sequence[Path] | None = None) -> None:
+        self.bwrap = bwrap or shutil.which("bwrap")
+        self.prlimit = shutil.which("prlimit")
+        self.python_dirs = list(python_dirs) if python_dirs is not None else _python_dirs()
+        self._cgroup = _PidsCgroup()
+        self._unavailable: str | None = None
+        self._probed = False
+
+    def process_limit(self) -> str:
+        return self._cgroup.describe()
+
+    def available(self) -> str | None:
+        if not self._probed:
+            self._unavailable = self._probe()
+            self._probed = True
+        return self._unavailable
+
+    def _probe(self) -> str | None:
+        if self.bwrap is None:
+            return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
+        if self.prlimit is None:
+            return "prlimit (util-linux) is not installed"
+        try:
+            probe = subprocess.run(
+                [
+                    self.bwrap,
+                    "--unshare-net",
+                    "--unshare-pid",
+                    "--cap-drop",
+                    "ALL",
+                    "--ro-bind",
+                    "/",
+                    "/",
+                    "true",
+                ],
+                capture_output=True,
+                timeout=30,
+                env=minimal_env(),
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"bubblewrap does not start: {error}"
+        if probe.returncode != 0:
+            detail = probe.stderr.decode(errors="replace").strip().splitlines()
+            return f"bubblewrap cannot create namespaces here: {detail[-1] if detail else probe.returncode}"
+        return None
+
+    def bwrap_argv(self, cwd: Path, limits: Limits) -> list[str]:
+        """The bubblewrap options for a command working in `cwd` (exposed for review and tests)."""
+        if self.bwrap is None:
+            raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
+        root = cwd.resolve()
+        argv = [
+            self.bwrap,
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-net",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "sandbox",
+            "--cap-drop",
+            "ALL",
+        ]
+        for name in _SYSTEM_DIRS:
+            path = Path(name)
+            if path.is_symlink():
+                argv += ["--symlink", os.readlink(path), name]
+            elif path.is_dir():
+                argv += ["--ro-bind", name, name]
+        for name in _ETC_FILES:
+            argv += ["--ro-bind-try", name, name]
+        argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(_TMPFS_BYTES), "--tmpfs", "/tmp"]
+        for path in self.python_dirs:
+            argv += ["--ro-bind", str(path), str(path)]
+        argv += ["--bind", str(root), str(root)]
+        # git's internals stay read-only: a hook written there would run outside at the next commit.
+        git = root / ".git"
+        if git.exists() and not git.is_symlink():
+            argv += ["--ro-bind", str(git), str(git)]
+        argv += ["--chdir", str(root), "--"]
+        return argv
+
+    def run(
+        self,
+        argv: Sequence[str] | str,
+        *,
+        cwd: Path,
+        limits: Limits,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+    ) -> CommandResult:
+        reason = self.available()
+        if reason is not None:
+            raise SandboxUnavailable(reason)
+        command = [str(self.prlimit), *_prlimit_argv(limits)[1:], *self.bwrap_argv(cwd, limits), *_argv(argv)]
+        group = self._cgroup.create(limits.max_processes)
+        if group is not None:
+            # Joins the cgroup before bubblewrap starts, so no process escapes the cap.
+            command = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(group), *command]
+        try:
+            return _run_capped(command, cwd=cwd, env=self._env(env), limits=limits, stdin=stdin)
+        finally:
+            self._cgroup.remove(group)
+
+    def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
+        return minimal_env([str(path / "bin") for path in self.python_dirs], env)
+
+
+class UnconfinedSandbox:
+    """FLEET_SANDBOX=unsafe-none: rlimits, a clean environment, the timeout and the output cap, but no
+    isolation: a command can read and write anything this process can, and reach the network."""
+
+    def __init__(self) -> None:
+        self.prlimit = shutil.which("prlimit")
+
+    def available(self) -> str | None:
+        return None
+
+    def run(
+        self,
+        argv: Sequence[str] | str,
+        *,
+        cwd: Path,
+        limits: Limits,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+    ) -> CommandResult:
+        prefix = [self.prlimit, *_prlimit_argv(limits)[1:]] if self.prlimit else []
+        python_bin = [str(Path(sys.prefix) / "bin")]
+        return _run_capped(
+            [*prefix, *_argv(argv)], cwd=cwd, env=minimal_env(python_bin, env), limits=limits, stdin=stdin
+        )
+
+
+class UnavailableSandbox:
+    """No isolation and unconfined runs not asked for: every command is refused with `reason`."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def available(self) -> str | None:
+        return self.reason
+
+    def run(
+        self,
+        argv: Sequence[str] | str,
+        *,
+        cwd: Path,
+        limits: Limits,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+    ) -> CommandResult:
+        raise SandboxUnavailable(self.reason)
+
+
+def select_sandbox(mode: str | None) -> Sandbox:
+    """The sandbox FLEET_SANDBOX asks for: `bubblewrap` (the default) or `unsafe-none` (no isolation).
+
+    Without bubblewrap the result refuses every command with one line saying why and what to do."""
+    mode = (mode or "bubblewrap").strip().lower()
+    if mode == UNSAFE_MODE:
+        return UnconfinedSandbox()
+    if mode != "bubblewrap":
+        raise ConfigurationError(f"FLEET_SANDBOX={mode!r} is not one of {', '.join(SANDBOX_MODES)}")
+    sandbox = BubblewrapSandbox()
+    reason = sandbox.available()
+    if reason is None:
+        return sandbox
+    return UnavailableSandbox(
+        f"{reason}; commands are refused (FLEET_SANDBOX=unsafe-none runs them without isolation)"
+    )

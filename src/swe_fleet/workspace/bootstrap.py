@@ -1,0 +1,88 @@
+"""Wiring of the workspace service: sandbox, policies, git, the task source, the LLM, the consumer.
+
+    service = await build(settings, nc, endpoints)
+
+The LLM is `endpoints.llm_url` (required); Planning and Context are reached over HTTP
+(`settings.resolved_planning_url`, `resolved_context_url`); checkouts live under
+`<data dir>/workspaces`. Without isolation for commands (no bubblewrap, and FLEET_SANDBOX is not
+`unsafe-none`) the service still serves, degraded: every command is refused with one line saying why
+and what to do, so tasks fail honestly instead of running unconfined.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from nats.aio.client import Client as NATS
+
+from swe_fleet.backbone.consumer import ConsumerRuntime
+from swe_fleet.backbone.dead_letters import DeadLetterWriter
+from swe_fleet.backbone.publisher import EventPublisher
+from swe_fleet.errors import ConfigurationError
+from swe_fleet.events.payloads import Role, TaskDispatched
+from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
+from swe_fleet.llm.client import LlmClient
+from swe_fleet.llm.config import LlmConfig
+from swe_fleet.redaction import redact
+from swe_fleet.settings import FleetSettings
+from swe_fleet.workspace.adapters.git_repo import GitWorkspaces
+from swe_fleet.workspace.adapters.llm_model import LlmAgentModel
+from swe_fleet.workspace.adapters.result_ledger import KvResultLedger
+from swe_fleet.workspace.adapters.sandbox import select_sandbox
+from swe_fleet.workspace.adapters.task_source import HttpTaskSource
+from swe_fleet.workspace.app.executor import TaskExecutor, dispatch_consumer_spec
+from swe_fleet.workspace.domain.policy import load_policies
+
+SERVICE_NAME = "workspace"
+log = logging.getLogger(__name__)
+
+
+async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Service:
+    llm_url = endpoints.llm_url
+    if not llm_url:
+        raise ConfigurationError("the workspace needs an LLM server: set FLEET_LLM_URL or --llm-url")
+    policies = load_policies(settings.workspace_policies)
+    sandbox = select_sandbox(settings.sandbox)
+    unavailable = sandbox.available()
+    if unavailable is not None:
+        # Serving anyway: tasks are carried out with every command refused, and fail saying why.
+        log.error("workspace: %s", unavailable)
+    publisher = EventPublisher(nc.jetstream(), producer=SERVICE_NAME)
+    llm = LlmClient(LlmConfig.from_settings(settings, llm_url))
+    source = HttpTaskSource(settings.resolved_planning_url, settings.resolved_context_url)
+    ledger = await KvResultLedger.open(nc.jetstream())
+    models: dict[Role, LlmAgentModel] = {}
+
+    def model_for(role: Role) -> LlmAgentModel:
+        # One per role, kept: a server found without function calling is remembered for every task.
+        if role not in models:
+            models[role] = LlmAgentModel(llm, role=role.value, max_tokens=settings.workspace_answer_tokens)
+        return models[role]
+
+    executor = TaskExecutor(
+        source=source,
+        workspaces=GitWorkspaces(settings.data_dir / "workspaces"),
+        ledger=ledger,
+        publisher=publisher,
+        sandbox=sandbox,
+        policies=policies,
+        model_for=model_for,
+        redact=redact,
+        max_tokens=settings.workspace_max_tokens,
+    )
+    spec = dispatch_consumer_spec(ack_wait_seconds=settings.workspace_ack_wait_seconds)
+    consumer = ConsumerRuntime(
+        nc, spec, executor.handle, DeadLetterWriter(publisher), payload_type=TaskDispatched
+    )
+
+    async def sandbox_check() -> CheckResult:
+        if unavailable is not None:
+            return CheckResult(Health.DEGRADED, unavailable)
+        return CheckResult(Health.OK, f"commands run in {type(sandbox).__name__}")
+
+    return Service(
+        name=SERVICE_NAME,
+        consumers=[consumer],
+        checks={"sandbox": sandbox_check},
+        closers=[llm.aclose, source.aclose],
+    )
