@@ -7,9 +7,11 @@ import pytest
 from swe_fleet.events import subjects
 from swe_fleet.events.payloads import (
     CommitRecord,
+    DeliberationFailed,
     Role,
     StoryState,
     SuiteResult,
+    TaskDerivationFailed,
     TaskDispatched,
     TasksDerived,
     TaskSpec,
@@ -178,3 +180,29 @@ def test_the_delivery_document_round_trips() -> None:
     delivery.remember("e1")
     again = StoryDelivery.from_document("US-1", delivery.to_document(), delivery.version)
     assert again == delivery
+
+
+def test_no_derived_tasks_or_no_council_winner_hold_the_story_with_the_reason(uow: FakeUnitOfWork) -> None:
+    planned_story(uow)
+    not_derived = TaskDerivationFailed(
+        story_id="US-1", plan_id="PL-1", reason="no valid task list", attempts=3
+    )
+    assert d.record_derivation_failed(not_derived, "e1", uow) == []
+    assert d.story_delivery(uow, "US-1").blocked_reason == (
+        "no tasks could be derived from plan PL-1: no valid task list"
+    )
+    d.record_tasks_derived(derived("T1"), "e2", uow)  # a later derivation (re-planning) clears it
+    assert d.story_delivery(uow, "US-1").blocked_reason is None
+    no_winner = DeliberationFailed(
+        deliberation_id="D-1",
+        story_id="US-1",
+        task_id="T1",
+        role=Role.DEV,
+        agents=["a"],
+        reason="all agents failed",
+    )
+    assert d.record_deliberation_failed(no_winner, "e3", uow) == []
+    delivery = d.story_delivery(uow, "US-1")
+    assert (delivery.tasks["T1"].status, delivery.branch) == (TaskStatus.FAILED, None)
+    assert delivery.blocked_reason == "task T1 failed (1x): its council found no winner: all agents failed"
+    assert state(uow) is S.PLANNED

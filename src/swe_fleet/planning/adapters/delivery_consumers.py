@@ -17,8 +17,10 @@ from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.events import subjects
 from swe_fleet.events.payloads import (
+    DeliberationFailed,
     Payload,
     StoryState,
+    TaskDerivationFailed,
     TaskDispatched,
     TasksDerived,
     WorkspaceTaskCompleted,
@@ -49,11 +51,21 @@ def _spec(subject: str, what: str) -> ConsumerSpec:
 
 
 TASKS_DERIVED = _spec(subjects.TASKS_DERIVED, "learn a story's tasks")
+DERIVATION_FAILED = _spec(subjects.TASK_DERIVATION_FAILED, "no tasks derived; the story stays, with why")
+DELIBERATION_FAILED = _spec(subjects.DELIBERATION_FAILED, "a council found no winner; the task failed")
 TASK_DISPATCHED = _spec(subjects.TASK_DISPATCHED, "a dispatched task starts execution (-> IN_PROGRESS)")
 TASK_STARTED = _spec(subjects.WORKSPACE_TASK_STARTED, "a workspace started a task (-> IN_PROGRESS)")
 TASK_COMPLETED = _spec(subjects.WORKSPACE_TASK_COMPLETED, "a task's change committed; move the story on")
 TASK_FAILED = _spec(subjects.WORKSPACE_TASK_FAILED, "a task failed; the story stays, with the reason")
-CONSUMERS = (TASKS_DERIVED, TASK_DISPATCHED, TASK_STARTED, TASK_COMPLETED, TASK_FAILED)
+CONSUMERS = (
+    TASKS_DERIVED,
+    DERIVATION_FAILED,
+    DELIBERATION_FAILED,
+    TASK_DISPATCHED,
+    TASK_STARTED,
+    TASK_COMPLETED,
+    TASK_FAILED,
+)
 
 
 def _handler(app: PlanningApp, record: Record[P]) -> Callable[[Sequence[Delivery[P]]], Awaitable[None]]:
@@ -100,4 +112,18 @@ def delivery_consumers(
     failed = ConsumerRuntime(
         nc, TASK_FAILED, _handler(app, uc.record_task_failed), dead_letters, payload_type=WorkspaceTaskFailed
     )
-    return [derived, dispatched, started, completed, failed]
+    not_derived = ConsumerRuntime(
+        nc,
+        DERIVATION_FAILED,
+        _handler(app, uc.record_derivation_failed),
+        dead_letters,
+        payload_type=TaskDerivationFailed,
+    )
+    no_winner = ConsumerRuntime(
+        nc,
+        DELIBERATION_FAILED,
+        _handler(app, uc.record_deliberation_failed),
+        dead_letters,
+        payload_type=DeliberationFailed,
+    )
+    return [derived, not_derived, no_winner, dispatched, started, completed, failed]

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from swe_fleet.events.payloads import (
+    DeliberationFailed,
     StoryState,
+    TaskDerivationFailed,
     TaskDispatched,
     TasksDerived,
     WorkspaceTaskCompleted,
@@ -73,6 +75,18 @@ def _move(
 def record_tasks_derived(event: TasksDerived, event_id: str, uow: UnitOfWork) -> list[StoryState]:
     tasks = [(task.task_id, task.title) for task in event.tasks]
     return _apply(uow, event.story_id, event_id, lambda d: d.tasks_derived(event.plan_id, tasks))
+
+
+def record_derivation_failed(event: TaskDerivationFailed, event_id: str, uow: UnitOfWork) -> list[StoryState]:
+    return _apply(uow, event.story_id, event_id, lambda d: d.derivation_failed(event.plan_id, event.reason))
+
+
+def record_deliberation_failed(event: DeliberationFailed, event_id: str, uow: UnitOfWork) -> list[StoryState]:
+    """No agent of the council produced a winner: the task will not be carried out."""
+    reason = f"its council found no winner: {event.reason}"
+    return _apply(
+        uow, event.story_id, event_id, lambda d: d.task_failed(event.task_id, branch="", reason=reason)
+    )
 
 
 def record_execution_started(

@@ -85,6 +85,8 @@ class StoryDelivery:
     # The PO's acceptance: the merge commit on the base branch.
     merge_commit: str | None = None
     base_branch: str | None = None
+    # The orchestrator could not derive tasks from the approved plan (why), if so.
+    derivation_failure: str | None = None
     version: int = 0  # 0: never stored
 
     # ------------------------------------------------------------ applying events
@@ -98,10 +100,14 @@ class StoryDelivery:
     def tasks_derived(self, plan_id: str, tasks: list[tuple[str, str]]) -> None:
         """A (new) plan's tasks: they replace those of an earlier plan; known results are kept."""
         known = self.tasks
-        self.plan_id = plan_id
+        self.plan_id, self.derivation_failure = plan_id, None
         self.tasks = {task_id: known.get(task_id) or TaskProgress(task_id, title) for task_id, title in tasks}
         for task_id, title in tasks:
             self.tasks[task_id].title = title
+
+    def derivation_failed(self, plan_id: str, reason: str) -> None:
+        if not self.tasks or self.plan_id != plan_id:
+            self.plan_id, self.derivation_failure = plan_id, reason
 
     def task_running(self, task_id: str) -> None:
         task = self._task(task_id)
@@ -126,7 +132,8 @@ class StoryDelivery:
         # results come on two subjects, in no fixed order: a success of this round is not undone
         if not (task.status is TaskStatus.DONE and task.round == self.round):
             task.status, task.round = TaskStatus.FAILED, self.round
-        self.branch = self.branch or branch
+        if branch:
+            self.branch = self.branch or branch
 
     def sent_back(self, reason: str) -> None:
         """The PO sent the story back: a new round; every task is to be carried out again."""
@@ -152,6 +159,8 @@ class StoryDelivery:
     @property
     def blocked_reason(self) -> str | None:
         """Why the story cannot move on by itself, or None when nothing holds it."""
+        if self.derivation_failure and not self.tasks:
+            return f"no tasks could be derived from plan {self.plan_id}: {self.derivation_failure}"
         failed = [task for task in self.tasks.values() if task.status is TaskStatus.FAILED]
         if failed:
             return "; ".join(
@@ -213,6 +222,7 @@ class StoryDelivery:
             "send_backs": self.send_backs,
             "merge_commit": self.merge_commit,
             "base_branch": self.base_branch,
+            "derivation_failure": self.derivation_failure,
         }
 
     @classmethod
@@ -249,5 +259,6 @@ class StoryDelivery:
             send_backs=list(document.get("send_backs", [])),
             merge_commit=document.get("merge_commit"),
             base_branch=document.get("base_branch"),
+            derivation_failure=document.get("derivation_failure"),
             version=version,
         )
