@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from swe_fleet.cli.common import err, fail, out, print_json, print_table
+from swe_fleet.cli.common import err, fail, out, print_json, print_table, settings
+from swe_fleet.settings import FleetSettings
+
+if TYPE_CHECKING:
+    from swe_fleet.evaluation.domain.report import RunReport
 
 eval_app = typer.Typer(help="Measure the fleet on public benchmarks.", no_args_is_help=True)
 
@@ -43,6 +49,16 @@ def humaneval(
     timeout: Annotated[
         float, typer.Option(min=1, help="Seconds the hidden tests of one problem may run.")
     ] = 15.0,
+    deadline: Annotated[
+        float, typer.Option(min=10, help="Seconds the fleet gets per problem (the real flow).")
+    ] = 900.0,
+    fleet_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Use the fleet already running there (its planning API) instead of starting one; its "
+            "council size is its own (FLEET_COUNCIL_AGENTS), --council-agents only names the run."
+        ),
+    ] = None,
     work_dir: Annotated[
         Path | None, typer.Option(help="Where the scratch repositories go (default: a temporary directory).")
     ] = None,
@@ -55,6 +71,7 @@ def humaneval(
     own tests stay hidden and run afterwards on what the story branch holds. Progress: one line per
     problem on stderr.
     """
+    from swe_fleet.evaluation.adapters.fleet_solver import FleetUnavailable
     from swe_fleet.evaluation.adapters.machine import describe_machine
     from swe_fleet.evaluation.adapters.problem_source import ProblemsUnavailable, load_problems, select
     from swe_fleet.evaluation.adapters.scratch_git import ScratchRepositories
@@ -62,7 +79,7 @@ def humaneval(
     from swe_fleet.evaluation.adapters.subprocess_tests import SubprocessTests
     from swe_fleet.evaluation.app.harness import Harness
     from swe_fleet.evaluation.app.ports import Solver
-    from swe_fleet.evaluation.domain.report import ProblemOutcome, RunReport
+    from swe_fleet.evaluation.domain.report import ProblemOutcome
 
     if oracle and null:
         fail("choose one of --oracle and --null", 2)
@@ -71,15 +88,20 @@ def humaneval(
     except ProblemsUnavailable as error:
         fail(str(error), 2)
     solver: Solver
+    s = settings(ctx)
     if oracle:
         solver = OracleSolver()
     elif null:
         solver = NullSolver()
     else:
-        fail(
-            "the run through the fleet's agents needs the workspace service (issue 11), not in this build; "
-            "--oracle and --null check the harness",
-            2,
+        from swe_fleet.evaluation.adapters.fleet_solver import FleetSolver
+
+        model = s.llm_model if (s.llm_url or fleet_url) else f"{s.llm_model} (embedded llama-server)"
+        solver = FleetSolver(
+            fleet_url or "http://placeholder",  # the embedded fleet's address is known once it listens
+            council_agents=council_agents,
+            model=model,
+            deadline_seconds=deadline,
         )
 
     def progress(index: int, total: int, outcome: ProblemOutcome, report: RunReport) -> None:
@@ -87,23 +109,34 @@ def humaneval(
         err.print(
             f"[{index:>{width}}/{total}] {outcome.task_id:<14} {outcome.verdict.value:<9} "
             f"solve {outcome.solve_seconds:5.1f}s test {outcome.test_seconds:4.1f}s  "
-            f"pass {report.passed}/{index}",
+            f"pass {report.passed}/{index}" + (f"  ({outcome.summary[:100]})" if outcome.summary else ""),
             highlight=False,
         )
 
     root = work_dir or Path(tempfile.mkdtemp(prefix="fleet-humaneval-"))
     root.mkdir(parents=True, exist_ok=True)
     tests = SubprocessTests(timeout_seconds=timeout)
-    harness = Harness(ScratchRepositories(root, run_label=solver.name), tests, keep=keep)
+    # Story ids are unique per run: a long-lived fleet may already hold an earlier run's stories.
+    label = f"{solver.name.replace(' ', '')}-{int(time.time())}"
+    harness = Harness(ScratchRepositories(root, run_label=label), tests, keep=keep)
     err.print(
         f"fleet eval humaneval: {len(chosen)} problem(s), solver {solver.name}, model {solver.model}, "
         f"council agents {council_agents}, hidden tests in {tests.isolation}",
         highlight=False,
     )
+
+    async def evaluate() -> RunReport:
+        run = harness.run(chosen, solver, machine=describe_machine(), progress=progress)
+        if oracle or null or fleet_url:
+            return await run
+        return await _with_embedded_fleet(s, root, council_agents, solver, run)
+
     try:
-        report = asyncio.run(harness.run(chosen, solver, machine=describe_machine(), progress=progress))
+        report = asyncio.run(evaluate())
     except KeyboardInterrupt:
         fail("interrupted", 130)
+    except FleetUnavailable as error:
+        fail(str(error), 3)
     finally:
         if not keep and work_dir is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -128,6 +161,33 @@ def humaneval(
         )
     if keep:
         err.print(f"scratch repositories kept in {root}", highlight=False)
+
+
+async def _with_embedded_fleet(
+    s: FleetSettings, root: Path, council_agents: int, solver: Any, run: Coroutine[Any, Any, RunReport]
+) -> RunReport:
+    """Start a fleet of its own (fresh data, free ports, the council size asked) around the run."""
+    from swe_fleet.cli.up import run_fleet
+    from swe_fleet.embedded.child import free_port
+
+    ports = {name: free_port() for name in ("nats_port", "nats_monitor_port", "valkey_port", "http_port")}
+    if not s.llm_url:
+        ports["llm_port"] = free_port()
+    fleet_settings = s.model_copy(
+        update={"data_dir": root / "fleet", "council_agents": council_agents, "api_url": None, **ports}
+    )
+    solver.api = fleet_settings.resolved_planning_url
+    err.print(f"fleet eval: starting a fleet in {fleet_settings.data_dir} (council of {council_agents})")
+    stop, started = asyncio.Event(), asyncio.Event()
+    fleet = asyncio.create_task(run_fleet(fleet_settings, started=started, stop=stop, announce=False))
+    await asyncio.wait([fleet, asyncio.create_task(started.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if fleet.done():
+        fleet.result()  # it failed to start: its error, as `fleet up` would say it
+    try:
+        return await run
+    finally:
+        stop.set()
+        await fleet
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ and helper functions in the prompt (32, 38).
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,13 @@ from swe_fleet.evaluation.adapters.solvers import NullSolver, OracleSolver
 from swe_fleet.evaluation.adapters.subprocess_tests import SubprocessTests
 from swe_fleet.evaluation.app.harness import Harness
 from swe_fleet.evaluation.app.ports import ScratchRepository, SolverResult
-from swe_fleet.evaluation.domain.humaneval import SOLUTION_FILE, Problem
+from swe_fleet.evaluation.domain.humaneval import (
+    COMPILE_TEST_COMMAND,
+    DOCSTRING_EXAMPLES_WRONG,
+    SOLUTION_FILE,
+    VISIBLE_TEST_COMMAND,
+    Problem,
+)
 from swe_fleet.evaluation.domain.report import Verdict
 
 SUBSET = [0, 2, 10, 32, 38, 50, 81, 107, 134, 163]
@@ -123,3 +130,24 @@ async def test_hidden_tests_see_none_of_the_fleets_environment(monkeypatch: pyte
         "sys.exit(3 if leaked else 0)\n"
     )
     assert (await SubprocessTests().run(probe)).passed
+
+
+def test_the_visible_test_passes_every_canonical_solution_and_only_the_listed_examples_are_wrong(
+    tmp_path: Path,
+) -> None:
+    """The agents' test command must let a right change through: the docstring examples where they hold."""
+    wrong = []
+    for problem in load_problems():
+        (tmp_path / SOLUTION_FILE).write_text(problem.canonical_file())
+        doctest = subprocess.run(
+            [sys.executable, "-m", "doctest", SOLUTION_FILE], cwd=tmp_path, capture_output=True, timeout=60
+        )
+        if doctest.returncode != 0:
+            wrong.append(problem.number)
+            compiles = subprocess.run(
+                [sys.executable, "-m", "py_compile", SOLUTION_FILE], cwd=tmp_path, capture_output=True
+            )
+            assert compiles.returncode == 0 and problem.visible_test_command == COMPILE_TEST_COMMAND
+        else:
+            assert problem.visible_test_command == VISIBLE_TEST_COMMAND
+    assert frozenset(wrong) == DOCSTRING_EXAMPLES_WRONG

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from swe_fleet.evaluation.app.ports import ScratchRepository
-from swe_fleet.evaluation.domain.humaneval import SOLUTION_FILE, VISIBLE_TEST_COMMAND, Problem
+from swe_fleet.evaluation.domain.humaneval import SOLUTION_FILE, Problem
 
 BASE_BRANCH = "main"
 _IDENTITY = {
@@ -67,7 +67,7 @@ class ScratchRepositories:
         path.mkdir(parents=True)
         (path / SOLUTION_FILE).write_text(problem.stub(), encoding="utf-8")
         (path / "README.md").write_text(
-            f"# {problem.task_id}\n\n{problem.story_brief()}\n\nTests: `{VISIBLE_TEST_COMMAND}`\n",
+            f"# {problem.task_id}\n\n{problem.story_brief()}\n\nTests: `{problem.visible_test_command}`\n",
             encoding="utf-8",
         )
         await git(path, "init", "--quiet", f"--initial-branch={BASE_BRANCH}")

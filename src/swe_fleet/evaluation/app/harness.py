@@ -54,7 +54,7 @@ class Harness:
         try:
             solve_started = time.perf_counter()
             try:
-                await solver.solve(problem, repo)
+                solved = await solver.solve(problem, repo)
             except Exception as error:
                 return ProblemOutcome(
                     task_id=problem.task_id,
@@ -72,6 +72,7 @@ class Harness:
                     verdict=Verdict.FAILED,
                     detail=f"no {SOLUTION_FILE} to test: {error}",
                     solve_seconds=solve_seconds,
+                    summary=solved.summary,
                 )
             result = await self.tests.run(problem.check_program(source))
             verdict = (
@@ -85,6 +86,7 @@ class Harness:
                 test_seconds=result.seconds,
                 commit=commit,
                 changed=changed,
+                summary=solved.summary,
             )
         finally:
             if not self.keep:

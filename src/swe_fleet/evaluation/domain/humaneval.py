@@ -15,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 SOLUTION_FILE = "solution.py"
 # What the agents (and the project's test command) see as the visible tests: the docstring's examples.
 VISIBLE_TEST_COMMAND = f"python -m doctest {SOLUTION_FILE}"
+# Problems whose docstring examples the canonical solution itself fails (the examples are wrong):
+# their visible test is only that the file compiles, or a right change could never be committed.
+# Measured with VISIBLE_TEST_COMMAND on every canonical solution; tests/integration/evaluation checks it.
+DOCSTRING_EXAMPLES_WRONG = frozenset({47, 51, 65, 108, 113, 116, 128, 145, 156, 162})
+COMPILE_TEST_COMMAND = f"python -m py_compile {SOLUTION_FILE}"
 STUB_BODY = '    raise NotImplementedError("the fleet writes this function")\n'
 
 _TASK_ID = re.compile(r"^HumanEval/(\d+)$")
@@ -42,6 +47,11 @@ class Problem(BaseModel):
         """A name safe for directories, story ids and branches: `humaneval-000`."""
         return f"humaneval-{self.number:03d}"
 
+    @property
+    def visible_test_command(self) -> str:
+        """The project's test command for the agents: the docstring's examples, where they are right."""
+        return COMPILE_TEST_COMMAND if self.number in DOCSTRING_EXAMPLES_WRONG else VISIBLE_TEST_COMMAND
+
     def stub(self) -> str:
         """The file the agents start from: imports, helpers, the signature and docstring, a raising body."""
         return self.prompt + STUB_BODY
@@ -65,5 +75,5 @@ class Problem(BaseModel):
         return [
             f"`{self.entry_point}` no longer raises NotImplementedError",
             "the examples in its docstring hold",
-            f"`{VISIBLE_TEST_COMMAND}` passes",
+            f"`{self.visible_test_command}` passes",
         ]

@@ -22,6 +22,7 @@ class ProblemOutcome(BaseModel):
     test_seconds: float = 0.0
     commit: str | None = None  # the commit whose solution file was tested
     changed: bool = False  # the solver left a commit on the story branch
+    summary: str = ""  # the solver's own account (e.g. where the story ended in the fleet)
 
     @property
     def passed(self) -> bool:
