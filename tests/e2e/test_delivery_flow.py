@@ -21,8 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
+from swe_fleet.events.payloads import ReviewVerdict
 from swe_fleet.planning.domain.delivery import SYSTEM_ACTOR
 from tests.support.git_repos import branches, run_git, seeded_remote
+from tests.support.review_process import script_review, start_review
 from tests.support.scripted_llm import ScriptedLlm, Turn
 from tests.support.workspace_fleet import TEST_COMMAND, WorkspaceFleet, dispatch
 
@@ -53,6 +55,8 @@ def llm() -> Iterator[ScriptedLlm]:
 def fleet(nats_server, tmp_path: Path, llm: ScriptedLlm) -> Iterator[WorkspaceFleet]:
     fleet = WorkspaceFleet(nats_server.url, tmp_path, llm.url).start()
     try:
+        script_review(llm, ReviewVerdict.APPROVE, "add() adds, as the story asks; its test covers it")
+        start_review(fleet)
         yield fleet
     finally:
         fleet.stop()
@@ -158,6 +162,9 @@ async def test_a_passing_fix_reaches_ready_to_review_by_itself_and_the_po_merges
         "READY_TO_REVIEW",
     ]
     story_head = branches(remote)[f"fleet/{story_id}"]
+    assert (
+        moves[-2][1] == "QA review: task T-fix-1 approved: add() adds, as the story asks; its test covers it"
+    )
     assert moves[-1][1].startswith(f"the suite passed at {story_head[:12]} after task T-fix-1")
     assert branches(remote)["main"] == main_before  # nothing reaches main before the PO accepts
 
@@ -230,3 +237,35 @@ async def test_a_story_sent_back_goes_to_in_progress_and_the_next_agent_sees_the
         "TESTING",
         "READY_TO_REVIEW",
     ]
+
+
+async def test_a_review_requesting_changes_sends_the_work_back_with_the_review_in_the_next_agents_context(
+    fleet: WorkspaceFleet, llm: ScriptedLlm, js, tmp_path: Path
+) -> None:
+    remote = seeded_remote(tmp_path / "repo")
+    story_id = planned_story(fleet, remote)
+    findings = "add must also take numbers written as strings"
+    script_review(llm, ReviewVerdict.REQUEST_CHANGES, findings, ("add('2', '3') fails",))
+    llm.script("T-review-1", script(FIXED))
+    fleet.start_workspace()
+    await dispatch(js, story_id, "T-review-1", "Make add add", PLAN)
+    story = await wait_for(fleet, story_id, "IN_PROGRESS")
+    deadline = time.monotonic() + 240
+    while story["history"][-1]["from_state"] != "CODE_REVIEW":
+        assert time.monotonic() < deadline, story["history"]
+        await asyncio.sleep(0.5)
+        story = await story_state(fleet, story_id)
+    last = story["history"][-1]
+    assert (last["by"], last["reason"]) == (
+        SYSTEM_ACTOR,
+        f"the QA review requested changes to task T-review-1 (1/2): {findings}",
+    )
+
+    # The task again (re-dispatched as the orchestrator would); its agent is briefed with the review.
+    script_review(llm, ReviewVerdict.APPROVE, "strings are handled now")
+    del llm.scripts["T-review-1"]
+    llm.script("T-review-2", script(FLOATS))
+    await dispatch(js, story_id, "T-review-2", "Make add take strings", PLAN)
+    await wait_for(fleet, story_id, "READY_TO_REVIEW")
+    briefing = [str(seen.messages) for seen in llm.seen if seen.key == "T-review-2"]
+    assert briefing and findings in briefing[0]

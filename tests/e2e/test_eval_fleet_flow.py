@@ -22,23 +22,26 @@ import pytest
 from fleet_testing.stand_in.worker import Script, StandInWorker
 from swe_fleet.backbone.connection import connect
 from swe_fleet.evaluation.adapters.problem_source import load_problems, select
+from swe_fleet.events.payloads import ReviewVerdict
 from tests.integration.orchestrator.support import RunningOrchestrator, fast_councils
+from tests.support.review_process import script_review, start_review
 from tests.support.scripted_llm import ScriptedLlm, Turn
 from tests.support.workspace_fleet import WorkspaceFleet
 
 FLEET = Path(sys.executable).with_name("fleet")
-ONE_TASK = {
-    "tasks": [
-        {
-            "key": "T1",
-            "title": "Implement the function",
-            "description": "Replace the stub's body with an implementation.",
-            "role": "DEV",
-            "estimate_hours": 1,
-            "depends_on": [],
-        }
-    ]
-}
+
+
+def one_task(entry_point: str) -> dict:
+    """The stand-in's derivation: one DEV task naming the function (the scripted model answers by it)."""
+    task = {
+        "key": "T1",
+        "title": "Implement the function",
+        "description": f"Replace the body of {entry_point} with an implementation.",
+        "role": "DEV",
+        "estimate_hours": 1,
+        "depends_on": [],
+    }
+    return {"tasks": [task]}
 
 
 @pytest.fixture
@@ -72,9 +75,13 @@ async def test_the_real_flow_reports_what_the_hidden_tests_find_on_each_story_br
     right, wrong = select(load_problems(), ids=[0, 2])
     llm.script(right.entry_point, writes(right.canonical_file()))
     llm.script(wrong.entry_point, writes(wrong.prompt + "    return 0.0\n"))
+    script_review(llm, ReviewVerdict.APPROVE, "implements the docstring")
+    start_review(fleet)
     fleet.start_workspace()
     nc = await connect(nats_server.url, "eval-test", wait_seconds=5)
-    script = Script(derive_outputs=[ONE_TASK] * 4)
+    # Problems run one after the other: the first derivation is the first problem's. The task names the
+    # function, so the workspace's brief names it whether or not the Context service caught up yet.
+    script = Script(derive_outputs=[one_task(right.entry_point), one_task(wrong.entry_point)])
     try:
         async with StandInWorker(nc, script), RunningOrchestrator(nats_server.url, fast_councils(agents=1)):
             env = {**os.environ, "FLEET_LLM_MODEL": "scripted"}
@@ -89,12 +96,13 @@ async def test_the_real_flow_reports_what_the_hidden_tests_find_on_each_story_br
         await nc.close()
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
+    seen = [(x.key, x.turn, str(x.messages[-1])[:300]) for x in llm.seen]
     assert (report["solver"], report["model"], report["passed"], report["pass_at_1"]) == (
         "one agent",
         "scripted",
         1,
         0.5,
-    )
+    ), (report["outcomes"], seen)
     first, second = report["outcomes"]
     assert (first["task_id"], first["verdict"], first["changed"]) == ("HumanEval/0", "passed", True)
     assert first["summary"].startswith("READY_TO_REVIEW: the suite passed")

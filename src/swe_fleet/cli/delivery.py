@@ -25,10 +25,21 @@ def story_delivery(ctx: typer.Context, story_id: str, as_json: JsonFlag = False)
             "all_done": delivery["all_done"],
             "suite": suite["summary"] if suite else None,
             "blocked_reason": delivery["blocked_reason"],
+            "waiting_for": delivery["waiting_for"],
             "send_backs": delivery["send_backs"],
             "merge_commit": delivery["merge_commit"],
         },
-        ("story_id", "round", "branch", "all_done", "suite", "blocked_reason", "send_backs", "merge_commit"),
+        (
+            "story_id",
+            "round",
+            "branch",
+            "all_done",
+            "suite",
+            "blocked_reason",
+            "waiting_for",
+            "send_backs",
+            "merge_commit",
+        ),
         False,
     )
     print_table(

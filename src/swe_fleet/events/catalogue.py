@@ -68,6 +68,11 @@ CATALOGUE: dict[str, SubjectSpec] = {
         SubjectSpec(
             s.WORKSPACE_TASK_FAILED, p.WorkspaceTaskFailed, "A task ended with nothing changed on its branch"
         ),
+        SubjectSpec(
+            s.WORKSPACE_REVIEW_COMPLETED,
+            p.WorkspaceReviewCompleted,
+            "A QA review approved a task's change or requested changes",
+        ),
     )
 }
 

@@ -36,6 +36,8 @@ WORKSPACE_TASK_STARTED = "workspace.task.started"
 WORKSPACE_TOOL_CALLED = "workspace.tool.called"
 WORKSPACE_TASK_COMPLETED = "workspace.task.completed"
 WORKSPACE_TASK_FAILED = "workspace.task.failed"
+# The QA review of a committed change (issue 12): approve or request changes.
+WORKSPACE_REVIEW_COMPLETED = "workspace.review.completed"
 
 # Dead letters: `dlq.<original subject>`.
 DEAD_LETTER_PREFIX = "dlq"

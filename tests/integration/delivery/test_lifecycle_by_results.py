@@ -29,11 +29,13 @@ from swe_fleet.events import subjects
 from swe_fleet.events.payloads import (
     CommitRecord,
     Payload,
+    ReviewVerdict,
     Role,
     SuiteResult,
     TaskDispatched,
     TasksDerived,
     TaskSpec,
+    WorkspaceReviewCompleted,
     WorkspaceTaskCompleted,
     WorkspaceTaskFailed,
 )
@@ -177,6 +179,13 @@ def completed(task_id: str, sha: str, ok: bool = True) -> WorkspaceTaskCompleted
     )
 
 
+def approved(task_id: str, sha: str) -> WorkspaceReviewCompleted:
+    return WorkspaceReviewCompleted(
+        review_id=f"RV-{task_id}-{sha[:8]}", task_id=task_id, story_id=STORY, reviewer="qa",
+        verdict=ReviewVerdict.APPROVE, summary="adds as the story asks", head=sha,
+    )  # fmt: skip
+
+
 async def started(client: httpx.AsyncClient, publish: Any, *task_ids: str) -> None:
     await publish(subjects.TASKS_DERIVED, derived(*task_ids))
     await publish(
@@ -195,6 +204,14 @@ async def test_done_and_tested_work_reaches_ready_to_review_and_the_po_merges_it
         sha = fix_on_story_branch(repo)
         await publish(subjects.WORKSPACE_TASK_COMPLETED, completed("T-1", sha))
         await publish(subjects.WORKSPACE_TASK_COMPLETED, completed("T-2", sha))
+        await story_in(client, "CODE_REVIEW")
+        waiting = await api(client, "GET", f"/v1/stories/{STORY}/delivery")
+        assert (waiting["blocked_reason"], waiting["waiting_for"]) == (
+            None,
+            "the QA review of task(s) T-1, T-2",
+        )
+        await publish(subjects.WORKSPACE_REVIEW_COMPLETED, approved("T-1", sha))
+        await publish(subjects.WORKSPACE_REVIEW_COMPLETED, approved("T-2", sha))
         story = await story_in(client, "READY_TO_REVIEW")
         by_system = [(h["to_state"], h["reason"]) for h in story["history"] if h["by"] == SYSTEM_ACTOR]
         assert [state for state, _ in by_system] == [
@@ -260,7 +277,9 @@ async def test_sent_back_work_starts_a_new_round_with_the_reason_in_the_history(
     async with httpx.AsyncClient(base_url=planning_url, timeout=30) as client:
         await planned_story(client, repo)
         await started(client, publish, "T-1")
-        await publish(subjects.WORKSPACE_TASK_COMPLETED, completed("T-1", fix_on_story_branch(repo)))
+        sha = fix_on_story_branch(repo)
+        await publish(subjects.WORKSPACE_TASK_COMPLETED, completed("T-1", sha))
+        await publish(subjects.WORKSPACE_REVIEW_COMPLETED, approved("T-1", sha))
         await story_in(client, "READY_TO_REVIEW")
         back = await asyncio.to_thread(
             fleet,
@@ -288,6 +307,7 @@ async def test_sent_back_work_starts_a_new_round_with_the_reason_in_the_history(
         # the next round's result moves it on again
         sha = fix_on_story_branch(repo, "def add(a, b):\n    return float(a) + float(b)\n")
         await publish(subjects.WORKSPACE_TASK_COMPLETED, completed("T-1", sha))
+        await publish(subjects.WORKSPACE_REVIEW_COMPLETED, approved("T-1", sha))
         await story_in(client, "READY_TO_REVIEW")
 
 
@@ -297,7 +317,9 @@ async def test_a_merge_conflict_is_refused_and_the_story_waits(
     async with httpx.AsyncClient(base_url=planning_url, timeout=30) as client:
         await planned_story(client, repo)
         await started(client, publish, "T-1")
-        await publish(subjects.WORKSPACE_TASK_COMPLETED, completed("T-1", fix_on_story_branch(repo)))
+        sha = fix_on_story_branch(repo)
+        await publish(subjects.WORKSPACE_TASK_COMPLETED, completed("T-1", sha))
+        await publish(subjects.WORKSPACE_REVIEW_COMPLETED, approved("T-1", sha))
         await story_in(client, "READY_TO_REVIEW")
         commit(repo, "calc.py", "def add(a, b):\n    return sum((a, b))\n", "someone fixed main meanwhile")
         before = git(repo, "rev-parse", "main").strip()

@@ -8,6 +8,7 @@ from swe_fleet.events import subjects
 from swe_fleet.events.payloads import (
     CommitRecord,
     DeliberationFailed,
+    ReviewVerdict,
     Role,
     StoryState,
     SuiteResult,
@@ -15,6 +16,7 @@ from swe_fleet.events.payloads import (
     TaskDispatched,
     TasksDerived,
     TaskSpec,
+    WorkspaceReviewCompleted,
     WorkspaceTaskCompleted,
     WorkspaceTaskFailed,
     WorkspaceTaskStarted,
@@ -22,7 +24,7 @@ from swe_fleet.events.payloads import (
 from swe_fleet.planning.app import commands as c
 from swe_fleet.planning.app import delivery as d
 from swe_fleet.planning.app import use_cases as uc
-from swe_fleet.planning.domain.delivery import SYSTEM_ACTOR, StoryDelivery, TaskStatus
+from swe_fleet.planning.domain.delivery import REVIEW_ROUNDS, SYSTEM_ACTOR, StoryDelivery, TaskStatus
 from tests.unit.planning.fakes import FakeUnitOfWork
 
 S = StoryState
@@ -102,14 +104,27 @@ def test_execution_start_moves_a_planned_story_into_progress_once(uow: FakeUnitO
     assert moved[-1].causation_id == "ev-dispatched-1"
 
 
-def test_all_tasks_done_and_a_passing_suite_reach_ready_to_review_with_evidence(uow: FakeUnitOfWork) -> None:
+def review(
+    task_id: str, head: str, verdict: ReviewVerdict, summary: str = "looks right"
+) -> WorkspaceReviewCompleted:
+    return WorkspaceReviewCompleted(
+        review_id=f"RV-{task_id}", task_id=task_id, story_id="US-1", reviewer="qa", verdict=verdict,
+        summary=summary, head=head,
+    )  # fmt: skip
+
+
+def test_done_tested_and_reviewed_work_reaches_ready_to_review_with_evidence(uow: FakeUnitOfWork) -> None:
     planned_story(uow)
     d.record_tasks_derived(derived("T1", "T2"), "e1", uow)
     d.record_execution_started(dispatched("T1"), "e2", uow)
     assert d.record_task_completed(completed("T1", "aaaa1111"), "e3", uow) == []  # T2 still to do
+    assert d.record_review(review("T1", "aaaa1111", ReviewVerdict.APPROVE), "e4", uow) == []
     assert state(uow) is S.IN_PROGRESS
-    entered = d.record_task_completed(completed("T2", "bbbb2222bbbb"), "e4", uow)
-    assert entered == [S.CODE_REVIEW, S.TESTING, S.READY_TO_REVIEW]
+    assert d.record_task_completed(completed("T2", "bbbb2222bbbb"), "e5", uow) == [S.CODE_REVIEW]
+    waiting = d.story_delivery(uow, "US-1")
+    assert (waiting.blocked_reason, waiting.waiting_for) == (None, "the QA review of task(s) T2")
+    entered = d.record_review(review("T2", "bbbb2222bbbb", ReviewVerdict.APPROVE, "adds as asked"), "e6", uow)
+    assert entered == [S.TESTING, S.READY_TO_REVIEW]
     reasons = system_transitions(uow)
     assert [r[0] for r in reasons] == [
         "READY_FOR_EXECUTION",
@@ -119,7 +134,44 @@ def test_all_tasks_done_and_a_passing_suite_reach_ready_to_review_with_evidence(
         "READY_TO_REVIEW",
     ]
     assert "all 2 task(s) done on fleet/US-1 with 2 commit(s)" in (reasons[2][2] or "")
+    assert reasons[3][2] == "QA review: task T1 approved: looks right; task T2 approved: adds as asked"
     assert reasons[4][2] == "the suite passed at bbbb2222bbbb after task T2 (5 passed)"
+
+
+def test_requested_changes_send_the_story_back_a_bounded_number_of_times(uow: FakeUnitOfWork) -> None:
+    planned_story(uow)
+    d.record_tasks_derived(derived("T1"), "e1", uow)
+    d.record_execution_started(dispatched("T1"), "e2", uow)
+    heads = ["aaaa0001", "aaaa0002", "aaaa0003"]
+    for attempt, head in enumerate(heads, start=1):
+        assert d.record_task_completed(completed("T1", head), f"done-{attempt}", uow) == [S.CODE_REVIEW]
+        verdict = review("T1", head, ReviewVerdict.REQUEST_CHANGES, f"handle floats ({attempt})")
+        entered = d.record_review(verdict, f"review-{attempt}", uow)
+        if attempt <= REVIEW_ROUNDS:
+            assert entered == [S.IN_PROGRESS] and state(uow) is S.IN_PROGRESS
+            assert system_transitions(uow)[-1][2] == (
+                f"the QA review requested changes to task T1 ({attempt}/{REVIEW_ROUNDS}): "
+                f"handle floats ({attempt})"
+            )
+        else:  # beyond the bound: the story waits in CODE_REVIEW for a person, the reason visible
+            assert entered == [] and state(uow) is S.CODE_REVIEW
+    assert d.story_delivery(uow, "US-1").blocked_reason == (
+        "the QA review requested changes to task T1 3 times (bound 2): handle floats (3)"
+    )
+
+
+def test_a_review_of_an_older_change_is_ignored(uow: FakeUnitOfWork) -> None:
+    planned_story(uow)
+    d.record_tasks_derived(derived("T1"), "e1", uow)
+    d.record_execution_started(dispatched("T1"), "e2", uow)
+    d.record_task_completed(completed("T1", "aaaa0001"), "e3", uow)
+    d.record_task_completed(completed("T1", "aaaa0002"), "e4", uow)
+    assert d.record_review(review("T1", "aaaa0001", ReviewVerdict.APPROVE), "e5", uow) == []
+    assert state(uow) is S.CODE_REVIEW
+    assert d.record_review(review("T1", "aaaa0002", ReviewVerdict.APPROVE), "e6", uow) == [
+        S.TESTING,
+        S.READY_TO_REVIEW,
+    ]
 
 
 def test_a_redelivered_event_changes_nothing(uow: FakeUnitOfWork) -> None:

@@ -23,6 +23,7 @@ from swe_fleet.events.payloads import (
     TaskDerivationFailed,
     TaskDispatched,
     TasksDerived,
+    WorkspaceReviewCompleted,
     WorkspaceTaskCompleted,
     WorkspaceTaskFailed,
     WorkspaceTaskStarted,
@@ -56,6 +57,9 @@ DELIBERATION_FAILED = _spec(subjects.DELIBERATION_FAILED, "a council found no wi
 TASK_DISPATCHED = _spec(subjects.TASK_DISPATCHED, "a dispatched task starts execution (-> IN_PROGRESS)")
 TASK_STARTED = _spec(subjects.WORKSPACE_TASK_STARTED, "a workspace started a task (-> IN_PROGRESS)")
 TASK_COMPLETED = _spec(subjects.WORKSPACE_TASK_COMPLETED, "a task's change committed; move the story on")
+REVIEW_COMPLETED = _spec(
+    subjects.WORKSPACE_REVIEW_COMPLETED, "a QA review's verdict; move the story on or back"
+)
 TASK_FAILED = _spec(subjects.WORKSPACE_TASK_FAILED, "a task failed; the story stays, with the reason")
 CONSUMERS = (
     TASKS_DERIVED,
@@ -65,6 +69,7 @@ CONSUMERS = (
     TASK_STARTED,
     TASK_COMPLETED,
     TASK_FAILED,
+    REVIEW_COMPLETED,
 )
 
 
@@ -126,4 +131,11 @@ def delivery_consumers(
         dead_letters,
         payload_type=DeliberationFailed,
     )
-    return [derived, not_derived, no_winner, dispatched, started, completed, failed]
+    reviewed = ConsumerRuntime(
+        nc,
+        REVIEW_COMPLETED,
+        _handler(app, uc.record_review),
+        dead_letters,
+        payload_type=WorkspaceReviewCompleted,
+    )
+    return [derived, not_derived, no_winner, dispatched, started, completed, failed, reviewed]

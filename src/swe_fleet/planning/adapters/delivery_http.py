@@ -41,6 +41,7 @@ class DeliveryOut(BaseModel):
     all_done: bool
     suite: SuiteOut | None = Field(description="The story branch's suite after the last committed change")
     blocked_reason: str | None = Field(description="Why the story does not move on by itself, if it does not")
+    waiting_for: str | None = Field(description="What the story waits for that is on its way (a review)")
     send_backs: list[str]
     merge_commit: str | None
     base_branch: str | None
@@ -76,6 +77,7 @@ class DeliveryOut(BaseModel):
                 summary=suite.describe(),
             ),
             blocked_reason=delivery.blocked_reason,
+            waiting_for=delivery.waiting_for,
             send_backs=delivery.send_backs,
             merge_commit=delivery.merge_commit,
             base_branch=delivery.base_branch,

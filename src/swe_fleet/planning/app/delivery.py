@@ -18,6 +18,7 @@ from swe_fleet.events.payloads import (
     TaskDerivationFailed,
     TaskDispatched,
     TasksDerived,
+    WorkspaceReviewCompleted,
     WorkspaceTaskCompleted,
     WorkspaceTaskFailed,
     WorkspaceTaskResult,
@@ -86,6 +87,17 @@ def record_deliberation_failed(event: DeliberationFailed, event_id: str, uow: Un
     reason = f"its council found no winner: {event.reason}"
     return _apply(
         uow, event.story_id, event_id, lambda d: d.task_failed(event.task_id, branch="", reason=reason)
+    )
+
+
+def record_review(event: WorkspaceReviewCompleted, event_id: str, uow: UnitOfWork) -> list[StoryState]:
+    return _apply(
+        uow,
+        event.story_id,
+        event_id,
+        lambda d: d.review_completed(
+            event.task_id, verdict=event.verdict.value, summary=event.summary, head=event.head
+        ),
     )
 
 

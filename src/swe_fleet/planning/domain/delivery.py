@@ -4,8 +4,10 @@ Planning follows what execution reports (tasks derived, dispatched, started, com
 moves the story by itself, as the system, with the evidence as the reason:
 
 - execution starts (a task dispatched or started): PLANNED/READY_FOR_EXECUTION -> IN_PROGRESS;
-- every task done and the story branch's suite passing after the last change:
-  IN_PROGRESS -> CODE_REVIEW -> TESTING -> READY_TO_REVIEW;
+- every task done and the story branch's suite passing after the last change: IN_PROGRESS ->
+  CODE_REVIEW; every task's change approved by the QA review: -> TESTING -> READY_TO_REVIEW;
+- the QA review requests changes: CODE_REVIEW -> IN_PROGRESS with the review as the reason (at most
+  REVIEW_ROUNDS times per task; then the story waits, the reason visible);
 - a task that failed (the workspace gave up within its bounds), or a suite that fails on the
   branch: the story stays where it is, and `blocked_reason` says why.
 
@@ -38,6 +40,11 @@ class TaskStatus(StrEnum):
     RUNNING = "RUNNING"  # dispatched to an agent / its workspace started
     DONE = "DONE"  # its change is committed on the story branch (or it needed none)
     FAILED = "FAILED"  # the workspace gave up: nothing changed on the branch
+    CHANGES_REQUESTED = "CHANGES_REQUESTED"  # the QA review asked for another change
+
+
+# Times a task's change may be sent back by the QA review before the story waits for a person.
+REVIEW_ROUNDS = 2
 
 
 @dataclass
@@ -49,6 +56,20 @@ class TaskProgress:
     reason: str | None = None  # why it last failed
     commits: list[str] = field(default_factory=list)
     round: int = 0  # the delivery round in which it last changed
+    # The QA review of the task's last commit: "approve" / "request_changes", with its summary.
+    review: str | None = None
+    review_summary: str | None = None
+    review_head: str | None = None
+    changes_requested: int = 0
+
+    @property
+    def head(self) -> str | None:
+        return self.commits[-1] if self.commits else None
+
+    @property
+    def approved(self) -> bool:
+        """Its current change was approved (a task that needed no commit has nothing to review)."""
+        return self.head is None or (self.review == "approve" and self.review_head == self.head)
 
 
 @dataclass(frozen=True)
@@ -120,9 +141,22 @@ class StoryDelivery:
         task = self._task(task_id)
         task.status, task.reason, task.round = TaskStatus.DONE, None, self.round
         task.commits = [*task.commits, *(sha for sha in commits if sha not in task.commits)]
+        if task.review_head != task.head:  # a new change: its review is still to come
+            task.review = task.review_summary = None
         self.branch = branch
         if suite is not None:
             self.suite = suite
+
+    def review_completed(self, task_id: str, *, verdict: str, summary: str, head: str | None) -> None:
+        """The QA review of `head`; a request for changes sends the task back (bounded)."""
+        task = self._task(task_id)
+        if head is not None and task.head is not None and head != task.head:
+            return  # a review of an older change: the current one awaits its own
+        task.review, task.review_summary, task.review_head = verdict, summary, head
+        if verdict == "request_changes":
+            task.changes_requested += 1
+            if task.status is TaskStatus.DONE:
+                task.status = TaskStatus.CHANGES_REQUESTED
 
     def task_failed(self, task_id: str, *, branch: str, reason: str) -> None:
         """Nothing changed on the branch (the failed change's own test run is not the branch's)."""
@@ -167,8 +201,23 @@ class StoryDelivery:
                 f"task {task.task_id} failed ({task.failures}x): {task.reason or 'no reason given'}"
                 for task in failed
             )
+        over = [t for t in self.tasks.values() if t.changes_requested > REVIEW_ROUNDS]
+        if over:
+            return "; ".join(
+                f"the QA review requested changes to task {t.task_id} {t.changes_requested} times "
+                f"(bound {REVIEW_ROUNDS}): {t.review_summary}"
+                for t in over
+            )
         if self.all_done and (self.suite is None or not self.suite.ok):
             return self.suite.describe() if self.suite else "no test run of the story branch was reported"
+        return None
+
+    @property
+    def waiting_for(self) -> str | None:
+        """What the story waits for that is on its way (not a failure): the QA review of done tasks."""
+        waiting = [t.task_id for t in self.tasks.values() if t.status is TaskStatus.DONE and not t.approved]
+        if self.all_done and waiting and self.blocked_reason is None:
+            return f"the QA review of task(s) {', '.join(waiting)}"
         return None
 
     def moves(self, state: StoryState, *, execution_started: bool) -> list[tuple[StoryState, str]]:
@@ -176,16 +225,41 @@ class StoryDelivery:
         if execution_started and state in _INTO_PROGRESS:
             reason = f"execution started (round {self.round})"
             return [(target, reason) for target in _INTO_PROGRESS[state]]
-        if state is not S.IN_PROGRESS or not self.all_done or self.suite is None or not self.suite.ok:
+        rework = [
+            t
+            for t in self.tasks.values()
+            if t.status is TaskStatus.CHANGES_REQUESTED and t.changes_requested <= REVIEW_ROUNDS
+        ]
+        if state is S.CODE_REVIEW and rework:
+            return [
+                (
+                    S.IN_PROGRESS,
+                    "; ".join(
+                        f"the QA review requested changes to task {t.task_id} "
+                        f"({t.changes_requested}/{REVIEW_ROUNDS}): {t.review_summary}"
+                        for t in rework
+                    ),
+                )
+            ]
+        if state not in (S.IN_PROGRESS, S.CODE_REVIEW):
             return []
-        commits = sum(len(task.commits) for task in self.tasks.values())
-        done = (
-            f"all {len(self.tasks)} task(s) done on {self.branch or 'the story branch'} "
-            f"with {commits} commit(s) (round {self.round})"
-        )
+        if not self.all_done or self.suite is None or not self.suite.ok:
+            return []
+        moves: list[tuple[StoryState, str]] = []
+        if state is S.IN_PROGRESS:
+            commits = sum(len(task.commits) for task in self.tasks.values())
+            done = (
+                f"all {len(self.tasks)} task(s) done on {self.branch or 'the story branch'} "
+                f"with {commits} commit(s) (round {self.round})"
+            )
+            moves.append((S.CODE_REVIEW, done))
+        if not all(task.approved for task in self.tasks.values()):
+            return moves
+        reviewed = [t for t in self.tasks.values() if t.head is not None]
+        verdicts = "; ".join(f"task {t.task_id} approved: {t.review_summary}" for t in reviewed)
         return [
-            (S.CODE_REVIEW, done),
-            (S.TESTING, f"each task's change passed the suite when committed; {done}"),
+            *moves,
+            (S.TESTING, f"QA review: {verdicts or 'no change to review'}"),
             (S.READY_TO_REVIEW, self.suite.describe()),
         ]
 
@@ -205,6 +279,10 @@ class StoryDelivery:
                     "reason": t.reason,
                     "commits": t.commits,
                     "round": t.round,
+                    "review": t.review,
+                    "review_summary": t.review_summary,
+                    "review_head": t.review_head,
+                    "changes_requested": t.changes_requested,
                 }
                 for t in self.tasks.values()
             ],
@@ -242,6 +320,10 @@ class StoryDelivery:
                     reason=t.get("reason"),
                     commits=list(t.get("commits", [])),
                     round=int(t.get("round", 0)),
+                    review=t.get("review"),
+                    review_summary=t.get("review_summary"),
+                    review_head=t.get("review_head"),
+                    changes_requested=int(t.get("changes_requested", 0)),
                 )
                 for t in document.get("tasks", [])
             },
