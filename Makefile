@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install test test-fast lint bench chaos demo up verify clean schemas
+.PHONY: install test test-cov test-fast lint bench chaos demo up verify clean schemas
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -20,11 +20,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Two workers (tests/README.md): every real-LLM test on one of them (xdist group "llm"), the rest shared.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra -n 2 --dist loadgroup
+
+# The same run with line coverage of src/swe_fleet (in-process; the figure quoted in tests/README.md).
+test-cov: $(STAMP)
+	$(BIN)/python -m pytest -q -ra -n 2 --dist loadgroup --cov=swe_fleet --cov-report=term
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -ra -m "not llm and not slow"
+	$(BIN)/python -m pytest -q -ra -n 2 -m "not llm and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench fleet_testing

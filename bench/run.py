@@ -24,7 +24,7 @@ from bench.harness import BenchContext, machine
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
 REPORT = ROOT / "BENCHMARKS.md"
-ALL = ["backbone", "context", "orchestrator", "workspace", "humaneval"]
+ALL = ["backbone", "context", "orchestrator", "workspace", "workspace_task", "rehydration", "humaneval"]
 
 
 def available() -> list[str]:

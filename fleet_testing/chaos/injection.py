@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from swe_fleet.events import subjects
+from swe_fleet.events import streams, subjects
 from swe_fleet.events.envelope import DEFAULT_MAX_EVENT_BYTES, EventDecodeError, decode_event, new_event_id
 
-PLANNING = "PLANNING_EVENTS"
-ORCHESTRATION = "ORCHESTRATOR_EVENTS"
+PLANNING = streams.PLANNING_EVENTS
+ORCHESTRATION = streams.ORCHESTRATOR_EVENTS
 
 
 @dataclass(frozen=True)

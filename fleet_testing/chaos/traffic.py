@@ -121,6 +121,7 @@ class TrafficDriver:
         actors: int = 6,
         seed: int = 7,
         request_timeout: float = 15.0,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self._urls = planning_urls
         self.run_id = run_id
@@ -129,7 +130,7 @@ class TrafficDriver:
         self.random = random.Random(seed)
         self.record = DriverRecord()
         self._pacer = Pacer(rate)
-        self._client = httpx.AsyncClient(timeout=request_timeout)
+        self._client = httpx.AsyncClient(timeout=request_timeout, headers=headers)
         self._story_numbers = iter(range(1, 1_000_000))
         self._stop = asyncio.Event()
 
@@ -190,11 +191,11 @@ class TrafficDriver:
     async def setup(self) -> None:
         project_id, epic_id = f"{self.run_id}-PRJ", f"{self.run_id}-EPIC"
         for kind, path, body in (
-            ("project", "/v1/projects", {"id": project_id, "name": "chaos", "created_by": "po"}),
+            ("project", "/v1/projects", {"id": project_id, "name": "chaos"}),
             (
                 "epic",
                 "/v1/epics",
-                {"id": epic_id, "project_id": project_id, "title": "chaos traffic", "created_by": "po"},
+                {"id": epic_id, "project_id": project_id, "title": "chaos traffic"},
             ),
         ):
             while True:
@@ -277,7 +278,7 @@ class TrafficDriver:
             "transition",
             "POST",
             f"/v1/stories/{story.id}/transitions",
-            {"to_state": to_state.value, "by": "po"},
+            {"to_state": to_state.value},
             headers={"If-Match": f'"{story.version}"'},
         )
         if moved is None:
@@ -297,7 +298,6 @@ class TrafficDriver:
                 "acceptance_criteria": ["the checker finds every effect once"],
                 "technical_notes": "chaos",
                 "roles": ["DEV", "QA"],
-                "created_by": "architect",
             }
             created = await self._change("plan", "POST", f"/v1/stories/{story.id}/plans", body)
             if created is None:
@@ -309,15 +309,13 @@ class TrafficDriver:
         plan_id = proposed[0]
         if self.random.random() < 0.2:
             rejected = await self._change(
-                "reject_plan", "POST", f"/v1/plans/{plan_id}/reject", {"by": "po", "reason": "not yet"}
+                "reject_plan", "POST", f"/v1/plans/{plan_id}/reject", {"reason": "not yet"}
             )
             if rejected is not None:
                 self.record.confirmed.append(("reject_plan", plan_id))
             await self._resync(story)
             return
-        approved = await self._change(
-            "approve_plan", "POST", f"/v1/plans/{plan_id}/approve", {"by": "po", "notes": "go"}
-        )
+        approved = await self._change("approve_plan", "POST", f"/v1/plans/{plan_id}/approve", {"notes": "go"})
         if approved is not None:
             self.record.confirmed.append(("approve_plan", plan_id))
         await self._resync(story)  # an approval may move the story (READY_FOR_PLANNING -> PLANNED)
@@ -329,7 +327,6 @@ class TrafficDriver:
             "id": decision_id,
             "story_id": story.id,
             "title": f"decision {story.decision_count}",
-            "proposed_by": "architect",
             "affects": [story.id],
         }
         proposed = await self._change("propose_decision", "POST", "/v1/decisions", body)
@@ -343,7 +340,7 @@ class TrafficDriver:
             f"{verdict}_decision",
             "POST",
             f"/v1/decisions/{decision_id}/{verdict}",
-            {"by": "po", "rationale": "because the chaos suite says so"},
+            {"rationale": "because the chaos suite says so"},
         )
         if decided is not None:
             self.record.confirmed.append((f"{verdict}_decision", decision_id))

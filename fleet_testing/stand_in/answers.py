@@ -85,4 +85,6 @@ def answer(
                 for c in inputs["rubric"]
             ]
         }
+    if kind is CommandKind.PROBE:  # a stand-in has no Context service to fetch from, and says so
+        return {"plan_id": inputs.get("plan_id", ""), "context_error": "a stand-in worker fetches no context"}
     raise ValueError(kind)

@@ -22,7 +22,7 @@ from swe_fleet.backbone.consumer import ConsumerRuntime, Delivery
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.publisher import EventPublisher
-from swe_fleet.events import subjects
+from swe_fleet.events import streams, subjects
 from swe_fleet.events.envelope import deterministic_event_id, utc_now
 from swe_fleet.events.payloads import (
     AgentCommand,
@@ -55,7 +55,7 @@ class StandInWorker:
         self._publisher = EventPublisher(nc.jetstream(), "stand-in-worker")
         spec = ConsumerSpec(
             durable=durable,
-            stream="AGENT_COMMANDS",
+            stream=streams.AGENT_COMMANDS,
             filter_subject="agent.cmd.>",
             ack_wait_seconds=10,
             batch_size=1,

@@ -1,4 +1,6 @@
-"""Named fault-injection points, off unless FLEET_FAULTS names them (tests and `make chaos` only).
+"""Named fault-injection points, off unless the process arms them (tests and `make chaos` only).
+
+A process entry point (`fleet up`, `fleet serve`) arms the spec of its settings' `faults`, i.e.
 
     FLEET_FAULTS="planning.outbox.after_publish:kill,context.projection.before_commit:raise"
 
@@ -14,7 +16,7 @@ import os
 import signal
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from swe_fleet.errors import TransientError
 
@@ -28,54 +30,74 @@ class InjectedOutage(TransientError):
 
 
 @dataclass(frozen=True)
-class _Fault:
+class Fault:
     action: str
     argument: float | None
     on_hit: int | None
 
 
-def _parse(spec: str) -> dict[str, _Fault]:
-    faults: dict[str, _Fault] = {}
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        point, _, action = item.partition(":")
-        action = action or "raise"
-        on_hit = None
-        if "@" in action:
-            action, _, hit = action.partition("@")
-            on_hit = int(hit)
-        name, _, argument = action.partition("=")
-        faults[point] = _Fault(name, float(argument) if argument else None, on_hit)
-    return faults
+@dataclass
+class FaultPlan:
+    """The faults armed in one process, with the hits counted so far at each point."""
+
+    faults: dict[str, Fault] = field(default_factory=dict)
+    hits: Counter[str] = field(default_factory=Counter)
+    outage_ends: dict[str, float] = field(default_factory=dict)  # point -> monotonic time it ends
+
+    @classmethod
+    def parse(cls, spec: str) -> FaultPlan:
+        """A plan from a FLEET_FAULTS-style spec; an empty spec arms nothing."""
+        faults: dict[str, Fault] = {}
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            point, _, action = item.partition(":")
+            action = action or "raise"
+            on_hit = None
+            if "@" in action:
+                action, _, hit = action.partition("@")
+                on_hit = int(hit)
+            name, _, argument = action.partition("=")
+            faults[point] = Fault(name, float(argument) if argument else None, on_hit)
+        return cls(faults)
+
+    def hit(self, point: str) -> None:
+        """Do what the plan says for `point`; nothing at all when it is not named there."""
+        fault = self.faults.get(point)
+        if fault is None:
+            return
+        self.hits[point] += 1
+        if fault.action == "outage":
+            self._outage(point, fault)
+            return
+        if fault.on_hit is not None and self.hits[point] != fault.on_hit:
+            return
+        if fault.action == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif fault.action == "delay":
+            time.sleep(fault.argument or 1.0)
+        else:
+            raise InjectedFault(f"fault injected at {point}")
+
+    def _outage(self, point: str, fault: Fault) -> None:
+        if fault.on_hit is not None and self.hits[point] < fault.on_hit:
+            return
+        now = time.monotonic()
+        ends = self.outage_ends.setdefault(point, now + (fault.argument or 5.0))
+        if now < ends:
+            raise InjectedOutage(f"outage injected at {point} for {ends - now:.1f}s more")
 
 
-_FAULTS = _parse(os.environ.get("FLEET_FAULTS", ""))
-_HITS: Counter[str] = Counter()
-_OUTAGE_ENDS: dict[str, float] = {}  # point -> monotonic time its outage ends
+# Nothing armed until the process's entry point says so (`arm(settings.faults)`); importing this
+# module reads no environment.
+_armed = FaultPlan()
+
+
+def arm(spec: str) -> FaultPlan:
+    """Arm this process's fault points from a spec (the settings' `faults`, FLEET_FAULTS); "" disarms."""
+    global _armed
+    _armed = FaultPlan.parse(spec)
+    return _armed
 
 
 def fault_point(point: str) -> None:
-    """Do what FLEET_FAULTS says for `point`; nothing at all when it is not named there."""
-    fault = _FAULTS.get(point)
-    if fault is None:
-        return
-    _HITS[point] += 1
-    if fault.action == "outage":
-        _outage(point, fault)
-        return
-    if fault.on_hit is not None and _HITS[point] != fault.on_hit:
-        return
-    if fault.action == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    elif fault.action == "delay":
-        time.sleep(fault.argument or 1.0)
-    else:
-        raise InjectedFault(f"fault injected at {point}")
-
-
-def _outage(point: str, fault: _Fault) -> None:
-    if fault.on_hit is not None and _HITS[point] < fault.on_hit:
-        return
-    now = time.monotonic()
-    ends = _OUTAGE_ENDS.setdefault(point, now + (fault.argument or 5.0))
-    if now < ends:
-        raise InjectedOutage(f"outage injected at {point} for {ends - now:.1f}s more")
+    """Do what the armed plan says for `point`; nothing at all when it is not named there."""
+    _armed.hit(point)

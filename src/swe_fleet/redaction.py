@@ -1,12 +1,14 @@
-"""Removes secrets from text before anything leaves the fleet (Context packs, workspace events, logs).
+"""Removes secrets from text before anything leaves the fleet: at the planning API's intake, from
+Context packs, agents' prompts and answers, workspace events, and every log record.
 
-Applied to every section's full text before it is measured or shortened, so a cut can never leave
-half a secret behind. Each rule replaces the secret (not its label) with `[REDACTED:<kind>]`, so an
-agent still sees that a password was there. Rules err towards redacting too much.
+The Context service applies it to every section's full text before it is measured or shortened, so
+a cut can never leave half a secret behind. Each rule replaces the secret (not its label) with
+`[REDACTED:<kind>]`, so an agent still sees that a password was there. Rules err towards redacting too much.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ _SECRET_KEYS = (
     r"pass(?:word|wd|phrase)|pwd|secret(?:[_-]?key)?|client[_-]?secret|api[_-]?key|apikey|"
     r"access[_-]?key(?:[_-]?id)?|secret[_-]?access[_-]?key|private[_-]?key|auth[_-]?token|"
     r"access[_-]?token|refresh[_-]?token|id[_-]?token|token|credentials?|session[_-]?(?:id|key|token)|"
-    r"cookie|signature|dsn|connection[_-]?string|conn[_-]?str"
+    r"cookie|signature|dsn|connection[_-]?string|conn[_-]?str|account[_-]?key|shared[_-]?access[_-]?key|sig"
 )
 
 RULES: tuple[_Rule, ...] = (
@@ -65,6 +67,7 @@ RULES: tuple[_Rule, ...] = (
     _Rule("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")),
     _Rule("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9\-_]{20,}")),
     _Rule("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}")),
+    _Rule("slack_webhook", re.compile(r"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_\-]+")),
     _Rule("openai_key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{20,}")),
     _Rule("stripe_key", re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}")),
     _Rule("google_api_key", re.compile(r"\bAIza[0-9A-Za-z\-_]{35}")),
@@ -73,7 +76,10 @@ RULES: tuple[_Rule, ...] = (
     _Rule(
         "secret_assignment",
         re.compile(
-            rf"((?:{_SECRET_KEYS})[\"']?\s*(?:=>|:=|=|:)\s*)(?!\[REDACTED)(\"[^\"\n]*\"|'[^'\n]*'|[^\s,;}}\]]+)",
+            # A "value" that is itself followed by `=` or `:` is the next key (`secret: aws_secret_key =
+            # ...`): skipped, so the assignment after it is the one redacted.
+            rf"((?:{_SECRET_KEYS})[\"']?\s*(?:=>|:=|=|:)\s*)(?!\[REDACTED)"
+            rf"(\"[^\"\n]*\"|'[^'\n]*'|[^\s,;}}\]]++)(?!\s*(?:=>|:=|=|:))",
             re.IGNORECASE,
         ),
         _keep_group(1, "secret"),
@@ -119,3 +125,28 @@ def redact_value(value: object) -> object:
     if isinstance(value, list | tuple):
         return [redact_value(item) for item in value]
     return value
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter (put on handlers) that redacts each record's final message and traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose arguments do not fit its format: log it as it is
+            return True
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+def redact_logs(logger: logging.Logger | None = None) -> None:
+    """Put a RedactingFilter on every handler of `logger` (default: the root logger), once each."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(existing, RedactingFilter) for existing in handler.filters):
+            handler.addFilter(RedactingFilter())

@@ -71,6 +71,9 @@ class FleetSettings(BaseSettings):
     agent_answer_attempts: int = Field(default=3, ge=1, le=10)
     agent_command_timeout_seconds: float = Field(default=600.0, gt=0)
     agent_context_attempts: int = Field(default=3, ge=1)
+    # Context service unreachable: "answer" without context (the response says why) or "wait" for it
+    # (the command is held and retried until Context is back or the command's deadline passes).
+    agent_context_policy: str = Field(default="answer", pattern="^(answer|wait)$")
     agent_worker_id: str | None = None
 
     # Orchestrator: councils file (default: the packaged orchestrator/councils.yaml) and overrides
@@ -91,7 +94,40 @@ class FleetSettings(BaseSettings):
     workspace_answer_tokens: int = Field(default=1024, ge=64)
     workspace_ack_wait_seconds: float = Field(default=60.0, gt=0)
 
+    # Security (ADR 0800). Clients of the HTTP API (the CLI, agent workers) send FLEET_TOKEN, else the
+    # token in FLEET_TOKEN_FILE, else the embedded fleet's own token file under <data dir>/auth/.
+    token: str | None = Field(default=None, repr=False)
+    token_file: Path | None = None
+    # The API verifies tokens of this issuer and audience: the fleet's own (key under <data dir>/auth/),
+    # or an OIDC provider's when FLEET_AUTH_JWKS_URL is set (then FLEET_AUTH_ISSUER is its issuer URL).
+    auth_issuer: str = "swe-fleet"
+    auth_audience: str = "swe-fleet"
+    auth_jwks_url: str | None = None
+    auth_roles_claim: str = "roles"
+    # Requests per identity: a bucket of `burst`, refilled at `per_minute` (429 when empty).
+    api_rate_per_minute: float = Field(default=600.0, gt=0)
+    api_rate_burst: int = Field(default=120, ge=1)
+    # Origins a browser may call the API from (CORS); none by default.
+    cors_origins: list[str] = Field(default_factory=list)
+
+    # NATS identity (ADR 0801): FLEET_NATS_USER/PASSWORD, or FLEET_NATS_CREDS (a file from
+    # `fleet nats-config`), else the embedded server's <data dir>/nats/creds/<service>.json. TLS for
+    # every client: the CA to trust, and a client certificate and key for mutual TLS.
+    nats_user: str | None = None
+    nats_password: str | None = Field(default=None, repr=False)
+    nats_creds: Path | None = None
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
+
+    # POST /v1/graph/query: the store stops a query after this long (400), and returns at most this
+    # many rows (`truncated` says there were more).
+    graph_query_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    graph_query_max_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+
     log_level: str = "INFO"
+    # Fault-injection points armed in this process (tests and `make chaos` only; see swe_fleet.faults).
+    faults: str = ""
 
     @property
     def resolved_api_url(self) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fleet_testing.auth import bearer, token_for
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.context.consumers import consumer_specs
 from swe_fleet.embedded.child import free_port
@@ -49,8 +50,9 @@ def spawn_context(nats_url: str, tmp_path: Path, port: int, faults: str = "") ->
     )
 
 
-async def graph_rows(port: int, cypher: str) -> list[dict]:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+async def graph_rows(port: int, cypher: str, tmp_path: Path) -> list[dict]:
+    headers = bearer(tmp_path / "data")  # the issuer of the process's data dir
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10, headers=headers) as client:
         response = await client.post("/v1/graph/query", json={"cypher": cypher})
         response.raise_for_status()
         return response.json()["rows"]
@@ -86,15 +88,15 @@ async def test_a_crash_around_the_commit_ends_with_every_effect_exactly_once(
     try:
 
         async def all_applied() -> bool:
-            rows = await graph_rows(port, "MATCH (e:ProjectedEvent) RETURN count(e) AS n")
+            rows = await graph_rows(port, "MATCH (e:ProjectedEvent) RETURN count(e) AS n", tmp_path)
             return rows[0]["n"] == len(events)
 
         # The killed batch comes back after its ack wait (10 s): no process acked it.
         await wait_for(all_applied, 120, "every event applied after the restart")
         for label, expected in EXPECTED_NODES.items():
-            rows = await graph_rows(port, f"MATCH (n:{label}) RETURN count(n) AS n")
+            rows = await graph_rows(port, f"MATCH (n:{label}) RETURN count(n) AS n", tmp_path)
             assert rows[0]["n"] == expected, label
-        story = await graph_rows(port, "MATCH (s:Story {id: 'US-crash'}) RETURN s.state AS state")
+        story = await graph_rows(port, "MATCH (s:Story {id: 'US-crash'}) RETURN s.state AS state", tmp_path)
         assert story == [{"state": "IN_PROGRESS"}]
         for spec in consumer_specs():
             info = await js.consumer_info(spec.stream, spec.durable)
@@ -119,7 +121,11 @@ async def test_fleet_graph_query_goes_through_the_api_of_the_process_that_owns_t
 ):
     port = free_port()
     service = spawn_context(nats_server.url, tmp_path, port)
-    env = {"FLEET_NATS_URL": nats_server.url, "FLEET_API_URL": f"http://127.0.0.1:{port}"}
+    env = {
+        "FLEET_NATS_URL": nats_server.url,
+        "FLEET_API_URL": f"http://127.0.0.1:{port}",
+        "FLEET_TOKEN": token_for(tmp_path / "data"),
+    }
     try:
         # The field report's command, with our CLI: a bare JSON payload published as is.
         body = '{"story_id":"US-VERIFY-001","plan_id":"plan-verify-v1","approved_by":"po"}'

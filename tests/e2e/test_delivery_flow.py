@@ -21,11 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
+from fleet_testing.auth import token_for
+from fleet_testing.git_repos import branches, run_git, seeded_remote
+from fleet_testing.scripted_llm import ScriptedLlm, Turn
 from swe_fleet.events.payloads import ReviewVerdict
 from swe_fleet.planning.domain.delivery import SYSTEM_ACTOR
-from tests.support.git_repos import branches, run_git, seeded_remote
 from tests.support.review_process import script_review, start_review
-from tests.support.scripted_llm import ScriptedLlm, Turn
 from tests.support.workspace_fleet import TEST_COMMAND, WorkspaceFleet, dispatch
 
 FLEET = Path(sys.executable).with_name("fleet")
@@ -63,13 +64,18 @@ def fleet(nats_server, tmp_path: Path, llm: ScriptedLlm) -> Iterator[WorkspaceFl
 
 
 def po(fleet: WorkspaceFleet, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FLEET_PLANNING_URL": fleet.planning_url, "FLEET_ACTOR": "po-ana"}
+    # A product owner's token naming po-ana: the API records that identity as the actor.
+    env = {
+        **os.environ,
+        "FLEET_PLANNING_URL": fleet.planning_url,
+        "FLEET_TOKEN": token_for(fleet.root / "planning", "po-ana"),
+    }
     return subprocess.run([str(FLEET), *args], capture_output=True, text=True, env=env, timeout=60)
 
 
 def planned_story(fleet: WorkspaceFleet, repo: Path) -> str:
     """A story of a project on `repo`, taken by the PO to an approved plan (PLANNED)."""
-    with httpx.Client(base_url=fleet.planning_url, timeout=10) as http:
+    with httpx.Client(base_url=fleet.planning_url, timeout=10, headers=fleet.headers) as http:
 
         def ok(response: httpx.Response) -> Any:
             assert response.status_code < 300, response.text
@@ -78,48 +84,43 @@ def planned_story(fleet: WorkspaceFleet, repo: Path) -> str:
         project = ok(
             http.post(
                 "/v1/projects",
-                json={"name": "Calc", "created_by": "po", "repo": str(repo), "test_command": TEST_COMMAND},
+                json={"name": "Calc", "repo": str(repo), "test_command": TEST_COMMAND},
             )
         )
-        epic = ok(
-            http.post("/v1/epics", json={"project_id": project["id"], "title": "Maths", "created_by": "po"})
-        )
+        epic = ok(http.post("/v1/epics", json={"project_id": project["id"], "title": "Maths"}))
         story = ok(
             http.post(
                 "/v1/stories",
                 json={
                     "title": "add adds",
-                    "owner": "po",
-                    "created_by": "po",
                     "epic_id": epic["id"],
                     "acceptance_criteria": ["add(2, 3) == 5"],
                 },
             )
         )
         for state in ("PO_REVIEW", "READY_FOR_PLANNING"):
-            ok(http.post(f"/v1/stories/{story['id']}/transitions", json={"to_state": state, "by": "po"}))
+            ok(http.post(f"/v1/stories/{story['id']}/transitions", json={"to_state": state}))
         plan = ok(
             http.post(
                 f"/v1/stories/{story['id']}/plans",
                 json={
                     "description": PLAN,
                     "acceptance_criteria": ["tests pass"],
-                    "created_by": "po",
                     "roles": ["DEV"],
                 },
             )
         )
-        ok(http.post(f"/v1/plans/{plan['id']}/approve", json={"by": "po"}))
+        ok(http.post(f"/v1/plans/{plan['id']}/approve", json={}))
     return str(story["id"])
 
 
 async def story_state(fleet: WorkspaceFleet, story_id: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=fleet.planning_url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=fleet.planning_url, timeout=10, headers=fleet.headers) as http:
         return (await http.get(f"/v1/stories/{story_id}")).json()
 
 
 async def delivery(fleet: WorkspaceFleet, story_id: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=fleet.planning_url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=fleet.planning_url, timeout=10, headers=fleet.headers) as http:
         return (await http.get(f"/v1/stories/{story_id}/delivery")).json()
 
 

@@ -16,8 +16,9 @@ import pytest
 from tests.e2e.test_flow_real_llm import small_councils
 from tests.support.fleet_up import embedded_env
 
-pytestmark = pytest.mark.llm
-RUN_TIMEOUT = 1800.0  # two shared cores and a CPU LLM: generous, never a speed claim
+RUN_TIMEOUT = 900.0  # one `fleet demo` on two shared cores and a CPU LLM: generous, never a speed claim
+# pytest-timeout (600 s for other tests) must not cut the two runs short: it allows both, plus set-up.
+pytestmark = [pytest.mark.llm, pytest.mark.timeout(2 * RUN_TIMEOUT + 120)]
 
 
 def graph_totals(output: str) -> dict[str, int]:
@@ -30,10 +31,11 @@ def graph_totals(output: str) -> dict[str, int]:
     return dict(zip(names, values, strict=True))
 
 
-def run_demo(data_dir: Path, councils: Path) -> subprocess.CompletedProcess[str]:
+def run_demo(data_dir: Path, councils: Path, llm_url: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         **embedded_env(data_dir),
+        "FLEET_LLM_URL": llm_url,  # the session's model, loaded once for every `llm` test
         "FLEET_ORCHESTRATOR_COUNCILS": str(councils),
         "COLUMNS": "400",  # rich: one table row per line, whatever the cell lengths
     }
@@ -46,13 +48,13 @@ def run_demo(data_dir: Path, councils: Path) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_the_demo_runs_twice_and_the_history_grows(tmp_path: Path) -> None:
+def test_the_demo_runs_twice_and_the_history_grows(llama_server, tmp_path: Path) -> None:
     councils = small_councils(tmp_path / "councils.yaml", max_tasks=1, agents=2)
     data_dir = tmp_path / "data"
 
-    first = run_demo(data_dir, councils)
+    first = run_demo(data_dir, councils, llama_server.url)
     assert first.returncode == 0, first.stderr[-3000:]
-    second = run_demo(data_dir, councils)
+    second = run_demo(data_dir, councils, llama_server.url)
     assert second.returncode == 0, second.stderr[-3000:]
 
     assert "run 1 — a story from creation to dispatched tasks" in first.stderr

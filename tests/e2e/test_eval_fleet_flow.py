@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from fleet_testing.scripted_llm import ScriptedLlm, Turn
 from fleet_testing.stand_in.worker import Script, StandInWorker
 from swe_fleet.backbone.connection import connect
 from swe_fleet.evaluation.adapters.problem_source import load_problems, select
 from swe_fleet.events.payloads import ReviewVerdict
 from tests.integration.orchestrator.support import RunningOrchestrator, fast_councils
 from tests.support.review_process import script_review, start_review
-from tests.support.scripted_llm import ScriptedLlm, Turn
 from tests.support.workspace_fleet import WorkspaceFleet
 
 FLEET = Path(sys.executable).with_name("fleet")
@@ -84,7 +84,7 @@ async def test_the_real_flow_reports_what_the_hidden_tests_find_on_each_story_br
     script = Script(derive_outputs=[one_task(right.entry_point), one_task(wrong.entry_point)])
     try:
         async with StandInWorker(nc, script), RunningOrchestrator(nats_server.url, fast_councils(agents=1)):
-            env = {**os.environ, "FLEET_LLM_MODEL": "scripted"}
+            env = {**os.environ, "FLEET_LLM_MODEL": "scripted", "FLEET_TOKEN": fleet.token}
             command = [
                 str(FLEET), "eval", "humaneval", "--problems", "0,2", "--fleet-url", fleet.planning_url,
                 "--deadline", "240", "--json", "--keep", "--work-dir", str(tmp_path / "eval"),

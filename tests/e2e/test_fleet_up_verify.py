@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fleet_testing.auth import token_for
 from swe_fleet.embedded.child import free_port
 from tests.support.fleet_up import embedded_env, spawn_fleet_up, stop, wait_ready
 
@@ -43,7 +44,14 @@ def running_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     api = f"http://127.0.0.1:{env['FLEET_HTTP_PORT']}"
     try:
         wait_ready(api, process)
-        yield {"FLEET_API_URL": api, "FLEET_NATS_URL": f"nats://127.0.0.1:{env['FLEET_NATS_PORT']}"}
+        yield {
+            "FLEET_API_URL": api,
+            "FLEET_NATS_URL": f"nats://127.0.0.1:{env['FLEET_NATS_PORT']}",
+            # Made by `fleet up` on its first start, as a user would find it.
+            "FLEET_TOKEN_FILE": str(data / "auth" / "po.token"),
+            # ...and so is the admin's NATS identity: `fleet verify` inspects every stream and durable.
+            "FLEET_NATS_CREDS": str(data / "nats" / "creds" / "fleet-admin.json"),
+        }
     finally:
         stop(process)
         log.close()
@@ -69,7 +77,9 @@ def test_verify_is_all_green_on_a_running_fleet(running_fleet) -> None:
 
 
 def test_probe_stories_stay_off_the_board(running_fleet) -> None:
-    board = httpx.get(f"{running_fleet['FLEET_API_URL']}/v1/stories", timeout=10).json()
+    token = Path(running_fleet["FLEET_TOKEN_FILE"]).read_text().strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    board = httpx.get(f"{running_fleet['FLEET_API_URL']}/v1/stories", headers=headers, timeout=10).json()
     assert not [story for story in board if story["id"].startswith("probe-")]
 
 
@@ -93,6 +103,8 @@ def separate_services(nats_server, tmp_path: Path) -> Iterator[dict[str, object]
         "FLEET_GRAPH_URL": f"ladybug://{tmp_path / 'graph' / 'g.lbug'}",
         "FLEET_PLANNING_URL": f"http://127.0.0.1:{ports['planning']}",
         "FLEET_CONTEXT_URL": f"http://127.0.0.1:{ports['context']}",
+        # `fleet serve` makes no PO token (only `fleet up` does): the operator mints one.
+        "FLEET_TOKEN": token_for(tmp_path),
     }
     processes = {}
     for name, port in ports.items():

@@ -25,14 +25,17 @@ import httpx
 import pytest
 import yaml
 
+from fleet_testing.auth import bearer, token_for
 from swe_fleet.backbone.connection import connect
 from swe_fleet.embedded.child import free_port
 from swe_fleet.events.envelope import decode_event
+from swe_fleet.security.identity import Role
 from tests.support.fleet_up import embedded_env, spawn_fleet_up, stop, wait_ready
 
-pytestmark = pytest.mark.llm
 COUNCILS = Path(__file__).resolve().parents[2] / "src" / "swe_fleet" / "orchestrator" / "councils.yaml"
 FLOW_DEADLINE = 1500.0
+# pytest-timeout must not cut a flow short before its own deadline says what went wrong.
+pytestmark = [pytest.mark.llm, pytest.mark.timeout(FLOW_DEADLINE + 300)]
 
 
 def small_councils(path: Path, *, max_tasks: int = 2, agents: int = 3) -> Path:
@@ -45,17 +48,21 @@ def small_councils(path: Path, *, max_tasks: int = 2, agents: int = 3) -> Path:
 
 
 class Api:
-    def __init__(self, planning: str, context: str) -> None:
+    def __init__(self, planning: str, context: str, data_dir: Path) -> None:
         self.planning, self.context = planning, context
+        self.headers = bearer(data_dir)  # a product owner, signed by the fleet's issuer in data_dir
 
     def post(self, path: str, body: dict) -> dict:
-        response = httpx.post(f"{self.planning}/v1{path}", json=body, timeout=30)
+        response = httpx.post(f"{self.planning}/v1{path}", json=body, headers=self.headers, timeout=30)
         assert response.status_code in (200, 201), response.text
         return response.json()
 
     def query(self, cypher: str, **params: object) -> list[dict]:
         response = httpx.post(
-            f"{self.context}/v1/graph/query", json={"cypher": cypher, "params": params}, timeout=30
+            f"{self.context}/v1/graph/query",
+            json={"cypher": cypher, "params": params},
+            headers=self.headers,
+            timeout=30,
         )
         assert response.status_code == 200, response.text
         return response.json()["rows"]
@@ -72,7 +79,7 @@ class Api:
             },
         )
         for state in ("PO_REVIEW", "READY_FOR_PLANNING"):
-            self.post(f"/stories/{story}/transitions", {"to_state": state, "by": "po"})
+            self.post(f"/stories/{story}/transitions", {"to_state": state})
         self.post(
             f"/stories/{story}/plans",
             {
@@ -82,10 +89,9 @@ class Api:
                 "acceptance_criteria": ["No double refund"],
                 "technical_notes": "POST /refunds; Idempotency-Key header",
                 "roles": ["DEV", "QA"],
-                "created_by": "architect",
             },
         )
-        self.post(f"/plans/{plan}/approve", {"by": "po", "notes": "go"})
+        self.post(f"/plans/{plan}/approve", {"notes": "go"})
 
     def wait_dispatched(self, plan: str, deadline: float) -> list[dict]:
         started = time.monotonic()
@@ -106,9 +112,10 @@ class Api:
         raise TimeoutError(f"tasks of {plan} not all dispatched within {deadline:.0f}s: {tasks}")
 
 
-def test_a_story_flows_to_deliberated_and_dispatched_tasks(tmp_path: Path) -> None:
+def test_a_story_flows_to_deliberated_and_dispatched_tasks(llama_server, tmp_path: Path) -> None:
     env = {
         **embedded_env(tmp_path),
+        "FLEET_LLM_URL": llama_server.url,  # the session's model (test_fleet_up_verify starts its own)
         "FLEET_ORCHESTRATOR_COUNCILS": str(small_councils(tmp_path / "councils.yaml")),
     }
     log = (tmp_path / "fleet.log").open("w")
@@ -116,7 +123,7 @@ def test_a_story_flows_to_deliberated_and_dispatched_tasks(tmp_path: Path) -> No
     api_url = f"http://127.0.0.1:{env['FLEET_HTTP_PORT']}"
     try:
         wait_ready(api_url, process)
-        api = Api(api_url, api_url)
+        api = Api(api_url, api_url, tmp_path)
         api.story_to_approved_plan("US-E2E-1", "PL-E2E-1")
         tasks = api.wait_dispatched("PL-E2E-1", FLOW_DEADLINE)
 
@@ -180,11 +187,9 @@ async def completed_per_task(nats_url: str) -> Counter:
 
 
 def test_a_killed_worker_and_a_restarted_orchestrator_still_deliberate_every_task_once(
-    nats_server, tmp_path: Path
+    nats_server, llama_server, tmp_path: Path
 ) -> None:
-    from swe_fleet.embedded.llm_server import EmbeddedLlamaServer
-
-    llm = EmbeddedLlamaServer(tmp_path / "llm", port=free_port(), parallel=4).start(timeout=180)
+    llm = llama_server
     ports = {name: free_port() for name in ("planning", "context", "orchestrator", "w1", "w2")}
     base = {
         "FLEET_NATS_URL": nats_server.url,
@@ -195,6 +200,8 @@ def test_a_killed_worker_and_a_restarted_orchestrator_still_deliberate_every_tas
         "FLEET_CONTEXT_URL": f"http://127.0.0.1:{ports['context']}",
         "FLEET_ORCHESTRATOR_COUNCILS": str(small_councils(tmp_path / "councils.yaml")),
         "FLEET_AGENT_ACK_WAIT_SECONDS": "10",
+        # The agent workers' identity towards the Context API (`fleet serve` makes no token files).
+        "FLEET_TOKEN": token_for(tmp_path, "agent-workers", [Role.SERVICE]),
     }
     processes: dict[str, subprocess.Popen] = {}
 
@@ -219,7 +226,7 @@ def test_a_killed_worker_and_a_restarted_orchestrator_still_deliberate_every_tas
             start(name, service)
         wait_ready(base["FLEET_PLANNING_URL"], processes["planning"], timeout=60)
         wait_ready(base["FLEET_CONTEXT_URL"], processes["context"], timeout=60)
-        api = Api(base["FLEET_PLANNING_URL"], base["FLEET_CONTEXT_URL"])
+        api = Api(base["FLEET_PLANNING_URL"], base["FLEET_CONTEXT_URL"], tmp_path)
         api.story_to_approved_plan("US-E2E-2", "PL-E2E-2")
 
         # Once councils are at work, kill a worker mid-command and the orchestrator mid-deliberation.
@@ -239,7 +246,6 @@ def test_a_killed_worker_and_a_restarted_orchestrator_still_deliberate_every_tas
     finally:
         for process in processes.values():
             stop(process)
-        llm.stop()
     per_task = asyncio.run(completed_per_task(nats_server.url))
     deliberated = Counter(task for task, _ in per_task)
     assert set(deliberated) == {task["id"] for task in tasks}

@@ -1,5 +1,8 @@
 """Schemathesis drives the planning API's published OpenAPI document against a real planning process.
 
+It runs authenticated (a product owner's bearer token), as every client must; the document declares
+the bearer scheme, so schemathesis also checks that requests without the token are refused.
+
 All four phases run (the document's examples, boundary coverage, random fuzzing with valid and
 invalid input, and stateful call chains that follow the document's links: create a story, then
 transition it, plan it, approve the plan...). Every check must pass, a 5xx above all, except one
@@ -21,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fleet_testing.auth import token_for
 from swe_fleet.embedded.child import free_port
 from tests.integration.planning.support import StoreTarget, spawn_planning, store_target
 from tests.support.processes import kill
@@ -38,6 +42,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreTarge
         yield target
 
 
+@pytest.mark.timeout(720)  # above the fuzzer's own 600 s, so its failure is the one reported
 def test_the_openapi_document_holds_under_fuzzing(nats_server, store: StoreTarget, tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "planning.log"
@@ -63,6 +68,10 @@ def test_the_openapi_document_holds_under_fuzzing(nats_server, store: StoreTarge
                 "--generation-database",
                 "none",
                 "--no-color",
+                # Authenticated as a product owner; the `ignored_auth` check also sends requests
+                # without it and expects them refused.
+                "--header",
+                f"Authorization: Bearer {token_for(tmp_path)}",
             ],
             cwd=tmp_path,
             capture_output=True,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fleet_testing.auth import token_for
 from swe_fleet.embedded.child import free_port
 from tests.integration.planning.support import spawn_planning, store_target
 from tests.support.processes import kill
@@ -20,7 +21,9 @@ FLEET = Path(sys.executable).with_name("fleet")
 
 
 @pytest.fixture
-def planning_url(nats_server, tmp_path: Path) -> Iterator[str]:
+def planning_url(nats_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    # The CLI sends FLEET_TOKEN: a product owner's token naming po-ana, the actor the API records.
+    monkeypatch.setenv("FLEET_TOKEN", token_for(tmp_path, "po-ana"))
     with store_target("sqlite", tmp_path) as target:
         port = free_port()
         process = spawn_planning(nats_server.url, target, tmp_path, port, log=tmp_path / "planning.log")
@@ -31,7 +34,7 @@ def planning_url(nats_server, tmp_path: Path) -> Iterator[str]:
 
 
 def fleet(url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "FLEET_PLANNING_URL": url, "FLEET_ACTOR": "po-ana"}
+    env = {**os.environ, "FLEET_PLANNING_URL": url}
     return subprocess.run([str(FLEET), *args], capture_output=True, text=True, env=env, timeout=60)
 
 
@@ -122,6 +125,16 @@ def test_an_unreachable_api_names_its_url() -> None:
     assert result.returncode == 3
     assert result.stderr.startswith(f"fleet: cannot reach the planning API at {url}: connection refused")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_without_a_token_the_cli_says_where_one_comes_from(
+    planning_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("FLEET_TOKEN")
+    monkeypatch.setenv("FLEET_DATA_DIR", str(tmp_path / "elsewhere"))  # no po.token there
+    result = fleet(planning_url, "project", "ls")
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 1
+    assert "bearer token is required" in result.stderr and "FLEET_TOKEN" in result.stderr
 
 
 def test_a_project_names_its_repository_and_how_its_tests_run(planning_url: str, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fleet_testing.auth import bearer
 from swe_fleet.embedded.child import free_port
 from swe_fleet.events import subjects
 from tests.integration.planning.support import (
@@ -33,11 +34,13 @@ async def events_about(js, story_id: str) -> list:
     return [s for s in await planning_events(js) if getattr(s.envelope.payload, "story_id", None) == story_id]
 
 
-async def create_story(port: int, story_id: str) -> int | None:
+async def create_story(port: int, story_id: str, data_dir: Path) -> int | None:
     """POST a story; None if the process died before answering."""
     body = {"id": story_id, "title": "survive the crash", "owner": "po"}
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=10, headers=bearer(data_dir)
+        ) as client:
             return (await client.post("/v1/stories", json=body)).status_code
     except httpx.TransportError:
         return None
@@ -50,7 +53,7 @@ async def test_a_crash_around_the_publish_ends_with_the_event_published_exactly_
     log = tmp_path / "planning.log"
     port = free_port()
     crashing = spawn_planning(nats_server.url, store, tmp_path, port, faults=f"{point}:kill", log=log)
-    answer = await create_story(port, "US-crash")
+    answer = await create_story(port, "US-crash", tmp_path)
     crashing.wait(20)
     assert crashing.returncode == -signal.SIGKILL, f"the fault did not fire (answer {answer})"
 
@@ -65,7 +68,9 @@ async def test_a_crash_around_the_publish_ends_with_the_event_published_exactly_
     restarted = spawn_planning(nats_server.url, store, tmp_path, port, log=log)
     try:
         await await_until(lambda: outbox_pending(store) == 0, 60, "the restarted relay to drain the outbox")
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=10, headers=bearer(tmp_path)
+        ) as client:
             story = await client.get("/v1/stories/US-crash")
         assert story.status_code == 200 and story.json()["state"] == "DRAFT"
         events = await events_about(js, "US-crash")

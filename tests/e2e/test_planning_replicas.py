@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fleet_testing.auth import bearer
 from swe_fleet.embedded.child import free_port
 from swe_fleet.events import subjects
 from tests.integration.planning.support import (
@@ -41,7 +42,11 @@ async def test_racing_transitions_through_two_replicas(
         for port in ports
     ]
     try:
-        clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) for port in ports]
+        headers = bearer(tmp_path)
+        clients = [
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, headers=headers)
+            for port in ports
+        ]
         outcomes: Counter[int] = Counter()
         for round_number in range(ROUNDS):
             created = await clients[round_number % 2].post("/v1/stories", json={"title": "t", "owner": "po"})
@@ -51,7 +56,7 @@ async def test_racing_transitions_through_two_replicas(
                 *(
                     client.post(
                         f"/v1/stories/{story_id}/transitions",
-                        json={"to_state": "PO_REVIEW", "by": f"po-{index}"},
+                        json={"to_state": "PO_REVIEW"},
                         headers={"If-Match": '"1"'},
                     )
                     for index, client in enumerate(clients)

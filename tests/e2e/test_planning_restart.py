@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fleet_testing.auth import bearer
 from swe_fleet.embedded.child import free_port
 from tests.integration.planning.support import (
     StoreTarget,
@@ -47,12 +48,10 @@ async def test_data_survives_sigkill_and_sigterm_restarts(
     log = tmp_path / "planning.log"
     process = spawn_planning(nats_server.url, store, tmp_path, port, log=log)
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-            project = (await client.post("/v1/projects", json={"name": "Shop", "created_by": "po"})).json()
+        async with httpx.AsyncClient(base_url=base, timeout=10, headers=bearer(tmp_path)) as client:
+            project = (await client.post("/v1/projects", json={"name": "Shop"})).json()
             epic = (
-                await client.post(
-                    "/v1/epics", json={"project_id": project["id"], "title": "Auth", "created_by": "po"}
-                )
+                await client.post("/v1/epics", json={"project_id": project["id"], "title": "Auth"})
             ).json()
             story = (
                 await client.post(
@@ -60,9 +59,7 @@ async def test_data_survives_sigkill_and_sigterm_restarts(
                 )
             ).json()
             for state in ("PO_REVIEW", "READY_FOR_PLANNING"):
-                await client.post(
-                    f"/v1/stories/{story['id']}/transitions", json={"to_state": state, "by": "po"}
-                )
+                await client.post(f"/v1/stories/{story['id']}/transitions", json={"to_state": state})
             plan = (
                 await client.post(
                     f"/v1/stories/{story['id']}/plans",
@@ -70,24 +67,21 @@ async def test_data_survives_sigkill_and_sigterm_restarts(
                         "description": "d",
                         "acceptance_criteria": ["a"],
                         "roles": ["DEV"],
-                        "created_by": "x",
                     },
                 )
             ).json()
-            await client.post(f"/v1/plans/{plan['id']}/approve", json={"by": "po", "notes": "n"})
+            await client.post(f"/v1/plans/{plan['id']}/approve", json={"notes": "n"})
             decision = (
-                await client.post(
-                    "/v1/decisions", json={"story_id": story["id"], "title": "t", "proposed_by": "x"}
-                )
+                await client.post("/v1/decisions", json={"story_id": story["id"], "title": "t"})
             ).json()
-            await client.post(f"/v1/decisions/{decision['id']}/approve", json={"by": "po", "rationale": "r"})
+            await client.post(f"/v1/decisions/{decision['id']}/approve", json={"rationale": "r"})
             before = await snapshot(client)
         assert before["stories"][0]["state"] == "PLANNED" and before["stories"][0]["version"] == 5
 
         for stop_signal in (signal.SIGKILL, signal.SIGTERM):
             kill(process, stop_signal)
             process = spawn_planning(nats_server.url, store, tmp_path, port, log=log)
-            async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            async with httpx.AsyncClient(base_url=base, timeout=10, headers=bearer(tmp_path)) as client:
                 assert await snapshot(client) == before, f"data changed across a {stop_signal.name} restart"
 
         await await_until(lambda: outbox_pending(store) == 0, 60, "the outbox to drain")

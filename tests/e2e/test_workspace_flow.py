@@ -1,11 +1,13 @@
 """A dispatched task carried out by a real workspace process: real git, real sandbox, a scripted model.
 
 Real processes: nats-server, Planning, Context and `fleet serve workspace`; the model is a real
-OpenAI-compatible HTTP server answering from a script (tests/support/scripted_llm.py).
+OpenAI-compatible HTTP server answering from a script (fleet_testing/scripted_llm.py).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from fleet_testing.git_repos import branches, commits, run_git, seeded_remote
+from fleet_testing.scripted_llm import ScriptedLlm, Turn
 from swe_fleet.events import subjects
-from tests.support.git_repos import branches, commits, run_git, seeded_remote
-from tests.support.scripted_llm import ScriptedLlm, Turn
 from tests.support.workspace_fleet import WorkspaceFleet, dispatch, results_for, workspace_events
 
 FIXED = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n"
@@ -46,6 +48,12 @@ def fleet(nats_server, tmp_path: Path, llm: ScriptedLlm) -> Iterator[WorkspaceFl
         yield fleet
     finally:
         fleet.stop()
+
+
+def fleet_cli(context_url: str, *args: str, token: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FLEET_CONTEXT_URL": context_url, "FLEET_TOKEN": token}
+    command = [str(Path(sys.executable).with_name("fleet")), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
 
 
 def suite_passes_on(remote: Path, branch: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -93,6 +101,52 @@ async def test_a_right_fix_is_committed_on_the_story_branch_and_its_suite_passes
     assert PLAN in str(llm.seen[0].messages)
     tools = [p["tool"] for s, p in await workspace_events(js) if s == subjects.WORKSPACE_TOOL_CALLED]
     assert tools == ["read_file", "write_file", "run_tests", "finish"]
+
+    # The Context graph links the result, the commit and the tool calls to the task.
+    rows = await graph_rows(
+        fleet.context_url,
+        "MATCH (s:Story {id: $story})-[:HAS_TASK]->(t:Task {id: 'T-fix-1'})-[:HAS_RESULT]->(r:TaskResult) "
+        "MATCH (t)-[:HAS_COMMIT]->(c:Commit) "
+        "RETURN r.outcome AS outcome, r.failing_before AS failing_before, r.tests_after_ok AS after, "
+        "r.files AS files, c.id AS sha",
+        {"story": story},
+        wait=True,
+        headers=fleet.headers,
+    )
+    assert rows == [
+        {
+            "outcome": "completed",
+            "failing_before": ["test_calc.py::test_add"],
+            "after": True,
+            "files": ["calc.py"],
+            "sha": commit["sha"],
+        }
+    ]
+    calls = await graph_rows(
+        fleet.context_url,
+        "MATCH (t:Task {id: 'T-fix-1'})-[:HAS_TOOL_CALL]->(c:ToolCall) RETURN c.step AS step, c.tool AS tool",
+        {},
+        wait=True,
+        count=4,
+        headers=fleet.headers,
+    )
+    assert sorted((row["step"], row["tool"]) for row in calls) == list(enumerate(tools))
+
+    # `fleet tasks show` tells the same story from the shell.
+    shown = fleet_cli(fleet.context_url, "tasks", "show", "T-fix-1", "--diff", token=fleet.token)
+    assert shown.returncode == 0, shown.stderr
+    assert "result: completed on " + branch in shown.stdout
+    assert (
+        "tests before: FAIL: test_calc.py::test_add" in shown.stdout and "tests after:  pass" in shown.stdout
+    )
+    assert "diff: calc.py (+1 -1)" in shown.stdout and "+    return a + b" in shown.stdout
+    assert f"commit {commit['sha'][:12]} Make add add" in shown.stdout
+    as_json = json.loads(
+        fleet_cli(fleet.context_url, "tasks", "show", "T-fix-1", "--json", token=fleet.token).stdout
+    )
+    assert [call["tool"] for call in as_json["timeline"]] == tools
+    missing = fleet_cli(fleet.context_url, "tasks", "show", "T-nope", token=fleet.token)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "T-nope" in missing.stderr
 
 
 async def test_a_wrong_fix_fails_naming_the_failing_test_and_changes_nothing(
@@ -145,6 +199,26 @@ async def test_a_worker_killed_mid_task_and_one_killed_after_pushing_each_give_o
     assert result["summary"].startswith("recovered from")
     assert result["diff"]["files"] == ["calc.py"]
     assert commits(remote, f"fleet/{story}") == ["Make add add|T-kill-1", "Initial commit|"]
+
+
+async def graph_rows(
+    url: str, cypher: str, params: dict, *, wait: bool = False, count: int = 1, headers: dict | None = None
+) -> list[dict]:
+    """Rows of a read-only query through the Context API; with `wait`, until at least `count` come back."""
+    import asyncio
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(base_url=url, timeout=10, headers=headers) as client:
+        while True:
+            response = await client.post("/v1/graph/query", json={"cypher": cypher, "params": params})
+            response.raise_for_status()
+            rows = response.json()["rows"]
+            if not wait or len(rows) >= count or time.monotonic() > deadline:
+                return rows
+            await asyncio.sleep(0.5)
 
 
 async def _in_thread(function, *args):

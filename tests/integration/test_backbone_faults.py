@@ -12,6 +12,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from swe_fleet.backbone.connection import connect
 from swe_fleet.backbone.provisioning import ensure_streams
 from swe_fleet.backbone.publisher import EventPublisher
@@ -135,6 +137,7 @@ async def test_two_processes_on_one_durable_split_the_work_without_double_effect
     assert duplicates_absorbed >= 0
 
 
+@pytest.mark.private_nats  # it pauses or restarts the server
 async def test_a_nats_restart_mid_stream_loses_nothing(nats_server, tmp_path) -> None:
     ledger = tmp_path / "ledger.sqlite3"
     open_ledger(str(ledger)).close()

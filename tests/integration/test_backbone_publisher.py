@@ -29,6 +29,7 @@ async def test_publish_waits_for_the_ack_and_sends_event_id_as_msg_id(js) -> Non
     assert again.duplicate and again.seq == ack.seq
 
 
+@pytest.mark.private_nats  # it pauses or restarts the server
 async def test_publish_retried_after_a_timeout_leaves_one_message(js, nats_server) -> None:
     """The server stalls (SIGSTOP) after receiving the publish: the client times out and retries;
     when the server resumes it stores the first copy and drops the retry as a duplicate."""

@@ -10,7 +10,8 @@ import valkey
 from swe_fleet.backbone.connection import connect
 from swe_fleet.embedded.child import EmbeddedServerError, free_port
 from swe_fleet.embedded.nats_server import EmbeddedNats
-from swe_fleet.embedded.valkey_server import EmbeddedValkey, find_cache_server
+from swe_fleet.embedded.valkey_server import EmbeddedValkey
+from tests.support.required import require_cache_binary
 
 
 async def test_embedded_nats_keeps_jetstream_under_the_data_dir_across_restarts(tmp_path) -> None:
@@ -42,8 +43,8 @@ def test_a_taken_port_is_a_clear_error(tmp_path) -> None:
             EmbeddedNats(tmp_path, port=port).start()
 
 
-@pytest.mark.skipif(find_cache_server() is None, reason="no valkey-server or redis-server on this machine")
 def test_embedded_cache_answers_and_stops(tmp_path) -> None:
+    require_cache_binary()
     server = EmbeddedValkey(tmp_path, port=free_port()).start()
     try:
         client = valkey.Valkey.from_url(server.url)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 
+from fleet_testing.auth import token_for
+from fleet_testing.scripted_llm import ScriptedLlm, Turn
 from swe_fleet.events.payloads import ReviewVerdict
+from swe_fleet.security.identity import Role as AuthRole
 from tests.support.processes import spawn_module
-from tests.support.scripted_llm import ScriptedLlm, Turn
 from tests.support.workspace_fleet import WorkspaceFleet
 
 # Found in the reviewer's system prompt only: the scripted server answers by the first key it finds,
@@ -33,6 +35,7 @@ def start_review(fleet: WorkspaceFleet) -> subprocess.Popen:
         "FLEET_LLM_URL": fleet.llm_url,
         "FLEET_PLANNING_URL": fleet.planning_url,
         "FLEET_LLM_MAX_ATTEMPTS": "2",
+        "FLEET_TOKEN": token_for(fleet.root / "planning", "review", (AuthRole.SERVICE,)),
     }
     process = spawn_module(
         "swe_fleet.cli", "serve", "review", "--no-http", env=env, log=fleet.root / "review.log", timeout=90

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 from nats.js import JetStreamContext
 
+from fleet_testing.auth import bearer, token_for
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.embedded.child import free_port
 from swe_fleet.events import subjects
@@ -24,6 +26,7 @@ from swe_fleet.events.payloads import (
     TasksDerived,
     TaskSpec,
 )
+from swe_fleet.security.identity import Role as AuthRole
 from tests.integration.planning.support import spawn_planning, store_target
 from tests.support.processes import kill, spawn_module
 
@@ -41,6 +44,12 @@ class WorkspaceFleet:
     workspace: subprocess.Popen | None = None
 
     def start(self) -> WorkspaceFleet:
+        # One token issuer for the planning and context processes (their data dirs differ): its key is
+        # made under planning's and copied to context's, as an operator shares one issuer key.
+        token_for(self.root / "planning")
+        shared = self.root / "context" / "auth"
+        shared.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copy2(self.root / "planning" / "auth" / "issuer.key", shared / "issuer.key")
         port = free_port()
         self._store = store_target("sqlite", self.root)
         target = self._store.__enter__()
@@ -73,6 +82,7 @@ class WorkspaceFleet:
             "FLEET_PLANNING_URL": self.planning_url,
             "FLEET_CONTEXT_URL": self.context_url,
             "FLEET_FAULTS": faults,
+            "FLEET_TOKEN": token_for(self.root / "planning", "workspace", (AuthRole.SERVICE,)),
             "FLEET_WORKSPACE_ACK_WAIT_SECONDS": "3",
             "FLEET_LLM_MAX_ATTEMPTS": "2",
         }
@@ -87,6 +97,15 @@ class WorkspaceFleet:
         )
         return self.workspace
 
+    @property
+    def token(self) -> str:
+        return token_for(self.root / "planning")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """A product owner's bearer token (valid on both APIs: one issuer)."""
+        return bearer(self.root / "planning")
+
     def stop(self) -> None:
         for process in [self.workspace, *self.processes]:
             if process is not None and process.poll() is None:
@@ -96,27 +115,22 @@ class WorkspaceFleet:
     # ------------------------------------------------------------------ planning
 
     def story_with_repository(self, repo: Path, test_command: str = TEST_COMMAND) -> str:
-        with httpx.Client(base_url=self.planning_url, timeout=10) as http:
+        with httpx.Client(base_url=self.planning_url, timeout=10, headers=self.headers) as http:
             project = _ok(
                 http.post(
                     "/v1/projects",
                     json={
                         "name": "Calc",
-                        "created_by": "po",
                         "repo": str(repo),
                         "test_command": test_command,
                     },
                 )
             )
-            epic = _ok(
-                http.post(
-                    "/v1/epics", json={"project_id": project["id"], "title": "Maths", "created_by": "po"}
-                )
-            )
+            epic = _ok(http.post("/v1/epics", json={"project_id": project["id"], "title": "Maths"}))
             story = _ok(
                 http.post(
                     "/v1/stories",
-                    json={"title": "add adds", "owner": "po", "created_by": "po", "epic_id": epic["id"]},
+                    json={"title": "add adds", "owner": "po", "epic_id": epic["id"]},
                 )
             )
         return str(story["id"])

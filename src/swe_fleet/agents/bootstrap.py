@@ -28,6 +28,7 @@ from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
 from swe_fleet.llm.client import LlmClient
 from swe_fleet.llm.config import LlmConfig
 from swe_fleet.llm.errors import LlmUnavailable
+from swe_fleet.security.client_token import SERVICE_TOKEN_FILE, client_token
 from swe_fleet.settings import FleetSettings
 
 SERVICE_NAME = "agent-worker"
@@ -45,13 +46,16 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
     worker_id = settings.agent_worker_id or default_worker_id()
     publisher = EventPublisher(nc.jetstream(), producer=SERVICE_NAME)
     llm = LlmClient(LlmConfig.from_settings(settings, llm_url))
-    context = HttpContextSource(context_url, attempts=settings.agent_context_attempts)
+    # Its service token: FLEET_TOKEN, FLEET_TOKEN_FILE, or the embedded fleet's <data dir>/auth/service.token.
+    token = client_token(settings, default_file=SERVICE_TOKEN_FILE)
+    context = HttpContextSource(context_url, attempts=settings.agent_context_attempts, token=token)
     answerer = CommandAnswerer(
         llm,
         context,
         worker_id=worker_id,
         answer_attempts=settings.agent_answer_attempts,
         context_window=settings.llm_context_per_slot,
+        context_policy=settings.agent_context_policy,
     )
     worker = AgentWorker(answerer, publisher, command_timeout_seconds=settings.agent_command_timeout_seconds)
     spec = command_consumer_spec(
@@ -75,7 +79,12 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
         reachable, detail = await context.reachable()
         if reachable:
             return CheckResult(Health.OK, detail)
-        return CheckResult(Health.DEGRADED, f"Context service {detail}; agents answer without context")
+        then = (
+            "commands wait for it"
+            if settings.agent_context_policy == "wait"
+            else "agents answer without context"
+        )
+        return CheckResult(Health.DEGRADED, f"Context service {detail}; {then}")
 
     return Service(
         name=SERVICE_NAME,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 RESPONSES = Counter(
     "fleet_agent_responses_total",
@@ -20,4 +20,18 @@ COMMAND_SECONDS = Histogram(
     "Time to answer one command (context, LLM calls, checks)",
     ["kind"],
     buckets=(0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300, 600),
+)
+CONTEXT_REACHABLE = Gauge(
+    "fleet_agent_context_reachable",
+    "1 when this worker's last request reached the Context service, 0 when it was unreachable",
+)
+CONTEXT_HELD = Counter(
+    "fleet_agent_context_held_total",
+    "Commands held (to be retried) because the Context service was unreachable and the policy is wait",
+    ["kind"],
+)
+INJECTION_SUSPECTED = Counter(
+    "fleet_agent_injection_suspected_total",
+    "Commands whose data (story, plan, context, proposals) held instruction-like text, answered as data",
+    ["kind"],
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
@@ -15,14 +17,25 @@ class NatsUnavailable(Exception):
     """NATS could not be reached at all."""
 
 
-async def connect(url: str, name: str, *, wait_seconds: float = 0.0, connect_timeout: float = 2.0) -> NATS:
+async def connect(
+    url: str,
+    name: str,
+    *,
+    wait_seconds: float = 0.0,
+    connect_timeout: float = 2.0,
+    options: Mapping[str, Any] | None = None,
+) -> NATS:
     """Connect, reconnecting forever once connected (nats-py's default gives up after ~2 minutes).
 
     `wait_seconds` > 0 keeps retrying the first connection that long (a service starting beside
-    its server); 0 fails at once (a CLI command must answer with one clear line).
+    its server); 0 fails at once (a CLI command must answer with one clear line). `options` are
+    the identity's (user, password, TLS context, inbox prefix: `security.nats_auth.client_options`).
     """
 
+    errors: list[Exception] = []
+
     async def on_error(error: Exception) -> None:
+        errors[:] = [error]  # the last one says why a first connection keeps failing
         log.debug("nats %s: %s", name, error)
 
     client: list[NATS] = []
@@ -47,15 +60,18 @@ async def connect(url: str, name: str, *, wait_seconds: float = 0.0, connect_tim
                 error_cb=on_error,
                 disconnected_cb=on_disconnected,
                 reconnected_cb=on_reconnected,
+                **(options or {}),
             ),
             timeout=max(wait_seconds, connect_timeout),
         )
     except Exception as error:  # nats raises several unrelated types here
         reason = (
             "no server answered"
-            if isinstance(error, asyncio.TimeoutError)
-            else (str(error) or type(error).__name__)
+            if isinstance(error, asyncio.TimeoutError) and not errors
+            else (str(errors[-1] if errors else error) or type(error).__name__)
         )
+        if "authorization" in reason.lower():
+            reason += " (this identity's NATS credentials are missing or wrong: see `fleet nats-config`)"
         raise NatsUnavailable(f"cannot connect to NATS at {url}: {reason}") from None
     client.append(connection)
     return connection

@@ -36,11 +36,15 @@ from swe_fleet.events.catalogue import subjects_not_of
 from swe_fleet.events.envelope import DEFAULT_MAX_EVENT_BYTES, Envelope, EventDecodeError, decode_event
 from swe_fleet.events.payloads import Payload
 from swe_fleet.events.streams import STREAMS_BY_NAME
+from swe_fleet.retrying import Backoff
 
 log = logging.getLogger(__name__)
 
 
 P = TypeVar("P", bound=Payload)
+
+# Waiting for NATS or JetStream to be back (provisioning, fetching): 0.2 s doubling up to 5 s.
+RECONNECT = Backoff(first=0.2, maximum=5.0)
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,9 @@ class ConsumerRuntime(Generic[P]):
         self._handler = handler
         self._dead_letters = dead_letters
         self._max_event_bytes = max_event_bytes
-        self._transient_backoff_max = transient_backoff_max
+        self._transient_backoff = Backoff(
+            first=min(0.2, transient_backoff_max), maximum=transient_backoff_max
+        )
         self._stopping = asyncio.Event()
         self.stats = ConsumerStats()
         self._metrics = DurableMetrics(spec.durable)
@@ -127,7 +133,7 @@ class ConsumerRuntime(Generic[P]):
         log.info(
             "consumer %s on %s (%s) started", self.spec.durable, self.spec.stream, self.spec.filter_subject
         )
-        fetch_backoff = 0.2
+        fetch_failures = 0
         try:
             while not self._stopping.is_set():
                 try:
@@ -143,12 +149,12 @@ class ConsumerRuntime(Generic[P]):
                     # Disconnected, reconnecting, JetStream recovering after a restart (503), or the
                     # durable deleted by hand: none of these may stop a service. Wait and re-ensure.
                     log.warning("consumer %s: fetch failed (%r); retrying", self.spec.durable, error)
-                    await self._sleep_unless_stopping(fetch_backoff)
-                    fetch_backoff = min(fetch_backoff * 2, 5.0)
+                    fetch_failures += 1
+                    await self._sleep_unless_stopping(RECONNECT.delay(fetch_failures))
                     with contextlib.suppress(Exception):
                         await ensure_consumer(self._js, self.spec)
                     continue
-                fetch_backoff = 0.2
+                fetch_failures = 0
                 if messages:
                     await self._process_within_grace(messages)
         finally:
@@ -160,18 +166,27 @@ class ConsumerRuntime(Generic[P]):
     async def _ensure_until_stopped(self) -> None:
         """Provision the stream (if it is one of the fleet's) and the durable; retry while NATS or
         JetStream is not ready yet, so a service started before its streams exist waits, not dies."""
-        delay = 0.2
-        while not self._stopping.is_set():
-            try:
-                stream = STREAMS_BY_NAME.get(self.spec.stream)
-                if stream is not None:
-                    await ensure_stream(self._js, stream)
-                await ensure_consumer(self._js, self.spec)
-                return
-            except Exception as error:
-                log.warning("consumer %s: cannot provision yet (%r); retrying", self.spec.durable, error)
-                await self._sleep_unless_stopping(delay)
-                delay = min(delay * 2, 5.0)
+
+        def announce(error: BaseException, _delay: float, _attempt: int) -> None:
+            log.warning("consumer %s: cannot provision yet (%r); retrying", self.spec.durable, error)
+
+        if self._stopping.is_set():
+            return
+        try:
+            async for attempt in RECONNECT.retrying(
+                Exception,
+                stop_when=self._stopping.is_set,
+                sleep=self._sleep_unless_stopping,
+                before_sleep=announce,
+            ):
+                with attempt:
+                    stream = STREAMS_BY_NAME.get(self.spec.stream)
+                    if stream is not None:
+                        await ensure_stream(self._js, stream)
+                    await ensure_consumer(self._js, self.spec)
+        except Exception:
+            if not self._stopping.is_set():
+                raise
 
     async def _on_max_deliveries(self, advisory: Msg) -> None:
         try:
@@ -293,25 +308,21 @@ class ConsumerRuntime(Generic[P]):
 
     async def _run_handler(self, deliveries: list[Delivery[P]]) -> None:
         """Call the handler, keeping the lease; retry in place while a dependency is down."""
-        delay = 0.2
+
+        def announce(error: BaseException, delay: float, _attempt: int) -> None:
+            self.stats.transient_retries += 1
+            self._metrics.transient_retries.inc()
+            log.warning(
+                "consumer %s: dependency unavailable (%s); retrying in %.1fs", self.spec.durable, error, delay
+            )
+
+        # Until the dependency is back (no delivery is spent); when stopping, the error goes up.
         async with self._keep_lease(deliveries):
-            while True:
-                try:
+            async for attempt in self._transient_backoff.retrying(
+                TransientError, stop_when=self._stopping.is_set, before_sleep=announce
+            ):
+                with attempt:
                     await self._handler(deliveries)
-                    return
-                except TransientError as error:
-                    if self._stopping.is_set():
-                        raise
-                    self.stats.transient_retries += 1
-                    self._metrics.transient_retries.inc()
-                    log.warning(
-                        "consumer %s: dependency unavailable (%s); retrying in %.1fs",
-                        self.spec.durable,
-                        error,
-                        delay,
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self._transient_backoff_max)
 
     @contextlib.asynccontextmanager
     async def _keep_lease(self, deliveries: list[Delivery[P]]):

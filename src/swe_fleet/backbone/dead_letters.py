@@ -18,12 +18,13 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from swe_fleet.backbone.publisher import MSG_ID, EventPublisher
+from swe_fleet.events import streams
 from swe_fleet.events.envelope import format_utc
 from swe_fleet.events.subjects import dead_letter_subject
 
 log = logging.getLogger(__name__)
 
-DLQ_STREAM = "DEAD_LETTERS"
+DLQ_STREAM = streams.DEAD_LETTERS
 H_REASON = "Fleet-Dlq-Reason"
 H_DETAIL = "Fleet-Dlq-Detail"
 H_SUBJECT = "Fleet-Original-Subject"

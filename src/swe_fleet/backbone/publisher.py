@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Mapping
 
 import nats.errors
@@ -14,6 +13,7 @@ from nats.js.errors import APIError, NoStreamResponseError
 
 from swe_fleet.events.envelope import Envelope, encode_event
 from swe_fleet.events.payloads import Payload
+from swe_fleet.retrying import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,8 @@ class EventPublisher:
         self.producer = producer
         self.ack_timeout = ack_timeout
         self.max_attempts = max_attempts
-        self.first_backoff = first_backoff
-        self.max_backoff = max_backoff
+        # Jittered so that publishers that failed together do not all retry together.
+        self.backoff = Backoff(first=first_backoff, maximum=max_backoff, jitter=0.5, attempts=max_attempts)
 
     def envelope(
         self,
@@ -100,24 +100,27 @@ class EventPublisher:
         self, subject: str, data: bytes, *, msg_id: str, headers: Mapping[str, str] | None = None
     ) -> PubAck:
         all_headers = {**(headers or {}), MSG_ID: msg_id}
-        delay = self.first_backoff
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                ack = await self._js.publish(subject, data, timeout=self.ack_timeout, headers=all_headers)
-                if ack.duplicate:
-                    log.debug("publish %s msg-id %s: duplicate of seq %s", subject, msg_id, ack.seq)
-                return ack
-            except RETRYABLE as error:
-                last_error: BaseException = error
-            except APIError as error:
-                if error.err_code not in _TRANSIENT_API_CODES:
-                    raise
-                last_error = error
-            if attempt == self.max_attempts:
-                break
+
+        def announce(error: BaseException, delay: float, attempt: int) -> None:
             log.warning(
-                "publish %s attempt %d failed (%r); retrying in %.2fs", subject, attempt, last_error, delay
+                "publish %s attempt %d failed (%r); retrying in %.2fs", subject, attempt, error, delay
             )
-            await asyncio.sleep(delay * (0.5 + random.random() / 2))
-            delay = min(delay * 2, self.max_backoff)
-        raise PublishFailed(subject, self.max_attempts, last_error)
+
+        try:
+            async for attempt in self.backoff.retrying(_retryable, before_sleep=announce):
+                with attempt:
+                    ack = await self._js.publish(subject, data, timeout=self.ack_timeout, headers=all_headers)
+                    if ack.duplicate:
+                        log.debug("publish %s msg-id %s: duplicate of seq %s", subject, msg_id, ack.seq)
+                    return ack
+        except Exception as error:
+            if _retryable(error):
+                raise PublishFailed(subject, self.max_attempts, error) from error
+            raise
+        raise AssertionError("unreachable: the retry loop returns or raises")
+
+
+def _retryable(error: BaseException) -> bool:
+    if isinstance(error, APIError) and not isinstance(error, NoStreamResponseError):
+        return error.err_code in _TRANSIENT_API_CODES
+    return isinstance(error, RETRYABLE)

@@ -83,8 +83,11 @@ def print_json(document: Any) -> None:
 async def nats_connection(settings: FleetSettings, name: str) -> AsyncIterator[Any]:
     """A connection for a one-shot command: fails at once (one line) when NATS is unreachable."""
     from swe_fleet.backbone.connection import connect
+    from swe_fleet.security.nats_auth import ADMIN, client_options
 
-    nc = await connect(settings.resolved_nats_url, f"fleet-cli-{name}", wait_seconds=0)
+    # The admin identity: these commands provision, inspect and replay across every stream.
+    options = client_options(settings, ADMIN)
+    nc = await connect(settings.resolved_nats_url, f"fleet-cli-{name}", wait_seconds=0, options=options)
     try:
         yield nc
     finally:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from swe_fleet.cli.common import out, print_json, print_table
-from swe_fleet.cli.planning import STORY_FIELDS, By, JsonFlag, _call, _default_actor, _show, story_app
+from swe_fleet.cli.planning import STORY_FIELDS, JsonFlag, _call, _show, story_app
 
 
 def story_delivery(ctx: typer.Context, story_id: str, as_json: JsonFlag = False) -> None:
@@ -55,12 +55,11 @@ def story_delivery(ctx: typer.Context, story_id: str, as_json: JsonFlag = False)
 def story_accept(
     ctx: typer.Context,
     story_id: str,
-    by: By = _default_actor(),
     note: Annotated[str, typer.Option(help="A note kept with the acceptance.")] = "",
     as_json: JsonFlag = False,
 ) -> None:
     """Accept a READY_TO_REVIEW story: its branch is merged into the base branch (a conflict is refused)."""
-    accepted = _call(ctx, "POST", f"/v1/stories/{story_id}/accept", body={"by": by, "note": note})
+    accepted = _call(ctx, "POST", f"/v1/stories/{story_id}/accept", body={"note": note})
     if as_json:
         print_json(accepted)
         return
@@ -72,11 +71,10 @@ def story_send_back(
     ctx: typer.Context,
     story_id: str,
     reason: Annotated[str, typer.Option(help="What to change (the agents see it in the next round).")],
-    by: By = _default_actor(),
     as_json: JsonFlag = False,
 ) -> None:
     """Send delivered work back to IN_PROGRESS, with the reason."""
-    story = _call(ctx, "POST", f"/v1/stories/{story_id}/send-back", body={"by": by, "reason": reason})
+    story = _call(ctx, "POST", f"/v1/stories/{story_id}/send-back", body={"reason": reason})
     _show(story, STORY_FIELDS, as_json)
 
 

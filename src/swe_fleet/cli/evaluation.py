@@ -97,11 +97,14 @@ def humaneval(
         from swe_fleet.evaluation.adapters.fleet_solver import FleetSolver
 
         model = s.llm_model if (s.llm_url or fleet_url) else f"{s.llm_model} (embedded llama-server)"
+        from swe_fleet.security.client_token import client_token
+
         solver = FleetSolver(
             fleet_url or "http://placeholder",  # the embedded fleet's address is known once it listens
             council_agents=council_agents,
             model=model,
             deadline_seconds=deadline,
+            token=client_token(s) if fleet_url else None,  # the embedded fleet's is made when it starts
         )
 
     def progress(index: int, total: int, outcome: ProblemOutcome, report: RunReport) -> None:
@@ -169,6 +172,7 @@ async def _with_embedded_fleet(
     """Start a fleet of its own (fresh data, free ports, the council size asked) around the run."""
     from swe_fleet.cli.up import run_fleet
     from swe_fleet.embedded.child import free_port
+    from swe_fleet.security.client_token import client_token
 
     ports = {name: free_port() for name in ("nats_port", "nats_monitor_port", "valkey_port", "http_port")}
     if not s.llm_url:
@@ -183,6 +187,7 @@ async def _with_embedded_fleet(
     await asyncio.wait([fleet, asyncio.create_task(started.wait())], return_when=asyncio.FIRST_COMPLETED)
     if fleet.done():
         fleet.result()  # it failed to start: its error, as `fleet up` would say it
+    solver.token = client_token(fleet_settings)  # the PO token the new fleet wrote under its data dir
     try:
         return await run
     finally:

@@ -14,6 +14,8 @@ import httpx
 import typer
 
 from swe_fleet.cli.common import fail, out, print_json, print_table, settings
+from swe_fleet.security.client_token import WHERE, bearer_headers, client_token
+from swe_fleet.security.secret_files import SecretFileError
 
 graph_app = typer.Typer(help="The decision graph: read-only queries and counts.", no_args_is_help=True)
 context_app = typer.Typer(
@@ -24,9 +26,14 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.
 
 
 def _call(ctx: typer.Context, method: str, path: str, **kwargs: Any) -> Any:
-    base = settings(ctx).resolved_context_url
+    s = settings(ctx)
+    base = s.resolved_context_url
     try:
-        response = httpx.request(method, f"{base}{path}", timeout=30.0, **kwargs)
+        headers = bearer_headers(client_token(s))
+    except SecretFileError as error:
+        fail(str(error), 2)
+    try:
+        response = httpx.request(method, f"{base}{path}", timeout=30.0, headers=headers, **kwargs)
     except httpx.TransportError as error:
         fail(
             f"cannot reach the Context service at {base} ({type(error).__name__}); is `fleet up` running?", 3
@@ -38,7 +45,8 @@ def _call(ctx: typer.Context, method: str, path: str, **kwargs: Any) -> Any:
             detail = response.text
         if isinstance(detail, list):  # FastAPI validation errors
             detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
-        fail(f"{detail} (HTTP {response.status_code})", 2 if response.status_code < 500 else 1)
+        hint = f"; {WHERE}" if response.status_code == 401 else ""
+        fail(f"{detail} (HTTP {response.status_code}){hint}", 2 if response.status_code < 500 else 1)
     return response.json()
 
 
@@ -118,10 +126,20 @@ def context_get(
     ] = None,
     task: Annotated[str | None, typer.Option("--task", help="The task the agent works on.")] = None,
     budget: Annotated[int, typer.Option("--budget", min=0, help="Token budget.")] = 2048,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO 8601 instant: the story as it stood then.")
+    ] = None,
+    history: Annotated[
+        bool, typer.Option("--history", help="Also list superseded decisions, marked so.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """The context an agent of ROLE gets for a story (and task), within a token budget."""
     params: dict[str, Any] = {"role": role, "token_budget": budget}
+    if as_of:
+        params["as_of"] = as_of
+    if history:
+        params["history"] = "true"
     if phase:
         params["phase"] = phase
     if task:
@@ -154,6 +172,51 @@ def context_rehydrate(
         _print_pack(pack)
     for name, reason in result["refused"].items():
         out.print(f"[bold]{name}[/bold]: refused ({reason})", highlight=False)
+
+
+def _decision_line(decision: dict[str, Any]) -> str:
+    until = f" until {decision['valid_until']}" if decision.get("valid_until") else " (current)"
+    return (
+        f"{decision['id']} [{decision.get('status') or '-'}] {decision.get('title') or ''}: "
+        f"{decision.get('rationale') or ''} (from {decision.get('valid_from') or '?'}{until})"
+    )
+
+
+@context_app.command("why")
+def context_why(
+    ctx: typer.Context,
+    decision_id: Annotated[str, typer.Argument(help="The decision.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Why a decision: its rationale, what it replaced and what replaced it, alternatives, its council."""
+    why = _call(ctx, "GET", f"/v1/context/decisions/{quote(decision_id, safe='')}/why")
+    if as_json:
+        print_json(why)
+        return
+    out.print(f"[bold]{_decision_line(why['decision'])}[/bold]", markup=True, highlight=False)
+    for label, items in (
+        ("replaced", why["supersedes"]),
+        ("replaced by", [why["superseded_by"]] if why["superseded_by"] else []),
+        ("rejected alternative", why["alternatives"]),
+    ):
+        for item in items:
+            out.print(f"  {label}: {_decision_line(item)}", markup=False, highlight=False)
+    council = why["deliberation"]
+    if council:
+        out.print(
+            f"  from deliberation {council['id']} on {council['task_id']}: {len(council['agents'])} "
+            f"{council['role']} agents, selected {council['winner_agent_id']}",
+            markup=False,
+            highlight=False,
+        )
+        for proposal in why["proposals"]:
+            mark = "selected" if proposal["selected"] else "proposal"
+            out.print(
+                f"    {mark} {proposal['id']} by {proposal['agent_id']} (score {proposal['total_score']}): "
+                f"{proposal['summary'] or ''}",
+                markup=False,
+                highlight=False,
+            )
 
 
 def register(app: typer.Typer) -> None:

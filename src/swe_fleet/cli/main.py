@@ -13,8 +13,11 @@ from swe_fleet.cli import backbone, demo, up, verify
 from swe_fleet.cli import delivery as delivery_cli
 from swe_fleet.cli import evaluation as evaluation_cli
 from swe_fleet.cli import graph as graph_cli
+from swe_fleet.cli import nats_auth as nats_auth_cli
 from swe_fleet.cli import orchestrator as orchestrator_cli
 from swe_fleet.cli import planning as planning_cli
+from swe_fleet.cli import tasks as tasks_cli
+from swe_fleet.cli import tokens as tokens_cli
 
 app = typer.Typer(
     name="fleet",
@@ -52,5 +55,8 @@ up.register(app)
 agents_cli.register(app)
 verify.register(app)
 demo.register(app)
+tasks_cli.register(app)
+tokens_cli.register(app)
+nats_auth_cli.register(app)
 evaluation_cli.register(app)
 delivery_cli.register(app)

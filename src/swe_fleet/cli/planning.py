@@ -1,13 +1,14 @@
 """`fleet project|epic|story|plan|decision`: the Product Owner's commands, through the planning HTTP API.
 
-Every command talks to `FLEET_PLANNING_URL` (default: the fleet's API URL). Any failure is one
+Every command talks to `FLEET_PLANNING_URL` (default: the fleet's API URL) with the bearer token of
+FLEET_TOKEN, FLEET_TOKEN_FILE or the embedded fleet's `<data dir>/auth/po.token`; the API records
+that token's identity as the actor of every change (there is no `--by`). Any failure is one
 line on stderr and a non-zero exit: 1 refused by the API (unknown id, illegal transition,
 conflict), 2 invalid input, 3 the API cannot be reached.
 """
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +18,8 @@ import typer
 
 from swe_fleet.cli.common import CliError, fail, out, print_json, print_table, settings
 from swe_fleet.events.payloads import Role, StoryState
+from swe_fleet.security.client_token import WHERE, bearer_headers, client_token
+from swe_fleet.security.secret_files import SecretFileError
 
 project_app = typer.Typer(help="Projects: the top of the planning tree.", no_args_is_help=True)
 epic_app = typer.Typer(help="Epics: groups of stories in a project.", no_args_is_help=True)
@@ -27,24 +30,17 @@ decision_app = typer.Typer(help="Decisions awaiting the PO's verdict.", no_args_
 EXIT_REFUSED, EXIT_INVALID, EXIT_UNREACHABLE = 1, 2, 3
 
 
-def _default_actor() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in some containers
-        return "po"
-
-
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-By = Annotated[str, typer.Option("--by", envvar="FLEET_ACTOR", help="Who does this (default: your user).")]
 IdOption = Annotated[str | None, typer.Option("--id", help="Choose the id (default: generated).")]
 
 
 class PlanningClient:
     """A thin synchronous client: JSON in and out, every failure turned into a CliError."""
 
-    def __init__(self, base_url: str, timeout: float = 15.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 15.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.headers = bearer_headers(token)
 
     def call(
         self,
@@ -57,7 +53,9 @@ class PlanningClient:
         url = f"{self.base_url}{path}"
         query = {key: value for key, value in (params or {}).items() if value is not None}
         try:
-            response = httpx.request(method, url, json=body, params=query, timeout=self.timeout)
+            response = httpx.request(
+                method, url, json=body, params=query, headers=self.headers, timeout=self.timeout
+            )
         except httpx.ConnectError as error:
             raise CliError(
                 f"cannot reach the planning API at {self.base_url}: {_reason(error)} "
@@ -73,7 +71,8 @@ class PlanningClient:
             raise CliError(f"request to {url} failed: {_reason(error)}", EXIT_UNREACHABLE) from None
         if response.status_code >= 400:
             code = EXIT_INVALID if response.status_code == 422 else EXIT_REFUSED
-            raise CliError(f"{describe_error(response)} (HTTP {response.status_code})", code)
+            hint = f"; {WHERE}" if response.status_code == 401 else ""
+            raise CliError(f"{describe_error(response)} (HTTP {response.status_code}){hint}", code)
         return response.json()
 
 
@@ -98,7 +97,12 @@ def describe_error(response: httpx.Response) -> str:
 
 
 def _client(ctx: typer.Context) -> PlanningClient:
-    return PlanningClient(settings(ctx).resolved_planning_url)
+    s = settings(ctx)
+    try:
+        token = client_token(s)
+    except SecretFileError as error:
+        fail(str(error), EXIT_INVALID)
+    return PlanningClient(s.resolved_planning_url, token=token)
 
 
 def _call(ctx: typer.Context, method: str, path: str, **kwargs: Any) -> Any:
@@ -148,7 +152,6 @@ def project_create(
     ctx: typer.Context,
     name: str,
     description: Annotated[str, typer.Option(help="What the project is for.")] = "",
-    by: By = _default_actor(),
     project_id: IdOption = None,
     repo: Annotated[str | None, typer.Option(help="The project's git repository: a path or URL.")] = None,
     base_branch: Annotated[str, typer.Option(help="The branch the fleet's branches start from.")] = "main",
@@ -163,7 +166,6 @@ def project_create(
     body = {
         "name": name,
         "description": description,
-        "created_by": by,
         "id": project_id,
         "repo": repo,
         "base_branch": base_branch,
@@ -189,7 +191,6 @@ def epic_create(
     title: str,
     project: Annotated[str, typer.Option("--project", help="The project's id.")],
     description: Annotated[str, typer.Option(help="What the epic covers.")] = "",
-    by: By = _default_actor(),
     epic_id: IdOption = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -198,7 +199,6 @@ def epic_create(
         "project_id": project,
         "title": title,
         "description": description,
-        "created_by": by,
         "id": epic_id,
     }
     _show(_call(ctx, "POST", "/v1/epics", body=body), EPIC_FIELDS, as_json)
@@ -238,21 +238,19 @@ STORY_FIELDS = (
 def story_create(
     ctx: typer.Context,
     title: str,
-    owner: Annotated[str | None, typer.Option(help="Who owns the story (default: --by).")] = None,
+    owner: Annotated[str | None, typer.Option(help="Who owns the story (default: you, the caller).")] = None,
     epic: Annotated[str | None, typer.Option("--epic", help="The epic's id.")] = None,
     brief: Annotated[str, typer.Option(help="What and why, in a few sentences.")] = "",
     criteria: Annotated[
         list[str] | None, typer.Option("--ac", help="An acceptance criterion (repeat for more).")
     ] = None,
-    by: By = _default_actor(),
     story_id: IdOption = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a story (it starts in DRAFT)."""
     body = {
         "title": title,
-        "owner": owner or by,
-        "created_by": by,
+        "owner": owner,
         "epic_id": epic,
         "brief": brief,
         "acceptance_criteria": criteria or [],
@@ -315,7 +313,6 @@ def story_transition(
     ctx: typer.Context,
     story_id: str,
     to_state: Annotated[StoryState, typer.Argument(help="The state to move the story to.")],
-    by: By = _default_actor(),
     reason: Annotated[str | None, typer.Option(help="Why (kept in the story's history).")] = None,
     expected_version: Annotated[
         int | None,
@@ -326,7 +323,7 @@ def story_transition(
     as_json: JsonFlag = False,
 ) -> None:
     """Move a story to another lifecycle state (409 names the allowed ones if it may not)."""
-    body = {"to_state": to_state.value, "by": by, "reason": reason, "expected_version": expected_version}
+    body = {"to_state": to_state.value, "reason": reason, "expected_version": expected_version}
     _show(_call(ctx, "POST", f"/v1/stories/{story_id}/transitions", body=body), STORY_FIELDS, as_json)
 
 
@@ -357,7 +354,6 @@ def plan_create(
     roles: Annotated[
         list[Role] | None, typer.Option("--role", help="A role the plan needs (repeat).")
     ] = None,
-    by: By = _default_actor(),
     plan_id: IdOption = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -367,7 +363,6 @@ def plan_create(
         "acceptance_criteria": criteria,
         "technical_notes": notes,
         "roles": [role.value for role in roles or []],
-        "created_by": by,
         "id": plan_id,
     }
     _show(_call(ctx, "POST", f"/v1/stories/{story_id}/plans", body=body), PLAN_FIELDS, as_json)
@@ -377,12 +372,11 @@ def plan_create(
 def plan_approve(
     ctx: typer.Context,
     plan_id: str,
-    by: By = _default_actor(),
     notes: Annotated[str, typer.Option(help="Notes for the team.")] = "",
     as_json: JsonFlag = False,
 ) -> None:
     """Approve a plan (a READY_FOR_PLANNING story becomes PLANNED)."""
-    plan = _call(ctx, "POST", f"/v1/plans/{plan_id}/approve", body={"by": by, "notes": notes})
+    plan = _call(ctx, "POST", f"/v1/plans/{plan_id}/approve", body={"notes": notes})
     _show(plan, PLAN_FIELDS, as_json)
 
 
@@ -391,11 +385,10 @@ def plan_reject(
     ctx: typer.Context,
     plan_id: str,
     reason: Annotated[str, typer.Option(help="Why the plan is rejected.")],
-    by: By = _default_actor(),
     as_json: JsonFlag = False,
 ) -> None:
     """Reject a plan, with a reason."""
-    plan = _call(ctx, "POST", f"/v1/plans/{plan_id}/reject", body={"by": by, "reason": reason})
+    plan = _call(ctx, "POST", f"/v1/plans/{plan_id}/reject", body={"reason": reason})
     _show(plan, PLAN_FIELDS, as_json)
 
 
@@ -436,7 +429,6 @@ def decision_create(
     description: Annotated[str, typer.Option(help="Context and options.")] = "",
     task: Annotated[str | None, typer.Option("--task", help="The task it belongs to.")] = None,
     affects: Annotated[list[str] | None, typer.Option("--affects", help="An affected id (repeat).")] = None,
-    by: By = _default_actor(),
     decision_id: IdOption = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -447,16 +439,13 @@ def decision_create(
         "description": description,
         "task_id": task,
         "affects": affects or [],
-        "proposed_by": by,
         "id": decision_id,
     }
     _show(_call(ctx, "POST", "/v1/decisions", body=body), DECISION_FIELDS, as_json)
 
 
-def _verdict(
-    ctx: typer.Context, decision_id: str, verdict: str, by: str, rationale: str, as_json: bool
-) -> None:
-    body = {"by": by, "rationale": rationale}
+def _verdict(ctx: typer.Context, decision_id: str, verdict: str, rationale: str, as_json: bool) -> None:
+    body = {"rationale": rationale}
     _show(_call(ctx, "POST", f"/v1/decisions/{decision_id}/{verdict}", body=body), DECISION_FIELDS, as_json)
 
 
@@ -468,11 +457,10 @@ def decision_approve(
     ctx: typer.Context,
     decision_id: str,
     rationale: Rationale,
-    by: By = _default_actor(),
     as_json: JsonFlag = False,
 ) -> None:
     """Approve a decision, with a rationale."""
-    _verdict(ctx, decision_id, "approve", by, rationale, as_json)
+    _verdict(ctx, decision_id, "approve", rationale, as_json)
 
 
 @decision_app.command("reject")
@@ -480,11 +468,10 @@ def decision_reject(
     ctx: typer.Context,
     decision_id: str,
     rationale: Rationale,
-    by: By = _default_actor(),
     as_json: JsonFlag = False,
 ) -> None:
     """Reject a decision, with a rationale."""
-    _verdict(ctx, decision_id, "reject", by, rationale, as_json)
+    _verdict(ctx, decision_id, "reject", rationale, as_json)
 
 
 @decision_app.command("show")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from swe_fleet import faults
 from swe_fleet.cli.common import err, fail, out, print_table, settings
 from swe_fleet.settings import FleetSettings
 
@@ -48,6 +50,9 @@ def _settings(ctx: typer.Context, **flags: Any) -> FleetSettings:
 
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from swe_fleet.redaction import redact_logs
+
+    redact_logs()  # no secret reaches a log line, whatever text a service logs
     for noisy in ("nats", "httpx", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -69,39 +74,41 @@ async def run_fleet(
 ) -> None:
     """Start the embedded stack and every service in this process; return when `stop` is set."""
     from swe_fleet.backbone.connection import connect
-    from swe_fleet.backbone.provisioning import ensure_streams
     from swe_fleet.backbone.supervision import on_termination
-    from swe_fleet.composition import build_service, services_for_up
+    from swe_fleet.cli.nats_auth import embedded_authorization
     from swe_fleet.host.runner import ServiceHost, check_http_port
     from swe_fleet.host.stack import EmbeddedStack
+    from swe_fleet.security.api_auth import HttpAuth, ensure_local_tokens
+    from swe_fleet.security.nats_auth import ADMIN, client_options
 
+    faults.arm(s.faults)
     stop = stop or asyncio.Event()
     on_termination(stop.set)
     check_http_port(s.host, s.http_port)  # before the embedded servers, not after a minute of start-up
-    stack = EmbeddedStack(s, report=_report if announce else None, with_llm=with_llm)
+    # The embedded NATS starts with authorisation on: one identity per service (ADR 0801).
+    nats_authorization = "" if s.nats_url else embedded_authorization(s)
+    stack = EmbeddedStack(
+        s, report=_report if announce else None, with_llm=with_llm, nats_config=nats_authorization
+    )
     if announce:
         err.print(f"fleet up: data in {s.data_dir.resolve()}", highlight=False)
+    if not s.auth_jwks_url:
+        # First start: the issuer's key, the PO's token and the in-process services' token (0600 files).
+        po_token = ensure_local_tokens(s)
+        if announce:
+            _report(
+                "auth", "ok", f"Product Owner token in {po_token.resolve()} (the CLI reads it from there)"
+            )
     # On this (main) thread on purpose: the servers are tied to it and die with this process.
     endpoints = stack.start()
     nc = None
+    connections: list[Any] = []
     try:
         if stop.is_set():
             return
-        nc = await connect(endpoints.nats_url, "fleet-up", wait_seconds=15)
-        changes = await ensure_streams(nc.jetstream())
-        if announce:
-            _report(
-                "streams",
-                "ok",
-                f"{len(changes)} streams ensured ({', '.join(sorted({c.change.value for c in changes}))})",
-            )
-        services = []
-        for name in services_for_up(endpoints):
-            service = await build_service(name, s, nc, endpoints)
-            services.append(service)
-            if announce:
-                _report(name, "ok", f"{len(service.consumers)} consumers")
-        host = ServiceHost(services, http_host=s.host, http_port=s.http_port)
+        nc = await connect(endpoints.nats_url, "fleet-up", wait_seconds=15, options=client_options(s, ADMIN))
+        services = await _build_services(s, nc, endpoints, announce=announce, connections=connections)
+        host = ServiceHost(services, http_host=s.host, http_port=s.http_port, auth=HttpAuth.from_settings(s))
         ready = asyncio.Event()
         serving = asyncio.create_task(host.serve(stop, ready))
         await asyncio.wait([serving, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
@@ -115,11 +122,39 @@ async def run_fleet(
     finally:
         if announce:
             err.print("fleet: stopping (draining consumers)…", highlight=False)
-        if nc is not None:
-            await nc.drain()
+        for connection in [*reversed(connections), *([nc] if nc is not None else [])]:
+            with contextlib.suppress(Exception):
+                await connection.drain()
         await asyncio.to_thread(stack.stop)
         if announce:
             err.print("fleet: stopped", highlight=False)
+
+
+async def _build_services(
+    s: FleetSettings, nc: Any, endpoints: Any, *, announce: bool, connections: list[Any]
+) -> list[Any]:
+    """Ensure the streams (as the admin, on `nc`), then build every service `fleet up` runs with these
+    endpoints, in order, each on its own connection as its own NATS identity (appended to `connections`)."""
+    from swe_fleet.backbone.connection import connect
+    from swe_fleet.backbone.provisioning import ensure_streams
+    from swe_fleet.composition import build_service, services_for_up
+    from swe_fleet.security.nats_auth import client_options
+
+    changes = await ensure_streams(nc.jetstream())
+    if announce:
+        kinds = ", ".join(sorted({c.change.value for c in changes}))
+        _report("streams", "ok", f"{len(changes)} streams ensured ({kinds})")
+    services = []
+    for name in services_for_up(endpoints):
+        own = await connect(
+            endpoints.nats_url, f"fleet-{name}", wait_seconds=15, options=client_options(s, name)
+        )
+        connections.append(own)
+        service = await build_service(name, s, own, endpoints)
+        services.append(service)
+        if announce:
+            _report(name, "ok", f"{len(service.consumers)} consumers")
+    return services
 
 
 def _print_where(s: FleetSettings, endpoints: Any, services: list[Any]) -> None:
@@ -143,7 +178,7 @@ def _print_where(s: FleetSettings, endpoints: Any, services: list[Any]) -> None:
             endpoints.llm_url or "-",
             endpoints.embedded.get("llm", "external" if endpoints.llm_url else "none"),
         ),
-        ("http api", api, f"OpenAPI at {api}/docs; /healthz /readyz /metrics"),
+        ("http api", api, f"OpenAPI at {api}/docs; /healthz /readyz /metrics (bearer token)"),
     ]
     for service in services:
         counts = Counter(runtime.spec.durable for runtime in service.consumers)
@@ -256,17 +291,25 @@ async def _serve_one(name: str, s: FleetSettings, *, http: bool) -> None:
     from swe_fleet.composition import build_service, registered
     from swe_fleet.host.runner import ServiceHost, check_http_port
     from swe_fleet.host.service import Endpoints
+    from swe_fleet.security.api_auth import HttpAuth
+    from swe_fleet.security.nats_auth import client_options
 
     registered(name).build_function()  # imports fail here, before anything is started
+    faults.arm(s.faults)
     if http:
         check_http_port(s.host, s.http_port)  # before touching NATS
-    nc = await connect(s.resolved_nats_url, f"fleet-{name}", wait_seconds=30)
+    nc = await connect(s.resolved_nats_url, f"fleet-{name}", wait_seconds=30, options=client_options(s, name))
     try:
         await ensure_streams(nc.jetstream())
         built = await build_service(name, s, nc, Endpoints.from_settings(s))
         stop, ready = asyncio.Event(), asyncio.Event()
         on_termination(stop.set)
-        host = ServiceHost([built], http_host=s.host, http_port=s.http_port if http else None)
+        host = ServiceHost(
+            [built],
+            http_host=s.host,
+            http_port=s.http_port if http else None,
+            auth=HttpAuth.from_settings(s) if http else None,
+        )
         serving = asyncio.create_task(host.serve(stop, ready))
         await asyncio.wait([serving, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
         if not serving.done():

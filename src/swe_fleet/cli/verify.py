@@ -18,8 +18,17 @@ def verify(
     probe: Annotated[
         bool, typer.Option("--probe/--no-probe", help="Drive a probe story through the flow.")
     ] = True,
+    ready_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ready-url",
+            envvar="FLEET_VERIFY_READY_URLS",
+            help="Another service process whose /readyz to judge (repeatable); the APIs' are always.",
+        ),
+    ] = None,
+    liveness: Annotated[float, typer.Option(help="Seconds to watch each durable for a live puller.")] = 3.0,
 ) -> None:
-    """Check connections, streams, durable consumers, and drive a probe story into the graph.
+    """Check connections, readiness, streams, live durables, and drive a probe through the whole flow.
 
     Exit code 0 only if every row is ✅.
     """
@@ -31,7 +40,16 @@ def verify(
         if not as_json:
             err.print(f"fleet verify: {step}…", highlight=False)
 
-    report = asyncio.run(run_verify(s, deadline_seconds=deadline, probe=probe, progress=progress))
+    report = asyncio.run(
+        run_verify(
+            s,
+            deadline_seconds=deadline,
+            probe=probe,
+            progress=progress,
+            ready_urls=[url for value in ready_url or () for url in value.split(",") if url],
+            liveness_seconds=liveness,
+        )
+    )
     if as_json:
         print_json(report.as_dict())
     else:
@@ -40,7 +58,7 @@ def verify(
 
 
 def render_report(report: VerifyReport) -> None:
-    for section in ("connections", "streams", "consumers", "probe"):
+    for section in ("connections", "readiness", "streams", "consumers", "probe"):
         rows = report.section(section)
         if rows:
             print_table(

@@ -24,10 +24,12 @@ from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.context.adapters.api import build_router
 from swe_fleet.context.adapters.cache import ValkeyContextCache
 from swe_fleet.context.adapters.graph_reader import StoryGraphReader
+from swe_fleet.context.adapters.task_api import build_task_router
 from swe_fleet.context.adapters.tokenizer import choose_counter
 from swe_fleet.context.app.projector import Projector
 from swe_fleet.context.app.service import ContextService, PhaseUnknown
 from swe_fleet.context.consumers import PROJECTION_BATCH_SIZE, consumer_specs
+from swe_fleet.context.domain.history import BadInstant, DecisionNotFound
 from swe_fleet.context.domain.model import StoryNotFound, TaskNotInStory
 from swe_fleet.context.domain.policy import ScopeDenied, load_policy
 from swe_fleet.context.domain.tokens import TokenCounter
@@ -51,6 +53,8 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     WriteQueryRefused: 400,
     GraphQueryError: 400,
     PhaseUnknown: 422,
+    BadInstant: 422,
+    DecisionNotFound: 404,
     GraphUnavailable: 503,
 }
 
@@ -64,6 +68,25 @@ class ContextParts:
     cache: ValkeyContextCache | None
     counter: TokenCounter
     publisher: EventPublisher
+
+    async def graph_check(self) -> CheckResult:
+        try:
+            await self.store.ping()
+            version = await self.store.version()
+        except GraphUnavailable as error:
+            return CheckResult(Health.DOWN, str(error))
+        return CheckResult(Health.OK, f"{self.store.dialect}, graph version {version}")
+
+    async def cache_check(self) -> CheckResult:
+        if self.cache is None:
+            return CheckResult(Health.DEGRADED, "no cache configured: answering uncached")
+        try:
+            await self.cache.ping()
+        except Exception as error:
+            return CheckResult(
+                Health.DEGRADED, f"Valkey unreachable ({type(error).__name__}): answering uncached"
+            )
+        return CheckResult(Health.OK, "valkey")
 
 
 async def build_parts(
@@ -121,25 +144,6 @@ async def build(
         for spec in consumer_specs(batch_size)
     ]
 
-    async def graph_check() -> CheckResult:
-        try:
-            await parts.store.ping()
-            version = await parts.store.version()
-        except GraphUnavailable as error:
-            return CheckResult(Health.DOWN, str(error))
-        return CheckResult(Health.OK, f"{parts.store.dialect}, graph version {version}")
-
-    async def cache_check() -> CheckResult:
-        if parts.cache is None:
-            return CheckResult(Health.DEGRADED, "no cache configured: answering uncached")
-        try:
-            await parts.cache.ping()
-        except Exception as error:
-            return CheckResult(
-                Health.DEGRADED, f"Valkey unreachable ({type(error).__name__}): answering uncached"
-            )
-        return CheckResult(Health.OK, "valkey")
-
     async def tokenizer_check() -> CheckResult:
         return CheckResult(Health.OK, parts.counter.name)
 
@@ -155,8 +159,17 @@ async def build(
     return Service(
         name="context",
         consumers=consumers,
-        routers=[build_router(parts.service, parts.store, parts.reader)],
-        checks={"graph": graph_check, "cache": cache_check, "tokenizer": tokenizer_check},
+        routers=[
+            build_router(
+                parts.service,
+                parts.store,
+                parts.reader,
+                query_timeout_seconds=settings.graph_query_timeout_seconds,
+                query_max_rows=settings.graph_query_max_rows,
+            ),
+            build_task_router(parts.store),
+        ],
+        checks={"graph": parts.graph_check, "cache": parts.cache_check, "tokenizer": tokenizer_check},
         closers=[parts.store.close, close_cache, close_tokenizer],
         error_statuses=dict(ERROR_STATUSES),
     )

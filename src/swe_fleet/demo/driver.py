@@ -10,11 +10,12 @@ from typing import Any
 
 import httpx
 
-from swe_fleet.demo.stories import STORIES, DemoStory
+from swe_fleet.demo.sample_repo import TEST_COMMAND
+from swe_fleet.demo.stories import CODE_STORY, DemoStory
 from swe_fleet.events.probes import PROBE_PREFIX
 from swe_fleet.graph.schema import NODES, Label
 
-PROJECT_ID, EPIC_ID, PO = "PRJ-DEMO", "EP-DEMO", "demo-po"
+PROJECT_ID, EPIC_ID, PO = "PRJ-DEMO-CODE", "EP-DEMO-CODE", "demo-po"
 # A task's deliberation is over: dispatched to the winner, or failed/cancelled with the reason recorded.
 ENDED = frozenset({"DISPATCHED", "FAILED", "CANCELLED"})
 Say = Callable[[str], None]
@@ -32,6 +33,8 @@ class Outcome:
     dispatched: int = 0
     derivation_failure: str | None = None
     seconds: float = 0.0
+    # What the workspaces did with the dispatched tasks: one row per task with a result.
+    results: list[dict[str, Any]] = field(default_factory=list)
 
 
 class DemoDriver:
@@ -53,17 +56,22 @@ class DemoDriver:
         stories = await self._call("GET", "/stories?limit=1000")
         return 1 + sum(1 for story in stories if story["id"].startswith("US-DEMO-"))
 
-    async def drive(self, run: int) -> tuple[str, str, DemoStory]:
-        """Create (or reuse) the demo project and epic, then take a new story to an approved plan."""
-        story = STORIES[(run - 1) % len(STORIES)]
+    async def drive(self, run: int, repo: str) -> tuple[str, str, DemoStory]:
+        """Create (or reuse) the demo project (on the sample repository) and epic, then take a new story
+        to an approved plan."""
+        story = CODE_STORY
         story_id, plan_id = f"US-DEMO-{run:03d}", f"PL-DEMO-{run:03d}"
-        await self._call(
-            "POST", "/projects", {"id": PROJECT_ID, "name": "Demo project", "created_by": PO}, ok=(201, 409)
-        )
+        project = {
+            "id": PROJECT_ID,
+            "name": "Demo calculator",
+            "repo": repo,
+            "test_command": TEST_COMMAND,
+        }
+        await self._call("POST", "/projects", project, ok=(201, 409))
         await self._call(
             "POST",
             "/epics",
-            {"id": EPIC_ID, "project_id": PROJECT_ID, "title": "Demo epic", "created_by": PO},
+            {"id": EPIC_ID, "project_id": PROJECT_ID, "title": "Demo epic"},
             ok=(201, 409),
         )
         await self._call(
@@ -80,9 +88,7 @@ class DemoDriver:
         )
         self.say(f"story {story_id} created: {story.title!r} (DRAFT)")
         for state, why in (("PO_REVIEW", "ready for the PO"), ("READY_FOR_PLANNING", "accepted by the PO")):
-            await self._call(
-                "POST", f"/stories/{story_id}/transitions", {"to_state": state, "by": PO, "reason": why}
-            )
+            await self._call("POST", f"/stories/{story_id}/transitions", {"to_state": state, "reason": why})
             self.say(f"story {story_id} → {state}")
         await self._call(
             "POST",
@@ -93,11 +99,10 @@ class DemoDriver:
                 "acceptance_criteria": list(story.plan_criteria),
                 "technical_notes": story.technical_notes,
                 "roles": list(story.roles),
-                "created_by": "demo-architect",
             },
         )
         self.say(f"plan {plan_id} proposed (roles {', '.join(story.roles)})")
-        await self._call("POST", f"/plans/{plan_id}/approve", {"by": PO, "notes": "Approved for the demo"})
+        await self._call("POST", f"/plans/{plan_id}/approve", {"notes": "Approved for the demo"})
         self.say(f"plan {plan_id} approved by {PO}: the orchestrator takes it from here")
         return story_id, plan_id, story
 
@@ -131,6 +136,25 @@ class DemoDriver:
         outcome.seconds = time.monotonic() - started
         return outcome
 
+    async def executions(self, story_id: str, deadline_seconds: float) -> list[dict[str, Any]]:
+        """Wait until every dispatched task of the story has its workspace result (or the deadline)."""
+        started = time.monotonic()
+        while True:
+            rows = await self.query(
+                "MATCH (s:Story {id: $story})-[:HAS_TASK]->(t:Task)-[:HAS_DISPATCH]->(x:TaskDispatch) "
+                "OPTIONAL MATCH (t)-[:HAS_RESULT]->(r:TaskResult) "
+                "OPTIONAL MATCH (t)-[:HAS_COMMIT]->(c:Commit) "
+                "RETURN DISTINCT t.id AS task, t.title AS title, r.outcome AS outcome, r.branch AS branch, "
+                "r.tests_before_ok AS before, r.tests_after_ok AS after, r.failing_after AS failing, "
+                "r.files AS files, r.reason AS reason, r.steps AS steps, c.id AS commit ORDER BY t.id",
+                story=story_id,
+            )
+            if (
+                rows and all(row["outcome"] for row in rows)
+            ) or time.monotonic() - started > deadline_seconds:
+                return rows
+            await asyncio.sleep(2.0)
+
     async def decisions(self, story_id: str) -> list[dict[str, Any]]:
         return await self.query(
             "MATCH (s:Story {id: $story})-[:HAS_TASK]->(t:Task)-[:HAS_DELIBERATION]->(d:Deliberation) "
@@ -156,6 +180,9 @@ class DemoDriver:
             Label.DECISION,
             Label.TASK_DISPATCH,
             Label.AGENT,
+            Label.TASK_RESULT,
+            Label.COMMIT,
+            Label.TOOL_CALL,
         )
         found = {}
         for label in labels:

@@ -65,3 +65,17 @@ STORIES = (
         roles=("DEVOPS", "ARCHITECT"),
     ),
 )
+
+
+# The story every demo run takes through the whole flow: its project names the sample repository
+# (`demo/sample_repo.py`), so its tasks end as a tested change on the story's branch, or a failure.
+CODE_STORY = DemoStory(
+    title="Make the calculator add",
+    brief="calc.add(2, 3) returns -1: the sum is wrong, and test_calc.py::test_add fails.",
+    acceptance_criteria=("calc.add returns the sum of its arguments", "The project's tests pass"),
+    plan="In calc.py, add() subtracts its arguments. Change it to return a + b, then run the tests: "
+    "test_calc.py::test_add must pass and test_mul must still pass.",
+    plan_criteria=("test_calc.py passes", "Only calc.py changes"),
+    technical_notes="One-line fix in calc.py; the tests run with python -m pytest -q.",
+    roles=("DEV",),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -32,10 +33,13 @@ class EmbeddedNats(ChildServer):
         port: int = 14222,
         monitor_port: int | None = None,
         max_payload: int = 1024 * 1024,
+        extra_config: str = "",
     ) -> None:
         super().__init__(data_dir, host, port)
         self.monitor_port = monitor_port
         self.max_payload = max_payload
+        # e.g. an `authorization {}` block with the users' passwords: the file is written owner-only.
+        self.extra_config = extra_config
 
     @property
     def url(self) -> str:
@@ -50,8 +54,13 @@ class EmbeddedNats(ChildServer):
         ]
         if self.monitor_port:
             lines.append(f'http: "{self.host}:{self.monitor_port}"')
+        if self.extra_config:
+            lines.append(self.extra_config)
         config = self.data_dir / "nats-server.conf"
-        config.write_text("\n".join(lines) + "\n")
+        config.unlink(missing_ok=True)
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write("\n".join(lines) + "\n")
         return [find_nats_server(), "-c", str(config)]
 
     def start(self, timeout: float = 30.0) -> EmbeddedNats:

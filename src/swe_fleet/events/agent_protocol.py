@@ -24,7 +24,10 @@ SUBJECT_FOR_KIND: dict[CommandKind, str] = {
     CommandKind.CRITIQUE: subjects.AGENT_CMD_CRITIQUE,
     CommandKind.REVISE: subjects.AGENT_CMD_REVISE,
     CommandKind.SCORE: subjects.AGENT_CMD_SCORE,
+    CommandKind.PROBE: subjects.AGENT_CMD_PROBE,
 }
+# The kinds an agent answers with its LLM; a probe is answered without one.
+LLM_KINDS: tuple[CommandKind, ...] = tuple(kind for kind in CommandKind if kind is not CommandKind.PROBE)
 
 
 class _Output(BaseModel):
@@ -80,12 +83,22 @@ class RubricScores(_Output):
     scores: list[CriterionScoreOut] = Field(min_length=1, max_length=20)
 
 
+class ProbeOutput(_Output):
+    """What a worker found when it fetched the probe story's context as it would for real work."""
+
+    plan_id: str = ""  # the probe plan's, from the command's inputs
+    context_version: str | None = None
+    context_tokens: int | None = None
+    context_error: str | None = None
+
+
 OUTPUT_MODEL_FOR_KIND: dict[CommandKind, type[_Output]] = {
     CommandKind.DERIVE: DerivedTasks,
     CommandKind.GENERATE: Proposal,
     CommandKind.CRITIQUE: Critique,
     CommandKind.REVISE: Revision,
     CommandKind.SCORE: RubricScores,
+    CommandKind.PROBE: ProbeOutput,
 }
 
 

@@ -51,6 +51,8 @@ CATALOGUE: dict[str, SubjectSpec] = {
         SubjectSpec(s.AGENT_CMD_CRITIQUE, p.AgentCommand, "Critique a peer's proposal"),
         SubjectSpec(s.AGENT_CMD_REVISE, p.AgentCommand, "Revise a proposal after critique"),
         SubjectSpec(s.AGENT_CMD_SCORE, p.AgentCommand, "Score proposals against a rubric"),
+        SubjectSpec(s.AGENT_CMD_PROBE, p.AgentCommand, "Fetch a probe story's context and answer (no LLM)"),
+        SubjectSpec(s.PROBE_ANSWERED, p.ProbeAnswered, "An agent answered a `fleet verify` probe"),
         SubjectSpec(s.AGENT_RESPONSE_COMPLETED, p.AgentResponseCompleted, "An agent answered a command"),
         SubjectSpec(s.AGENT_RESPONSE_FAILED, p.AgentResponseFailed, "An agent could not answer a command"),
         SubjectSpec(s.CONTEXT_UPDATED, p.ContextUpdated, "The decision graph changed for some stories"),

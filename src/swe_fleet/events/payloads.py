@@ -123,6 +123,9 @@ class DecisionMade(Payload):
     affects: list[str] = Field(
         default_factory=list, description="ids of tasks or stories the decision affects"
     )
+    supersedes: list[str] = Field(
+        default_factory=list, description="ids of earlier decisions this one replaces (they become history)"
+    )
 
 
 class DecisionApproved(DecisionMade):
@@ -207,6 +210,9 @@ class DeliberationDecision(Payload):
     title: str
     rationale: str
     decided_by: str
+    supersedes: list[str] = Field(
+        default_factory=list, description="ids of earlier decisions this one replaces (they become history)"
+    )
 
 
 class AgentFailure(Payload):
@@ -276,6 +282,8 @@ class CommandKind(StrEnum):
     CRITIQUE = "critique"  # inputs: {"task", "rubric", "proposal_id", "proposal": Proposal}
     REVISE = "revise"  # inputs: {"task", "rubric", "proposal": Proposal, "critiques": [Critique]}
     SCORE = "score"  # inputs: {"task", "rubric", "proposal_id", "proposal": Proposal}
+    # `fleet verify`'s probe: inputs {"plan_id"}; answered after fetching the story's context, no LLM.
+    PROBE = "probe"
 
 
 class AgentCommand(Payload):
@@ -351,10 +359,26 @@ class AgentResponseFailed(AgentResponse):
     attempts: int = Field(ge=0, default=1)
     # The LLM calls the failed command still made (none when it failed before calling the LLM).
     usage: LlmUsage | None = None
+    # As on a completed answer: the context the agent had, or why it had none.
+    context_version: str | None = None
+    context_error: str | None = None
 
     @property
     def failure(self) -> str:
         return self.error
+
+
+class ProbeAnswered(Payload):
+    """An agent worker answered a `fleet verify` probe command and the orchestrator took the answer."""
+
+    story_id: str = Id
+    plan_id: str = ""
+    command_id: str = Id
+    worker_id: str = ""
+    answered: bool  # False: the worker sent a failed response (`error` says why)
+    context_version: str | None = None
+    context_error: str | None = None
+    error: str | None = None
 
 
 # ---------------------------------------------------------------- context

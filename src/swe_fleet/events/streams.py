@@ -58,6 +58,16 @@ STREAMS: tuple[StreamSpec, ...] = (
 
 STREAMS_BY_NAME = {spec.name: spec for spec in STREAMS}
 
+# The names, for code that binds, reads or provisions a stream by name (no string literal elsewhere;
+# a unit test checks each one names a stream above).
+PLANNING_EVENTS = "PLANNING_EVENTS"
+CONTEXT_EVENTS = "CONTEXT_EVENTS"
+ORCHESTRATOR_EVENTS = "ORCHESTRATOR_EVENTS"
+AGENT_COMMANDS = "AGENT_COMMANDS"
+AGENT_RESPONSES = "AGENT_RESPONSES"
+DEAD_LETTERS = "DEAD_LETTERS"
+WORKSPACE_EVENTS = "WORKSPACE_EVENTS"
+
 
 def stream_for_subject(subject: str) -> StreamSpec | None:
     return next((spec for spec in STREAMS if spec.covers(subject)), None)

@@ -18,6 +18,8 @@ DELIBERATION_COMPLETED = "orchestration.deliberation.completed"
 TASK_DISPATCHED = "orchestration.task.dispatched"
 DELIBERATION_FAILED = "orchestration.deliberation.failed"
 DELIBERATION_CANCELLED = "orchestration.deliberation.cancelled"
+# The orchestrator got an agent worker's answer to a `fleet verify` probe: the whole path answered.
+PROBE_ANSWERED = "orchestration.probe.answered"
 
 # Agent work: commands shared by any number of workers, and their answers.
 AGENT_CMD_DERIVE = "agent.cmd.derive"
@@ -25,6 +27,8 @@ AGENT_CMD_GENERATE = "agent.cmd.generate"
 AGENT_CMD_CRITIQUE = "agent.cmd.critique"
 AGENT_CMD_REVISE = "agent.cmd.revise"
 AGENT_CMD_SCORE = "agent.cmd.score"
+# `fleet verify`'s probe: workers fetch the probe story's context and answer, no LLM call.
+AGENT_CMD_PROBE = "agent.cmd.probe"
 AGENT_RESPONSE_COMPLETED = "agent.response.completed"
 AGENT_RESPONSE_FAILED = "agent.response.failed"
 

@@ -220,6 +220,28 @@ class LadybugGraphStore:
     async def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
         return (await self.read_many([(query, params or {})]))[0]
 
+    async def read_limited(
+        self, query: str, params: dict[str, Any], *, max_rows: int, timeout_seconds: float
+    ) -> tuple[list[Row], bool]:
+        """In a READ ONLY transaction, interrupted by the engine past the timeout, rows cut at max_rows."""
+        self._require_open()
+        connection = await self._readers.get()
+        try:
+            connection.set_query_timeout(max(1, int(timeout_seconds * 1000)))
+            try:
+                [rows] = await asyncio.to_thread(self._read_sync, connection, [(query, params)], max_rows + 1)
+            except GraphQueryError as error:
+                if "interrupt" in str(error).lower():
+                    raise GraphQueryError(
+                        f"the query ran past {timeout_seconds:g}s and was stopped"
+                    ) from None
+                raise
+            finally:
+                connection.set_query_timeout(0)  # the pooled connection serves the fleet's own reads too
+        finally:
+            self._readers.put_nowait(connection)
+        return rows[:max_rows], len(rows) > max_rows
+
     async def read_many(self, queries: Sequence[tuple[str, dict[str, Any]]]) -> list[list[Row]]:
         """Several read queries in one READ ONLY transaction: one consistent snapshot, one thread hop."""
         self._require_open()
@@ -229,7 +251,9 @@ class LadybugGraphStore:
         finally:
             self._readers.put_nowait(connection)
 
-    def _read_sync(self, connection: Any, queries: Sequence[tuple[str, dict[str, Any]]]) -> list[list[Row]]:
+    def _read_sync(
+        self, connection: Any, queries: Sequence[tuple[str, dict[str, Any]]], max_rows: int | None = None
+    ) -> list[list[Row]]:
         if self._db is None:
             raise GraphUnavailable(f"the embedded graph {self.path} is not open")
         try:
@@ -243,10 +267,11 @@ class LadybugGraphStore:
                 if isinstance(result, list):
                     raise GraphQueryError("one statement per query")
                 columns = result.get_column_names()
+                tuples = result.get_all() if max_rows is None else result.get_n(max_rows)
                 results.append(
                     [
                         {column: ladybug_value(value) for column, value in zip(columns, row, strict=True)}
-                        for row in result.get_all()
+                        for row in tuples
                     ]
                 )
             return results

@@ -176,6 +176,27 @@ class Neo4jGraphStore:
         except ClientError as error:
             raise GraphQueryError(error.message or str(error)) from None
 
+    async def read_limited(
+        self, query: str, params: dict[str, Any], *, max_rows: int, timeout_seconds: float
+    ) -> tuple[list[Row], bool]:
+        """A READ_ACCESS session's transaction with a server-side timeout; at most max_rows + 1 fetched."""
+        from neo4j.exceptions import ClientError
+
+        try:
+            async with self._session(read=True) as session:
+                tx = await session.begin_transaction(timeout=timeout_seconds)
+                try:
+                    result = await tx.run(query, params)
+                    records = await result.fetch(max_rows + 1)
+                    rows = [{key: neo4j_value(value) for key, value in r.items()} for r in records]
+                finally:
+                    await tx.close()
+        except _unavailable_errors() as error:
+            raise GraphUnavailable(f"Neo4j read failed: {error}") from error
+        except ClientError as error:
+            raise GraphQueryError(error.message or str(error)) from None
+        return rows[:max_rows], len(rows) > max_rows
+
     async def version(self) -> int:
         statement = cq.read_version_statement()
         rows = await self.read(statement.cypher, statement.params)

@@ -46,6 +46,12 @@ class GraphStore(Protocol):
     async def read_many(self, queries: Sequence[tuple[str, dict[str, Any]]]) -> list[list[Row]]:
         """Several read queries in one read-only transaction: one consistent snapshot."""
 
+    async def read_limited(
+        self, query: str, params: dict[str, Any], *, max_rows: int, timeout_seconds: float
+    ) -> tuple[list[Row], bool]:
+        """One read-only query cut off by the store after `timeout_seconds` (GraphQueryError), at most
+        `max_rows` rows returned, and whether more were there: for queries written by callers."""
+
     async def version(self) -> int:
         """The graph version: bumped once per committed batch that applied a new event."""
 

@@ -83,6 +83,9 @@ class Label(StrEnum):
     TASK_DISPATCH = "TaskDispatch"
     PROJECTED_EVENT = "ProjectedEvent"
     GRAPH_META = "GraphMeta"
+    TASK_RESULT = "TaskResult"
+    COMMIT = "Commit"
+    TOOL_CALL = "ToolCall"
 
 
 class Rel(StrEnum):
@@ -111,6 +114,10 @@ class Rel(StrEnum):
     SCORED_BY = "SCORED_BY"
     HAS_DISPATCH = "HAS_DISPATCH"
     DISPATCHED_TO = "DISPATCHED_TO"
+    HAS_RESULT = "HAS_RESULT"
+    HAS_COMMIT = "HAS_COMMIT"
+    HAS_TOOL_CALL = "HAS_TOOL_CALL"
+    SUPERSEDES = "SUPERSEDES"
 
 
 NODES: dict[str, NodeLabel] = {
@@ -194,6 +201,10 @@ NODES: dict[str, NodeLabel] = {
                 ("story_id", S),
                 ("task_id", S),
                 ("status", S),
+                # Validity: current until a later decision supersedes it (then history, never deleted).
+                ("supersedes", L),
+                ("superseded_by", S),
+                ("superseded_at", S),
             ),
             guarded=("status",),
             description="A decision with its rationale; source is `planning` or `deliberation`",
@@ -217,7 +228,14 @@ NODES: dict[str, NodeLabel] = {
         ),
         NodeLabel(
             Label.PROPOSAL,
-            (("content", S), ("revision", N), ("total_score", F), ("selected", B), ("agent_id", S)),
+            (
+                ("content", S),
+                ("revision", N),
+                ("total_score", F),
+                ("selected", B),
+                ("agent_id", S),
+                ("summary", S),
+            ),
         ),
         NodeLabel(Label.CRITIQUE, (("content", S), ("author_agent_id", S))),
         NodeLabel(
@@ -251,6 +269,50 @@ NODES: dict[str, NodeLabel] = {
                 "instance id drawn when the graph was created (a rebuilt graph restarts its versions)"
             ),
         ),
+        NodeLabel(
+            Label.TASK_RESULT,
+            (
+                ("task_id", S),
+                ("story_id", S),
+                ("outcome", S),
+                ("branch", S),
+                ("summary", S),
+                ("reason", S),
+                ("tests_before_ok", B),
+                ("tests_after_ok", B),
+                ("failing_before", L),
+                ("failing_after", L),
+                ("files", L),
+                ("insertions", N),
+                ("deletions", N),
+                ("prompt_tokens", N),
+                ("completion_tokens", N),
+                ("steps", N),
+                ("patch", S),
+                ("at", S),
+            ),
+            description="What a workspace did with a task: outcome completed or failed, tests, the change",
+        ),
+        NodeLabel(
+            Label.COMMIT,
+            (("message", S), ("branch", S), ("task_id", S), ("story_id", S)),
+            description="A commit the fleet pushed on a story's branch; its id is the commit's sha",
+        ),
+        NodeLabel(
+            Label.TOOL_CALL,
+            (
+                ("task_id", S),
+                ("step", N),
+                ("attempt", N),
+                ("tool", S),
+                ("arguments", S),
+                ("outcome", S),
+                ("output", S),
+                ("duration_ms", F),
+                ("at", S),
+            ),
+            description="One tool call of a task's agent in its workspace; arguments as JSON text",
+        ),
     )
 }
 
@@ -282,6 +344,12 @@ RELS: dict[str, RelType] = {
         RelType(Rel.SCORED_BY, ((Label.SCORE, Label.AGENT),)),
         RelType(Rel.HAS_DISPATCH, ((Label.TASK, Label.TASK_DISPATCH),)),
         RelType(Rel.DISPATCHED_TO, ((Label.TASK_DISPATCH, Label.AGENT),)),
+        RelType(Rel.HAS_RESULT, ((Label.TASK, Label.TASK_RESULT),)),
+        RelType(Rel.HAS_COMMIT, ((Label.TASK, Label.COMMIT),)),
+        RelType(Rel.HAS_TOOL_CALL, ((Label.TASK, Label.TOOL_CALL),)),
+        RelType(
+            Rel.SUPERSEDES, ((Label.DECISION, Label.DECISION),), description="newer -> the one it replaced"
+        ),
     )
 }
 

@@ -1,5 +1,8 @@
 """Runs services in one process: their consumers, loops and HTTP routers, with /healthz, /readyz, /metrics.
 
+Every service route and /metrics need a bearer token (`security.api_auth`); /healthz, /readyz and the
+OpenAPI document do not. A host given no `auth` accepts no token at all: closed, not open, by default.
+
 Stopping is a graceful drain: consumers finish and ack the batch in hand, loops return, the HTTP
 server stops accepting, then closers run in reverse order.
 """
@@ -12,7 +15,7 @@ import logging
 from collections.abc import Sequence
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -20,15 +23,20 @@ from swe_fleet import __version__
 from swe_fleet.backbone.supervision import run_until_stopped
 from swe_fleet.embedded.child import port_is_free
 from swe_fleet.host.service import CheckResult, Health, Service
+from swe_fleet.security.api_auth import AUTH_RESPONSES, HttpAuth, authenticated, protect, require_role
+from swe_fleet.security.identity import Role
 
 log = logging.getLogger(__name__)
 
 
-def build_app(services: Sequence[Service], *, title: str = "SWE Fleet") -> FastAPI:
+def build_app(
+    services: Sequence[Service], *, title: str = "SWE Fleet", auth: HttpAuth | None = None
+) -> FastAPI:
     app = FastAPI(title=title, version=__version__)
+    protect(app, auth or HttpAuth.deny_all())
     for service in services:
         for router in service.routers:
-            app.include_router(router)
+            app.include_router(router, dependencies=[Depends(authenticated)], responses=AUTH_RESPONSES)
         for error_type, status in service.error_statuses.items():
             app.add_exception_handler(error_type, _answer_with(status))
 
@@ -48,7 +56,13 @@ def build_app(services: Sequence[Service], *, title: str = "SWE Fleet") -> FastA
         }
         return JSONResponse(body, status_code=503 if down else 200)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        dependencies=[Depends(require_role(Role.VIEWER))],
+        responses=AUTH_RESPONSES,
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -92,10 +106,17 @@ def check_http_port(host: str, port: int) -> None:
 
 
 class ServiceHost:
-    def __init__(self, services: Sequence[Service], *, http_host: str | None, http_port: int | None) -> None:
+    def __init__(
+        self,
+        services: Sequence[Service],
+        *,
+        http_host: str | None,
+        http_port: int | None,
+        auth: HttpAuth | None = None,
+    ) -> None:
         self.services = list(services)
         self.http_host, self.http_port = http_host, http_port
-        self.app = build_app(self.services)
+        self.app = build_app(self.services, auth=auth)
         self._server: uvicorn.Server | None = None
 
     async def serve(self, stop: asyncio.Event, started: asyncio.Event | None = None) -> None:

@@ -28,9 +28,15 @@ class DataDirInUse(EmbeddedServerError):
 
 class EmbeddedStack:
     def __init__(
-        self, settings: FleetSettings, *, report: Report | None = None, with_llm: bool = True
+        self,
+        settings: FleetSettings,
+        *,
+        report: Report | None = None,
+        with_llm: bool = True,
+        nats_config: str = "",
     ) -> None:
         self.settings = settings
+        self.nats_config = nats_config  # e.g. the authorization block: identities and permissions
         self.report: Report = report or (
             lambda part, state, detail: log.info("%s %s %s", part, state, detail)
         )
@@ -74,7 +80,9 @@ class EmbeddedStack:
             if s.nats_url:
                 self.report("nats", "external", s.nats_url)
             else:
-                nats = EmbeddedNats(s.data_dir / "nats", host=s.host, port=s.nats_port)
+                nats = EmbeddedNats(
+                    s.data_dir / "nats", host=s.host, port=s.nats_port, extra_config=self.nats_config
+                )
                 self._start("nats", nats, f"nats-server on {s.host}:{s.nats_port}")
                 embedded["nats"] = f"nats-server (JetStream in {nats.data_dir / 'jetstream'})"
                 self.report("nats", "ok", f"{nats.url}  {embedded['nats']}")

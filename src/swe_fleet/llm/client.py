@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -162,41 +163,41 @@ class LlmClient:
 
     async def _send(self, body: dict[str, Any], model: str, mode: str) -> Completion:
         retry = self.config.retry
-        queued_ms = 0.0
-        first_sent: float | None = None
-        started_at: datetime | None = None
-        last_error: BaseException | None = None
-        for attempt in range(1, retry.max_attempts + 1):
-            if attempt > 1:
-                metrics.REQUESTS.labels(model=model, outcome="retried").inc()
-                await asyncio.sleep(retry.delay_before(attempt))
-            waited = time.perf_counter()
-            async with self._limit:
-                queued_ms += (time.perf_counter() - waited) * 1000
-                if first_sent is None:
-                    first_sent, started_at = time.perf_counter(), datetime.now(UTC)
-                try:
-                    with self._counting_in_flight():
-                        response = await self._http.post("/v1/chat/completions", json=body)
-                except httpx.TimeoutException as error:
-                    last_error = error
-                    log.warning("LLM %s attempt %d: %s", model, attempt, type(error).__name__)
-                    continue
-                except httpx.TransportError as error:
-                    last_error = error
-                    log.warning("LLM %s attempt %d: %r", model, attempt, error)
-                    continue
-            if response.status_code in _RETRYABLE_STATUS:
-                last_error = _HttpStatus(response.status_code, _detail(response))
-                log.warning("LLM %s attempt %d: %s", model, attempt, last_error)
-                continue
-            if response.status_code >= 400:
-                metrics.REQUESTS.labels(model=model, outcome="rejected").inc()
-                raise LlmRejected(response.status_code, _detail(response))
-            assert first_sent is not None and started_at is not None
-            latency_ms = (time.perf_counter() - first_sent) * 1000
-            return self._completion(response, model, mode, attempt, latency_ms, queued_ms, started_at)
-        raise self._gave_up(model, retry.max_attempts, last_error)
+        timing = _Timing()
+
+        def announce(error: BaseException, _delay: float, attempt: int) -> None:
+            metrics.REQUESTS.labels(model=model, outcome="retried").inc()
+            shown = type(error).__name__ if isinstance(error, httpx.TimeoutException) else repr(error)
+            log.warning("LLM %s attempt %d: %s", model, attempt, shown)
+
+        try:
+            async for attempt in retry.backoff.retrying(_retryable, before_sleep=announce):
+                with attempt:
+                    response = await self._post(body, model, timing)
+                    number = attempt.retry_state.attempt_number
+        except (httpx.TransportError, _HttpStatus) as error:
+            raise self._gave_up(model, retry.max_attempts, error) from None
+        assert timing.first_sent is not None and timing.started_at is not None
+        latency_ms = (time.perf_counter() - timing.first_sent) * 1000
+        return self._completion(
+            response, model, mode, number, latency_ms, timing.queued_ms, timing.started_at
+        )
+
+    async def _post(self, body: dict[str, Any], model: str, timing: _Timing) -> httpx.Response:
+        """One attempt: a retryable failure raises (transport error, `_HttpStatus`), a refusal too."""
+        waited = time.perf_counter()
+        async with self._limit:
+            timing.queued_ms += (time.perf_counter() - waited) * 1000
+            if timing.first_sent is None:
+                timing.first_sent, timing.started_at = time.perf_counter(), datetime.now(UTC)
+            with self._counting_in_flight():
+                response = await self._http.post("/v1/chat/completions", json=body)
+        if response.status_code in _RETRYABLE_STATUS:
+            raise _HttpStatus(response.status_code, _detail(response))
+        if response.status_code >= 400:
+            metrics.REQUESTS.labels(model=model, outcome="rejected").inc()
+            raise LlmRejected(response.status_code, _detail(response))
+        return response
 
     def _completion(
         self,
@@ -306,6 +307,19 @@ class LlmClient:
                 f"LLM at {self.config.base_url} answered {response.status_code} to /v1/models"
             )
         return [str(entry.get("id")) for entry in response.json().get("data", [])]
+
+
+@dataclass
+class _Timing:
+    """Across the attempts of one call: time spent waiting for a slot, when the first request left."""
+
+    queued_ms: float = 0.0
+    first_sent: float | None = None
+    started_at: datetime | None = None
+
+
+def _retryable(error: BaseException) -> bool:
+    return isinstance(error, httpx.TransportError | _HttpStatus)
 
 
 class _HttpStatus(Exception):

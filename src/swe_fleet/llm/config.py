@@ -4,20 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from swe_fleet.retrying import Backoff
 from swe_fleet.settings import FleetSettings
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff between attempts: first_delay, x2 each time, capped at max_delay."""
+    """Transport retries of one call: first_delay, x2 each time, capped at max_delay (the fleet's
+    one `Backoff`, named in the LLM's own terms)."""
 
     max_attempts: int = 4
     first_delay: float = 0.5
     max_delay: float = 8.0
 
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(first=self.first_delay, maximum=self.max_delay, attempts=self.max_attempts)
+
     def delay_before(self, attempt: int) -> float:
         """Seconds to wait before attempt number `attempt` (2, 3, ...)."""
-        return min(self.first_delay * 2 ** max(attempt - 2, 0), self.max_delay)
+        return self.backoff.delay(attempt - 1)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.provisioning import ensure_streams
 from swe_fleet.backbone.publisher import EventPublisher
-from swe_fleet.events import subjects
+from swe_fleet.events import streams, subjects
 from swe_fleet.events.payloads import AgentResponse, PlanApproved, StoryTransitioned
 from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
 from swe_fleet.orchestrator.adapters.outbox_publisher import OutboxPublisher
@@ -37,7 +37,7 @@ ACK_WAIT_SECONDS = 10.0
 
 PLAN_APPROVED = ConsumerSpec(
     durable="orchestrator-plan-approved",
-    stream="PLANNING_EVENTS",
+    stream=streams.PLANNING_EVENTS,
     filter_subject=subjects.PLAN_APPROVED,
     description="Orchestrator: derive tasks from approved plans",
     ack_wait_seconds=ACK_WAIT_SECONDS,
@@ -45,7 +45,7 @@ PLAN_APPROVED = ConsumerSpec(
 )
 STORY_TRANSITIONED = ConsumerSpec(
     durable="orchestrator-story-transitioned",
-    stream="PLANNING_EVENTS",
+    stream=streams.PLANNING_EVENTS,
     filter_subject=subjects.STORY_TRANSITIONED,
     description="Orchestrator: follow story phases; cancel work on stories moved back",
     ack_wait_seconds=ACK_WAIT_SECONDS,
@@ -53,7 +53,7 @@ STORY_TRANSITIONED = ConsumerSpec(
 )
 AGENT_RESPONSES = ConsumerSpec(
     durable="orchestrator-agent-responses",
-    stream="AGENT_RESPONSES",
+    stream=streams.AGENT_RESPONSES,
     filter_subject="agent.response.>",
     description="Orchestrator: agents' answers to derive and council commands",
     ack_wait_seconds=ACK_WAIT_SECONDS,

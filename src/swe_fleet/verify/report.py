@@ -8,7 +8,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Row:
-    section: str  # connections, streams, consumers, probe
+    section: str  # connections, readiness, streams, consumers, probe
     name: str
     expected: str
     found: str
@@ -83,3 +83,7 @@ def summarise(
     )
     metric("Events processed (probe events x consumers)", processed)
     metric("Graph nodes (probe)", graph)
+    agent_path = [row for row in report.section("probe") if row.name.startswith("agent path")]
+    metric("Agent path (probe)", (sum(row.ok for row in agent_path), len(agent_path)))
+    if report.section("readiness"):
+        metric("Service checks ready", count("readiness"))

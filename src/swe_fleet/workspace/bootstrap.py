@@ -24,6 +24,7 @@ from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
 from swe_fleet.llm.client import LlmClient
 from swe_fleet.llm.config import LlmConfig
 from swe_fleet.redaction import redact
+from swe_fleet.security.client_token import SERVICE_TOKEN_FILE, bearer_headers, client_token
 from swe_fleet.settings import FleetSettings
 from swe_fleet.workspace.adapters.git_repo import GitWorkspaces
 from swe_fleet.workspace.adapters.llm_model import LlmAgentModel
@@ -49,7 +50,12 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
         log.error("workspace: %s", unavailable)
     publisher = EventPublisher(nc.jetstream(), producer=SERVICE_NAME)
     llm = LlmClient(LlmConfig.from_settings(settings, llm_url))
-    source = HttpTaskSource(settings.resolved_planning_url, settings.resolved_context_url)
+    # Its service token (FLEET_TOKEN, FLEET_TOKEN_FILE or the embedded fleet's service.token): it reads
+    # the story's repository from planning and the task's graph from the Context service.
+    token = client_token(settings, default_file=SERVICE_TOKEN_FILE)
+    source = HttpTaskSource(
+        settings.resolved_planning_url, settings.resolved_context_url, headers=bearer_headers(token)
+    )
     ledger = await KvResultLedger.open(nc.jetstream())
     models: dict[Role, LlmAgentModel] = {}
 
@@ -69,6 +75,10 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
         model_for=model_for,
         redact=redact,
         max_tokens=settings.workspace_max_tokens,
+        # About three characters a token, with room left for the tools' schemas and the answer.
+        history_characters=max(
+            4000, 3 * (settings.llm_context_per_slot - settings.workspace_answer_tokens) - 6000
+        ),
     )
     spec = dispatch_consumer_spec(ack_wait_seconds=settings.workspace_ack_wait_seconds)
     consumer = ConsumerRuntime(

@@ -29,9 +29,9 @@ from tests.integration.agents.context_stand_in import VERSION, ContextStandIn
 from tests.support.processes import kill, spawn_module
 from tests.unit.agents.samples import INPUTS, TASK
 
-pytestmark = pytest.mark.llm
-
 ANSWER_WITHIN = 600.0  # the machine's two cores are shared: generous, never a speed claim
+# pytest-timeout must not cut a test short before its own deadline says what went wrong.
+pytestmark = [pytest.mark.llm, pytest.mark.timeout(ANSWER_WITHIN + 120)]
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from swe_fleet import faults
 from swe_fleet.agents.bootstrap import build
 from swe_fleet.backbone.connection import connect
 from swe_fleet.backbone.provisioning import ensure_streams
@@ -24,6 +25,7 @@ async def main(nats_url: str, llm_url: str, context_url: str) -> None:
     nc = await connect(nats_url, "agent-worker-test", wait_seconds=30)
     await ensure_streams(nc.jetstream())
     settings = FleetSettings(llm_url=llm_url, context_url=context_url)
+    faults.arm(settings.faults)
     service = await build(settings, nc, Endpoints.from_settings(settings))
     stop, started = asyncio.Event(), asyncio.Event()
     on_termination(stop.set)

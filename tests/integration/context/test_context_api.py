@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from swe_fleet.embedded.child import free_port
-from swe_fleet.embedded.valkey_server import EmbeddedValkey, find_cache_server
+from swe_fleet.embedded.valkey_server import EmbeddedValkey
 from swe_fleet.events import payloads as p
 from swe_fleet.events import subjects as s
+from tests.support.required import require_cache_binary
 
 from .support import RunningContext, eventually, running_context
 
@@ -242,8 +243,8 @@ async def test_with_valkey_unreachable_the_service_answers_uncached_and_reports_
         assert body["checks"]["context.cache"]["status"] == "degraded"
 
 
-@pytest.mark.skipif(find_cache_server() is None, reason="no valkey-server or redis-server binary")
 async def test_valkey_stopping_mid_service_degrades_without_failing(nc, js, tmp_path: Path):
+    require_cache_binary()
     valkey = EmbeddedValkey(tmp_path / "valkey", port=free_port()).start()
     try:
         async with running_context(nc, tmp_path, valkey_url=valkey.url) as ctx:

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from fleet_testing.auth import token_for
 from swe_fleet.backbone.connection import connect
 from swe_fleet.backbone.provisioning import ensure_streams
 from swe_fleet.backbone.publisher import EventPublisher
@@ -50,7 +51,10 @@ BRANCH = f"fleet/{STORY}"
 
 
 @pytest.fixture
-def planning_url(nats_server, tmp_path: Path) -> Iterator[str]:
+def planning_url(nats_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    # The PO's token (the issuer's key is minted here first, then found by the planning process): the
+    # API records its subject, "po", as the actor; the CLI sends it from FLEET_TOKEN.
+    monkeypatch.setenv("FLEET_TOKEN", token_for(tmp_path, "po"))
     with store_target("sqlite", tmp_path) as target:
         port = free_port()
         process = spawn_planning(nats_server.url, target, tmp_path, port, log=tmp_path / "planning.log")
@@ -116,27 +120,25 @@ async def planned_story(client: httpx.AsyncClient, repo: Path) -> None:
         client,
         "POST",
         "/v1/projects",
-        {"id": "PRJ-SHOP", "name": "Shop", "created_by": "po", "repo": str(repo)},
+        {"id": "PRJ-SHOP", "name": "Shop", "repo": str(repo)},
         201,
     )
     await api(
         client,
         "POST",
         "/v1/epics",
-        {"id": "EP-1", "project_id": "PRJ-SHOP", "title": "Maths", "created_by": "po"},
+        {"id": "EP-1", "project_id": "PRJ-SHOP", "title": "Maths"},
         201,
     )
     story = {
         "id": STORY,
         "epic_id": "EP-1",
         "title": "add adds",
-        "owner": "po",
-        "created_by": "po",
         "acceptance_criteria": ["add(2, 2) == 4"],
     }
     await api(client, "POST", "/v1/stories", story, 201)
     for state in ("PO_REVIEW", "READY_FOR_PLANNING"):
-        await api(client, "POST", f"/v1/stories/{STORY}/transitions", {"to_state": state, "by": "po"})
+        await api(client, "POST", f"/v1/stories/{STORY}/transitions", {"to_state": state})
     plan = await api(
         client,
         "POST",
@@ -144,16 +146,19 @@ async def planned_story(client: httpx.AsyncClient, repo: Path) -> None:
         {
             "description": "fix add",
             "acceptance_criteria": ["tests pass"],
-            "created_by": "po",
             "roles": ["DEV"],
         },
         201,
     )
-    await api(client, "POST", f"/v1/plans/{plan['id']}/approve", {"by": "po"})
+    await api(client, "POST", f"/v1/plans/{plan['id']}/approve", {})
+
+
+def po_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {os.environ['FLEET_TOKEN']}"}
 
 
 def fleet(url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "FLEET_PLANNING_URL": url, "FLEET_ACTOR": "po"}
+    env = {**os.environ, "FLEET_PLANNING_URL": url}
     return subprocess.run([str(FLEET), *args], capture_output=True, text=True, env=env, timeout=60)
 
 
@@ -198,7 +203,7 @@ async def started(client: httpx.AsyncClient, publish: Any, *task_ids: str) -> No
 async def test_done_and_tested_work_reaches_ready_to_review_and_the_po_merges_it(
     planning_url: str, publish: Any, repo: Path
 ) -> None:
-    async with httpx.AsyncClient(base_url=planning_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=planning_url, timeout=30, headers=po_headers()) as client:
         await planned_story(client, repo)
         await started(client, publish, "T-1", "T-2")
         sha = fix_on_story_branch(repo)
@@ -226,7 +231,7 @@ async def test_done_and_tested_work_reaches_ready_to_review_and_the_po_merges_it
         assert (delivery["all_done"], delivery["blocked_reason"], delivery["branch"]) == (True, None, BRANCH)
         assert "return a - b" in git(repo, "show", "main:calc.py")  # nothing merged before the PO says so
 
-        accepted = await api(client, "POST", f"/v1/stories/{STORY}/accept", {"by": "po", "note": "thanks"})
+        accepted = await api(client, "POST", f"/v1/stories/{STORY}/accept", {"note": "thanks"})
         merge = accepted["merge_commit"]
         assert accepted["story"]["state"] == "ACCEPTED" and not accepted["already_merged"]
         assert git(repo, "rev-parse", "main").strip() == merge
@@ -243,7 +248,7 @@ async def test_done_and_tested_work_reaches_ready_to_review_and_the_po_merges_it
 async def test_a_failed_task_or_a_failing_suite_holds_the_story_and_nothing_is_merged(
     planning_url: str, publish: Any, repo: Path
 ) -> None:
-    async with httpx.AsyncClient(base_url=planning_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=planning_url, timeout=30, headers=po_headers()) as client:
         await planned_story(client, repo)
         await started(client, publish, "T-1", "T-2")
         sha = fix_on_story_branch(repo, "def add(a, b):\n    return a * b\n")  # a wrong fix
@@ -266,7 +271,7 @@ async def test_a_failed_task_or_a_failing_suite_holds_the_story_and_nothing_is_m
         assert delivery["blocked_reason"] == "task T-2 failed (1x): 3 steps left and test_add still fails"
         assert delivery["suite"]["failing"] == ["test_calc.py::test_add"]
         assert (await api(client, "GET", f"/v1/stories/{STORY}"))["state"] == "IN_PROGRESS"
-        refused = await client.post(f"/v1/stories/{STORY}/accept", json={"by": "po"})
+        refused = await client.post(f"/v1/stories/{STORY}/accept", json={})
         assert refused.status_code == 409 and "only in READY_TO_REVIEW" in refused.json()["detail"]
         assert "return a - b" in git(repo, "show", "main:calc.py")
 
@@ -274,7 +279,7 @@ async def test_a_failed_task_or_a_failing_suite_holds_the_story_and_nothing_is_m
 async def test_sent_back_work_starts_a_new_round_with_the_reason_in_the_history(
     planning_url: str, publish: Any, repo: Path
 ) -> None:
-    async with httpx.AsyncClient(base_url=planning_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=planning_url, timeout=30, headers=po_headers()) as client:
         await planned_story(client, repo)
         await started(client, publish, "T-1")
         sha = fix_on_story_branch(repo)
@@ -314,7 +319,7 @@ async def test_sent_back_work_starts_a_new_round_with_the_reason_in_the_history(
 async def test_a_merge_conflict_is_refused_and_the_story_waits(
     planning_url: str, publish: Any, repo: Path
 ) -> None:
-    async with httpx.AsyncClient(base_url=planning_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=planning_url, timeout=30, headers=po_headers()) as client:
         await planned_story(client, repo)
         await started(client, publish, "T-1")
         sha = fix_on_story_branch(repo)
@@ -323,7 +328,7 @@ async def test_a_merge_conflict_is_refused_and_the_story_waits(
         await story_in(client, "READY_TO_REVIEW")
         commit(repo, "calc.py", "def add(a, b):\n    return sum((a, b))\n", "someone fixed main meanwhile")
         before = git(repo, "rev-parse", "main").strip()
-        refused = await client.post(f"/v1/stories/{STORY}/accept", json={"by": "po"})
+        refused = await client.post(f"/v1/stories/{STORY}/accept", json={})
         assert refused.status_code == 409
         assert (
             refused.json()["detail"] == f"merging {BRANCH} into main conflicts in calc.py; nothing was merged"

@@ -15,7 +15,7 @@ from swe_fleet.agents.domain.shapes import shape_for
 from swe_fleet.embedded.child import free_port
 from swe_fleet.embedded.llm_server import EmbeddedLlamaServer
 from swe_fleet.errors import TransientError
-from swe_fleet.events.agent_protocol import OUTPUT_MODEL_FOR_KIND, CommandKind
+from swe_fleet.events.agent_protocol import LLM_KINDS, OUTPUT_MODEL_FOR_KIND, CommandKind
 from swe_fleet.events.payloads import AgentCommand, AgentResponseCompleted
 from swe_fleet.llm import ChatMessage, LlmClient, LlmConfig, LlmUnavailable, StructuredOutput, TokenCounter
 from swe_fleet.llm.config import RetryPolicy
@@ -44,7 +44,7 @@ async def test_the_server_serves_the_local_model_under_its_alias(llm):
     assert await llm.models() == ["gemma-3-270m"]
 
 
-@pytest.mark.parametrize("kind", list(CommandKind))
+@pytest.mark.parametrize("kind", LLM_KINDS)
 async def test_every_kind_gets_an_answer_that_validates_against_its_contract(llm, kind):
     """Grammar-constrained output from the 270M model, checked, repaired if needed (3 attempts)."""
     answerer = CommandAnswerer(llm, StaticContext(), worker_id="test", answer_attempts=3)

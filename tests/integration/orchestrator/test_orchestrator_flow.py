@@ -216,7 +216,7 @@ async def test_fleet_deliberations_lists_and_shows_what_the_councils_did(nats_se
     assert code == 4 and err.strip() == "fleet: no deliberation 'nope' (see `fleet deliberations ls`)"
 
 
-async def test_a_fleet_verify_probe_is_acknowledged_without_deriving_tasks(nats_server, nc, js) -> None:
+async def test_a_fleet_verify_probe_goes_to_a_worker_without_deriving_tasks(nats_server, nc, js) -> None:
     async with ScriptedWorker(nc, Script()) as worker, RunningOrchestrator(nats_server.url, fast_councils()):
         await publish_approval(js, story_id="probe-story-x", plan_id="probe-plan-x", roles=[Role.DEV])
         # The same durable, in order: once the real plan after it is derived, the probe was handled.
@@ -226,5 +226,6 @@ async def test_a_fleet_verify_probe_is_acknowledged_without_deriving_tasks(nats_
             lambda: consumer_drained(js, "PLANNING_EVENTS", "orchestrator-plan-approved"), what="both acked"
         )
     assert worker.kinds()["derive"] == 1  # the real story's, none for the probe
+    assert worker.kinds()["probe"] == 1  # the probe goes on to a worker instead
     (derived,) = await orchestration_events(js, subjects.TASKS_DERIVED)
     assert derived.payload.story_id == "US-real"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 
+from fleet_testing.auth import bearer
 from swe_fleet.backbone.connection import connect
 from swe_fleet.events.envelope import Envelope, decode_event
 from swe_fleet.host.runner import ServiceHost
@@ -21,7 +21,9 @@ from swe_fleet.host.service import Endpoints
 from swe_fleet.planning.adapters.database import Database
 from swe_fleet.planning.adapters.outbox import OutboxStore
 from swe_fleet.planning.bootstrap import build
+from swe_fleet.security.api_auth import HttpAuth
 from swe_fleet.settings import FleetSettings
+from tests.support.required import missing
 
 POSTGRES_URL = os.environ.get("FLEET_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -45,7 +47,7 @@ class StoreTarget:
 
 
 def postgres_available() -> str | None:
-    """None if the local PostgreSQL answers, else why not (the tests then say so and skip)."""
+    """None if the local PostgreSQL answers, else why not (skipped locally, failed in CI)."""
     try:
         import psycopg  # noqa: F401
     except ImportError:
@@ -67,7 +69,7 @@ def store_target(kind: str, tmp_path: Path) -> Iterator[StoreTarget]:
         return
     reason = postgres_available()
     if reason:
-        pytest.skip(reason)
+        missing("PostgreSQL", reason)
     target = StoreTarget("postgresql", POSTGRES_URL, f"planning_test_{uuid.uuid4().hex[:12]}")
     try:
         yield target
@@ -121,27 +123,37 @@ async def planning_events(js, stream: str = "PLANNING_EVENTS") -> list[StoredEve
     return events
 
 
+# One test identity drives every request; the rate limit has its own test (which overrides these).
+UNLIMITED: dict[str, object] = {"api_rate_per_minute": 1_000_000.0, "api_rate_burst": 100_000}
+
+
 @contextlib.asynccontextmanager
 async def running_planning(
     nats_url: str, target: StoreTarget, data_dir: Path, **overrides: object
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The planning service, wired by its real bootstrap, in this process: its API over ASGI."""
+    """The planning service, wired by its real bootstrap, in this process: its API over ASGI.
+
+    Authentication is on, as in production: the client holds a product owner's token for "po".
+    """
     settings = FleetSettings(
         data_dir=data_dir,
         nats_url=nats_url,
         planning_db_url=target.url,
         planning_db_schema=target.schema,
-        **overrides,
+        **{**UNLIMITED, **overrides},
     )
     nc = await connect(nats_url, "planning-test", wait_seconds=5)
     service = await build(settings, nc, Endpoints.from_settings(settings))
-    host = ServiceHost([service], http_host=None, http_port=None)
+    host = ServiceHost([service], http_host=None, http_port=None, auth=HttpAuth.from_settings(settings))
     stop, started = asyncio.Event(), asyncio.Event()
     serving = asyncio.create_task(host.serve(stop, started))
     await started.wait()
     transport = httpx.ASGITransport(app=host.app)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://planning") as client:
+        headers = bearer(data_dir, "po")
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://planning", headers=headers
+        ) as client:
             yield client
     finally:
         stop.set()
@@ -169,6 +181,9 @@ def spawn_planning(
         # Short relay timings so a restarted process takes over a dead one's lease quickly.
         "FLEET_PLANNING_OUTBOX_POLL_SECONDS": "0.2",
         "FLEET_PLANNING_OUTBOX_LEASE_SECONDS": "1",
+        # One test identity drives every request; the rate limit has its own test.
+        "FLEET_API_RATE_PER_MINUTE": "1000000",
+        "FLEET_API_RATE_BURST": "100000",
     }
     return spawn_module(
         "swe_fleet.cli", "serve", "planning", "--http-port", str(port), env=env, log=log, timeout=60

@@ -37,7 +37,7 @@ class Ledger:
 
     async def move(self, client, story_id: str, source: StoryState, target: StoryState) -> None:
         response = await client.post(
-            f"/v1/stories/{story_id}/transitions", json={"to_state": target, "by": "po-bot", "reason": "test"}
+            f"/v1/stories/{story_id}/transitions", json={"to_state": target, "reason": "test"}
         )
         assert response.status_code == 200, response.text
         assert response.json()["state"] == target
@@ -70,9 +70,7 @@ async def test_every_pair_over_the_api_and_exactly_one_event_per_accepted_change
             for target in StoryState:
                 if (state, target) in ALLOWED:
                     continue
-                response = await client.post(
-                    f"/v1/stories/{story_id}/transitions", json={"to_state": target, "by": "po-bot"}
-                )
+                response = await client.post(f"/v1/stories/{story_id}/transitions", json={"to_state": target})
                 assert response.status_code == 409, (state, target, response.text)
                 detail = response.json()["detail"]
                 assert f"from {state.value} to {target.value}" in detail
@@ -99,7 +97,7 @@ async def test_every_pair_over_the_api_and_exactly_one_event_per_accepted_change
             seen[(envelope.event_type, payload.story_id, None, None)] += 1
             assert envelope.correlation_id == envelope.event_id
         else:
-            assert payload.transitioned_by == "po-bot" and payload.reason == "test"
+            assert payload.transitioned_by == "po" and payload.reason == "test"
             seen[(envelope.event_type, payload.story_id, payload.from_state, payload.to_state)] += 1
     assert seen == ledger.expected
     assert len({stored.envelope.event_id for stored in events}) == len(events)
@@ -109,12 +107,8 @@ async def test_the_planning_flow_publishes_each_change_once_with_its_fields(
     js, nats_server, store: StoreTarget, tmp_path
 ) -> None:
     async with running_planning(nats_server.url, store, tmp_path) as client:
-        project = (await client.post("/v1/projects", json={"name": "Shop", "created_by": "po"})).json()
-        epic = (
-            await client.post(
-                "/v1/epics", json={"project_id": project["id"], "title": "Auth", "created_by": "po"}
-            )
-        ).json()
+        project = (await client.post("/v1/projects", json={"name": "Shop"})).json()
+        epic = (await client.post("/v1/epics", json={"project_id": project["id"], "title": "Auth"})).json()
         story = (
             await client.post(
                 "/v1/stories",
@@ -123,37 +117,32 @@ async def test_the_planning_flow_publishes_each_change_once_with_its_fields(
         ).json()
         sid = story["id"]
         for target in (S.PO_REVIEW, S.READY_FOR_PLANNING):
-            assert (
-                await client.post(f"/v1/stories/{sid}/transitions", json={"to_state": target, "by": "po"})
-            ).is_success
+            assert (await client.post(f"/v1/stories/{sid}/transitions", json={"to_state": target})).is_success
         plan_body = {
             "description": "JWT login",
             "acceptance_criteria": ["tokens expire"],
             "technical_notes": "RS256",
             "roles": ["DEV", "QA"],
-            "created_by": "architect",
         }
         rejected = (await client.post(f"/v1/stories/{sid}/plans", json=plan_body)).json()
-        response = await client.post(
-            f"/v1/plans/{rejected['id']}/reject", json={"by": "po", "reason": "vague"}
-        )
+        response = await client.post(f"/v1/plans/{rejected['id']}/reject", json={"reason": "vague"})
         assert response.json()["status"] == "REJECTED"
         plan = (await client.post(f"/v1/stories/{sid}/plans", json=plan_body)).json()
-        approved = await client.post(f"/v1/plans/{plan['id']}/approve", json={"by": "po", "notes": "go"})
+        approved = await client.post(f"/v1/plans/{plan['id']}/approve", json={"notes": "go"})
         assert approved.json()["status"] == "APPROVED"
         assert (await client.get(f"/v1/stories/{sid}")).json()["state"] == "PLANNED"
-        again = await client.post(f"/v1/plans/{plan['id']}/approve", json={"by": "po"})
+        again = await client.post(f"/v1/plans/{plan['id']}/approve", json={})
         assert again.status_code == 409 and "already APPROVED" in again.json()["detail"]
 
         decision_ids = []
         for title in ("Use RS256", "Use HS256"):
             decision = await client.post(
                 "/v1/decisions",
-                json={"story_id": sid, "title": title, "proposed_by": "architect", "affects": [sid]},
+                json={"story_id": sid, "title": title, "affects": [sid]},
             )
             decision_ids.append(decision.json()["id"])
-        await client.post(f"/v1/decisions/{decision_ids[0]}/approve", json={"by": "po", "rationale": "safer"})
-        await client.post(f"/v1/decisions/{decision_ids[1]}/reject", json={"by": "po", "rationale": "weaker"})
+        await client.post(f"/v1/decisions/{decision_ids[0]}/approve", json={"rationale": "safer"})
+        await client.post(f"/v1/decisions/{decision_ids[1]}/reject", json={"rationale": "weaker"})
 
         events = await drain(js, store)
 
@@ -206,10 +195,10 @@ async def test_the_planning_flow_publishes_each_change_once_with_its_fields(
             404,
             "epic 'EPIC-none' not found",
         ),
-        ("/v1/stories/US-none/transitions", {"to_state": "PO_REVIEW", "by": "po"}, 404, "story 'US-none'"),
-        ("/v1/stories/US-none/transitions", {"to_state": "LIMBO", "by": "po"}, 422, "to_state"),
-        ("/v1/plans/PLAN-none/approve", {"by": "po"}, 404, "plan 'PLAN-none'"),
-        ("/v1/decisions/DEC-none/reject", {"by": "po", "rationale": "x"}, 404, "decision 'DEC-none'"),
+        ("/v1/stories/US-none/transitions", {"to_state": "PO_REVIEW"}, 404, "story 'US-none'"),
+        ("/v1/stories/US-none/transitions", {"to_state": "LIMBO"}, 422, "to_state"),
+        ("/v1/plans/PLAN-none/approve", {}, 404, "plan 'PLAN-none'"),
+        ("/v1/decisions/DEC-none/reject", {"rationale": "x"}, 404, "decision 'DEC-none'"),
     ],
 )
 async def test_errors_are_precise(
@@ -226,11 +215,11 @@ async def test_if_match_guards_a_transition(js, nats_server, sqlite_store: Store
         created = await client.post("/v1/stories", json={"title": "t", "owner": "po"})
         sid, etag = created.json()["id"], created.headers["ETag"]
         url = f"/v1/stories/{sid}/transitions"
-        moved = await client.post(url, json={"to_state": "PO_REVIEW", "by": "a"}, headers={"If-Match": etag})
+        moved = await client.post(url, json={"to_state": "PO_REVIEW"}, headers={"If-Match": etag})
         assert moved.status_code == 200 and moved.headers["ETag"] == '"2"'
-        stale = await client.post(url, json={"to_state": "DRAFT", "by": "b"}, headers={"If-Match": etag})
+        stale = await client.post(url, json={"to_state": "DRAFT"}, headers={"If-Match": etag})
         assert stale.status_code == 409 and "version 2, not 1" in stale.json()["detail"]
-        garbage = await client.post(url, json={"to_state": "DRAFT", "by": "b"}, headers={"If-Match": "soon"})
+        garbage = await client.post(url, json={"to_state": "DRAFT"}, headers={"If-Match": "soon"})
         assert garbage.status_code == 422 and "if-match" in garbage.text
         events = await drain(js, sqlite_store)
     assert [s.envelope.event_type for s in events] == [subjects.STORY_CREATED, subjects.STORY_TRANSITIONED]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from swe_fleet.context.domain.redaction import redact
+from swe_fleet.redaction import redact
 from swe_fleet.workspace.adapters.sandbox import BubblewrapSandbox
 from swe_fleet.workspace.app.toolbox import Toolbox
 from swe_fleet.workspace.domain.policy import Limits, WorkspacePolicies, load_policies

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from fleet_testing.scripted_llm import ScriptedLlm, Turn
 from swe_fleet.llm.client import LlmClient
 from swe_fleet.llm.config import LlmConfig, RetryPolicy
 from swe_fleet.workspace.adapters.llm_model import LlmAgentModel
 from swe_fleet.workspace.app.agent_loop import AgentLoop, LoopLimits, Step, StopReason
 from swe_fleet.workspace.domain.tools import TOOL_SCHEMAS, Observation, ToolCall
-from tests.support.scripted_llm import ScriptedLlm, Turn
 
 TASK = "TASK-loop-1: make add() add"
 
@@ -127,3 +127,16 @@ async def test_talk_and_a_bad_finish_are_told_back_and_the_loop_goes_on(server: 
     conversation = str(server.seen[-1].messages)
     assert "Call one of the tools" in conversation or "not a next action" in conversation
     assert "finish: Field required" in conversation
+
+
+async def test_a_model_that_refuses_the_request_stops_the_loop_saying_why(server: ScriptedLlm) -> None:
+    refusal = Turn(error=(400, "the request exceeds the available context size"))
+    server.script("TASK-loop-1", [Turn.call("list_files", path="."), refusal])
+    client, model = model_for(server)
+    tools = RecordingTools()
+    try:
+        result = await AgentLoop(model, tools, TOOL_SCHEMAS, LoopLimits(max_steps=10)).run("dev", TASK)
+    finally:
+        await client.aclose()
+    assert result.stop is StopReason.MODEL_FAILED and len(tools.calls) == 1
+    assert "exceeds the available context size" in result.summary

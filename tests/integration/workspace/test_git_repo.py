@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from fleet_testing.git_repos import branches, commits, run_git, seeded_remote
 from swe_fleet.workspace.adapters.git_repo import (
     BaseBranchMissing,
     GitWorkspaces,
     PushRejected,
     RepositoryUnavailable,
 )
-from tests.support.git_repos import branches, commits, run_git, seeded_remote
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from fleet_testing.scripted_llm import ScriptedLlm, Turn
 from swe_fleet.llm import LlmClient, LlmConfig
-from tests.support.scripted_llm import ScriptedLlm, Turn
 
 
 async def test_function_calls_come_back_as_tool_call_requests() -> None:

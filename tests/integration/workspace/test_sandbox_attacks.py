@@ -4,6 +4,7 @@ sandbox runs the next command normally. The table in SECURITY.md ("Workspace san
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -93,7 +94,9 @@ else:
 def test_a_fork_bomb_hits_the_process_cap(sandbox, checkout):
     if sandbox.process_limit().startswith("RLIMIT_NPROC"):
         pytest.skip("no writable pids cgroup on this host: " + sandbox.process_limit())
-    result = sandbox.run(python(FORKS), cwd=checkout, limits=limits(max_processes=20, wall_timeout_s=60))
+    marker = f"# bomb {random.randrange(10**9)}"
+    code = FORKS + marker
+    result = sandbox.run(python(code), cwd=checkout, limits=limits(max_processes=20, wall_timeout_s=60))
     assert result.stdout.startswith("fork refused after"), result.output
     assert int(result.stdout.split()[3]) < 20
     assert result.stdout.split()[4] == "11"  # EAGAIN
@@ -106,14 +109,16 @@ def test_a_fork_bomb_hits_the_process_cap(sandbox, checkout):
 
 def test_an_endless_loop_is_killed_at_the_wall_clock_with_its_process_group(sandbox, checkout):
     # It sleeps rather than spins (the CPU limit has its own test): the wall clock is what stops it.
-    code = "import subprocess, time\nsubprocess.Popen(['sleep', '317'])\nprint('looping', flush=True)\n"
+    # A marker of this run only: other checkouts may run this same test at the same time.
+    marker = f"317.{random.randrange(10**9)}"
+    code = f"import subprocess, time\nsubprocess.Popen(['sleep', '{marker}'])\nprint('looping', flush=True)\n"
     code += "while True: time.sleep(0.1)"
-    result = sandbox.run(python(code), cwd=checkout, limits=limits(wall_timeout_s=5))
+    result = sandbox.run(python(code), cwd=checkout, limits=limits(wall_timeout_s=8))
     assert result.timed_out and result.exit_code is None and not result.ok
-    assert result.killed_reason == "wall-clock timeout (5 s): the process group was killed"
+    assert result.killed_reason == "wall-clock timeout (8 s): the process group was killed"
     assert result.stdout == "looping\n"
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert "sleep 317" not in ps
+    assert f"sleep {marker}" not in ps
     still_works(sandbox, checkout)
 
 
@@ -131,9 +136,10 @@ def test_a_gigabyte_of_output_is_capped_while_read(sandbox, checkout):
     code = "import sys\nchunk = 'x' * 1048576\nfor _ in range(1024): sys.stdout.write(chunk)\nprint('END')"
     result = sandbox.run(python(code), cwd=checkout, limits=limits(max_output_bytes=4096, wall_timeout_s=120))
     assert result.ok and result.truncated
-    assert len(result.stdout) < 4096 + 100
+    kept = LIMITS.model_copy(update={"max_output_bytes": 4096}).capture_bytes  # 4 x 4096 + 64 KB
+    assert len(result.stdout) < kept + 100
     assert result.stdout.endswith("END\n")  # the tail is kept
-    assert f"[... {1024 * 1048576 + 4 - 4096} bytes of output left out ...]" in result.stdout
+    assert f"[... {1024 * 1048576 + 4 - kept} bytes of output left out ...]" in result.stdout
 
 
 def test_memory_and_file_size_are_limited(sandbox, checkout):
@@ -174,8 +180,12 @@ def test_the_host_outside_the_checkout_is_not_visible(sandbox, checkout):
         "/root/.ssh",
         "/root/.bashrc",
         "/root/.cache",
-        "/work",
         "/home",
+        # The fleet's own source and the other trees around it (only its venv is bound, read-only).
+        str(Path(__file__).resolve().parent),
+        str(Path(__file__).resolve().parents[3] / "src"),
+        "/work/.library",
+        "/work/main",
         "/var/run/docker.sock",
         str(checkout.parent / "outside-secret.txt"),
     ]

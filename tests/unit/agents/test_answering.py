@@ -1,8 +1,8 @@
 import pytest
 
-from swe_fleet.agents.app.answering import CommandAnswerer
-from swe_fleet.agents.domain.context_pack import ContextOutcome
-from swe_fleet.events.agent_protocol import OUTPUT_MODEL_FOR_KIND, CommandKind
+from swe_fleet.agents.app.answering import CommandAnswerer, ContextUnavailable
+from swe_fleet.agents.domain.context_pack import ContextOutcome, ContextPolicy
+from swe_fleet.events.agent_protocol import LLM_KINDS, OUTPUT_MODEL_FOR_KIND, CommandKind
 from swe_fleet.events.payloads import AgentCommand, AgentResponseCompleted, AgentResponseFailed
 from swe_fleet.llm.errors import LlmRejected, LlmTimedOut, LlmUnavailable
 from tests.unit.agents.fakes import FixedContext, ScriptedLlm, completion
@@ -19,7 +19,7 @@ def command(kind=CommandKind.GENERATE, **changes):
         "role": "DEV",
         "agent_id": "dev-1",
         "phase": "IN_PROGRESS",
-        "inputs": INPUTS[kind],
+        "inputs": INPUTS.get(kind, {}),
         "token_budget": 1500,
     }
     return AgentCommand(**{**fields, **changes})
@@ -32,7 +32,7 @@ def answerer(script, context=None, attempts=3):
     ), llm
 
 
-@pytest.mark.parametrize("kind", list(CommandKind))
+@pytest.mark.parametrize("kind", LLM_KINDS)
 async def test_a_valid_answer_completes_with_output_usage_and_context_version(kind):
     agent, llm = answerer([GOOD_ANSWERS[kind]])
     response = await agent.answer(command(kind))
@@ -156,3 +156,51 @@ async def test_a_window_too_small_for_any_context_still_asks_for_the_minimum():
     agent = CommandAnswerer(ScriptedLlm([PROPOSAL]), context, worker_id="w", context_window=600)
     await agent.answer(command())
     assert context.requests[0]["token_budget"] == 64
+
+
+async def test_a_probe_is_answered_with_the_context_it_fetched_and_no_llm_call():
+    context = FixedContext()
+    agent, llm = answerer([PROPOSAL], context)
+    probe = command(CommandKind.PROBE, inputs={"plan_id": "probe-plan-1"}, task_id=None, phase="PLANNED")
+    response = await agent.answer(probe)
+    assert isinstance(response, AgentResponseCompleted) and llm.calls == []
+    assert response.context_version == "9" and response.context_error is None
+    assert response.output["plan_id"] == "probe-plan-1" and response.output["context_version"] == "9"
+    assert context.requests[0]["story_id"] == "story-1" and context.requests[0]["phase"] == "PLANNED"
+
+
+async def test_a_probe_without_context_asks_again_then_says_why():
+    context = FixedContext(ContextOutcome(None, "Context service unreachable at http://x (ConnectError)"))
+    llm = ScriptedLlm([PROPOSAL])
+    agent = CommandAnswerer(llm, context, worker_id="worker-a", probe_context_wait=0.6)
+    response = await agent.answer(command(CommandKind.PROBE, inputs={}))
+    assert isinstance(response, AgentResponseCompleted) and llm.calls == []
+    assert response.context_version is None and "unreachable" in (response.context_error or "")
+    assert len(context.requests) >= 2  # asked again within its wait before answering without
+
+
+async def test_under_the_wait_policy_an_unreachable_context_holds_the_command():
+    unreachable = FixedContext(
+        ContextOutcome(None, "Context service unreachable after 3 attempts", reachable=False)
+    )
+    llm = ScriptedLlm([PROPOSAL])
+    agent = CommandAnswerer(llm, unreachable, worker_id="worker-a", context_policy=ContextPolicy.WAIT)
+    with pytest.raises(ContextUnavailable, match="unreachable"):
+        await agent.answer(command())
+    assert llm.calls == []  # no LLM time spent on an answer the policy does not want
+
+
+async def test_under_the_wait_policy_a_refusal_is_still_answered_without_context():
+    refused = FixedContext(ContextOutcome(None, "Context service refused (403): DEV may not see it"))
+    agent = CommandAnswerer(
+        ScriptedLlm([PROPOSAL]), refused, worker_id="w", context_policy=ContextPolicy.WAIT
+    )
+    response = await agent.answer(command())
+    assert isinstance(response, AgentResponseCompleted) and "refused (403)" in (response.context_error or "")
+
+
+async def test_a_failed_answer_records_the_context_it_had():
+    agent, _ = answerer([LlmRejected(400, "bad request")])
+    response = await agent.answer(command())
+    assert isinstance(response, AgentResponseFailed)
+    assert response.context_version == "9" and response.context_error is None

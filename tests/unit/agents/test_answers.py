@@ -6,7 +6,7 @@ from swe_fleet.agents.domain.answers import AnswerVerdict, echo_of, judge_answer
 from swe_fleet.agents.domain.inputs import read_inputs
 from swe_fleet.agents.domain.json_answer import NoJsonObject, extract_json_object
 from swe_fleet.agents.domain.shapes import shape_for
-from swe_fleet.events.agent_protocol import OUTPUT_MODEL_FOR_KIND, CommandKind
+from swe_fleet.events.agent_protocol import LLM_KINDS, OUTPUT_MODEL_FOR_KIND, CommandKind
 from tests.unit.agents.samples import GOOD_ANSWERS, INPUTS, PROPOSAL
 
 
@@ -15,7 +15,7 @@ def judge(kind, text, truncated=False):
     return judge_answer(kind, inputs, shape_for(kind, inputs), text, truncated=truncated)
 
 
-@pytest.mark.parametrize("kind", list(CommandKind))
+@pytest.mark.parametrize("kind", LLM_KINDS)
 def test_a_good_answer_is_accepted_in_the_contracts_form(kind):
     verdict = judge(kind, json.dumps(GOOD_ANSWERS[kind]))
     assert verdict.accepted and verdict.problems == ()

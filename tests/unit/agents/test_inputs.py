@@ -1,12 +1,12 @@
 import pytest
 
 from swe_fleet.agents.domain.inputs import DEFAULT_RUBRIC, BadInputs, DeriveInputs, ScoreInputs, read_inputs
-from swe_fleet.events.agent_protocol import CommandKind
+from swe_fleet.events.agent_protocol import LLM_KINDS, CommandKind
 from swe_fleet.events.payloads import Role
 from tests.unit.agents.samples import INPUTS, PLAN, PROPOSAL, TASK
 
 
-@pytest.mark.parametrize("kind", list(CommandKind))
+@pytest.mark.parametrize("kind", LLM_KINDS)
 def test_the_orchestrators_inputs_of_every_kind_are_read(kind):
     inputs = read_inputs(kind, INPUTS[kind])
     assert type(inputs).__name__.lower().startswith(kind.value)

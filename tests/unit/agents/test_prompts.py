@@ -4,7 +4,7 @@ from swe_fleet.agents.domain.context_pack import ContextPack
 from swe_fleet.agents.domain.inputs import read_inputs
 from swe_fleet.agents.domain.personas import PERSONAS
 from swe_fleet.agents.domain.prompts import NO_CONTEXT, build_prompt
-from swe_fleet.events.agent_protocol import CommandKind
+from swe_fleet.events.agent_protocol import LLM_KINDS, CommandKind
 from swe_fleet.events.payloads import Role
 from tests.unit.agents.samples import CRITIQUE, INPUTS, PLAN, PROPOSAL, STORY, TASK
 
@@ -28,7 +28,7 @@ def test_the_system_message_is_the_roles_persona_then_the_context_system_block(r
     assert system.index(PERSONAS[role]) < system.index(PACK.system)
 
 
-@pytest.mark.parametrize("kind", list(CommandKind))
+@pytest.mark.parametrize("kind", LLM_KINDS)
 def test_every_prompt_carries_the_context_blocks_and_asks_for_json(kind):
     built = prompt(kind)
     assert built.messages() == [("system", built.system), ("user", built.user)]
@@ -36,7 +36,7 @@ def test_every_prompt_carries_the_context_blocks_and_asks_for_json(kind):
     assert "JSON object" in built.user
 
 
-@pytest.mark.parametrize("kind", list(CommandKind))
+@pytest.mark.parametrize("kind", LLM_KINDS)
 def test_without_context_the_prompt_says_so(kind):
     assert NO_CONTEXT in prompt(kind, context=None).user
 

@@ -4,7 +4,7 @@ import pytest
 
 from swe_fleet.agents.domain.inputs import read_inputs
 from swe_fleet.agents.domain.shapes import ARTIFACT_LANGUAGES, normalize_task_keys, shape_for
-from swe_fleet.events.agent_protocol import OUTPUT_MODEL_FOR_KIND, CommandKind
+from swe_fleet.events.agent_protocol import LLM_KINDS, OUTPUT_MODEL_FOR_KIND, CommandKind
 from tests.unit.agents.samples import GOOD_ANSWERS, INPUTS
 
 
@@ -43,7 +43,7 @@ def smallest_instance(schema):
     raise AssertionError(f"unexpected schema {schema}")
 
 
-@pytest.mark.parametrize("kind", list(CommandKind))
+@pytest.mark.parametrize("kind", LLM_KINDS)
 @pytest.mark.parametrize("instance", [largest_instance, smallest_instance])
 def test_the_extremes_of_every_shape_validate_against_the_contract(kind, instance):
     answer_shape = shape(kind)
@@ -51,7 +51,7 @@ def test_the_extremes_of_every_shape_validate_against_the_contract(kind, instanc
     OUTPUT_MODEL_FOR_KIND[kind].model_validate(document)
 
 
-@pytest.mark.parametrize("kind", list(CommandKind))
+@pytest.mark.parametrize("kind", LLM_KINDS)
 def test_the_good_sample_answers_validate(kind):
     answer_shape = shape(kind)
     OUTPUT_MODEL_FOR_KIND[kind].model_validate(answer_shape.to_output(GOOD_ANSWERS[kind]))
@@ -66,7 +66,7 @@ def test_every_object_is_closed_so_the_grammar_allows_no_extra_keys():
         elif schema.get("type") == "array":
             yield from objects(schema["items"])
 
-    for kind in CommandKind:
+    for kind in LLM_KINDS:
         for found in objects(shape(kind).schema):
             assert found["additionalProperties"] is False
 

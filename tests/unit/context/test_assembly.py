@@ -131,7 +131,7 @@ def test_decisions_affecting_the_task_come_first():
         graph, ContextRequest("US-1", "DEV", "IN_PROGRESS", 100_000, "T-2"), POLICY, EstimatingCounter()
     )
     decisions = pack.blocks["context"].split("## Decisions")[1].splitlines()[1:4]
-    assert all("[task T-2]" in line for line in decisions)
+    assert all("[this task]" in line for line in decisions)
 
 
 def test_a_placeholder_story_says_its_details_are_missing():

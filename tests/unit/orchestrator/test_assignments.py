@@ -7,9 +7,23 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swe_fleet.orchestrator.domain.assignments import critic_for, critique_pairs, judge_pairs, judges_for
+from swe_fleet.orchestrator.domain.assignments import critic_for, judges_for
 
 councils = st.integers(min_value=1, max_value=9).map(lambda n: [f"dev-{i}" for i in range(1, n + 1)])
+
+
+def critique_pairs(seats: list[str], round_number: int) -> list[tuple[str, str]]:
+    """(critic, author) for every seat, everyone available."""
+    return [(critic_for(seats, author, round_number), author) for author in seats]
+
+
+def judge_pairs(seats: list[str], count: int, last_round: int) -> list[tuple[str, str]]:
+    """(judge, author) for every seat, everyone available, after `last_round` critique rounds."""
+    return [
+        (judge, author)
+        for author in seats
+        for judge in judges_for(seats, author, count, last_critic=critic_for(seats, author, last_round))
+    ]
 
 
 @given(councils, st.integers(min_value=1, max_value=6))

@@ -82,10 +82,51 @@ async def test_a_plan_approval_asks_for_tasks_once_however_often_it_is_delivered
     assert record is not None and record.outbox == []
 
 
-async def test_a_probe_approval_is_acknowledged_without_any_state_or_command(world) -> None:
+async def test_a_probe_approval_sends_one_probe_command_and_keeps_no_state(world) -> None:
     orchestrator, store, outbox = world
-    await orchestrator.handle_plan_approvals([approval("probe-story-x")])
-    assert store.values == {} and outbox.published == {}
+    probe = approval("probe-story-x")
+    await orchestrator.handle_plan_approvals([probe])
+    await orchestrator.handle_plan_approvals([probe])  # redelivered: the same command, same key
+    assert store.values == {}
+    (command,) = outbox.published.values()
+    assert command.subject == subjects.AGENT_CMD_PROBE
+    assert command.payload["kind"] == CommandKind.PROBE and command.payload["story_id"] == "probe-story-x"
+    assert command.payload["inputs"] == {"plan_id": "PL-1"} and command.payload["deadline_seconds"] > 0
+
+
+async def test_a_probe_answer_becomes_a_probe_answered_event_with_the_workers_context(world) -> None:
+    orchestrator, store, outbox = world
+    answer = AgentResponseCompleted(
+        command_id="cmd-probe-1",
+        kind=CommandKind.PROBE,
+        story_id="probe-story-x",
+        agent_id="probe-agent",
+        worker_id="worker-7",
+        output={"plan_id": "probe-plan-x", "context_version": "12"},
+        context_version="12",
+    )
+    failed = AgentResponseFailed(
+        command_id="cmd-probe-2",
+        kind=CommandKind.PROBE,
+        story_id="probe-story-y",
+        agent_id="probe-agent",
+        worker_id="worker-8",
+        error="expired",
+    )
+    await orchestrator.handle_agent_responses(
+        [
+            delivery(subjects.AGENT_RESPONSE_COMPLETED, answer),
+            delivery(subjects.AGENT_RESPONSE_FAILED, failed),
+        ]
+    )
+    events = {m.payload["story_id"]: m.payload for m in outbox.on(subjects.PROBE_ANSWERED)}
+    assert events["probe-story-x"]["answered"] and events["probe-story-x"]["context_version"] == "12"
+    assert (
+        events["probe-story-x"]["plan_id"] == "probe-plan-x"
+        and events["probe-story-x"]["worker_id"] == "worker-7"
+    )
+    assert not events["probe-story-y"]["answered"] and events["probe-story-y"]["error"] == "expired"
+    assert store.values == {}
 
 
 async def test_what_a_crash_left_unpublished_is_published_once_by_the_next_settle(world) -> None:

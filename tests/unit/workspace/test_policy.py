@@ -60,6 +60,17 @@ def test_qa_writes_only_tests_and_dev_writes_code(policies):
         assert dev.may_write(path), path
 
 
+def test_ci_files_are_protected_except_for_devops(policies):
+    for role in ("DEV", "QA", "DATA"):
+        policy = policies.for_role(role)
+        for path in (".github/workflows/ci.yml", ".GitHub/Workflows/x.yml", ".gitlab-ci.yml", ".gitmodules"):
+            assert not policy.may_write(path), (role, path)
+            assert policy.protection(path) is not None
+    devops = policies.for_role("DEVOPS")
+    assert devops.may_write(".github/workflows/ci.yml") and not devops.may_write(".gitmodules")
+    assert policies.for_role("DEV").protection("src/github.py") is None
+
+
 def test_commands_are_allowed_denied_or_wait_for_approval(policies):
     dev = policies.for_role("DEV")
     assert dev.check_command(("python", "-m", "pytest", "-q")).verdict is CommandVerdict.ALLOWED

@@ -3,15 +3,15 @@
     GET {context_url}/v1/context/stories/{story_id}?role=&phase=&task_id=&token_budget=
     -> {version, token_count, blocks: {system, context, tools}, sections_included, sections_cut, ...}
 
-An agent does not stop working because the Context service is away: connection errors, timeouts
-and 5xx are retried a bounded number of times with backoff, then the agent answers without
-context and its response says why (`context_error`). A 4xx (unknown story, a role or phase the
-scope policy refuses) is not retried: the same request would get the same answer.
+Connection errors, timeouts and 5xx are retried a bounded number of times with backoff; then the
+outcome says the service was unreachable, and the worker's context policy decides: answer without
+context (the response says why, `context_error`) or hold the command until Context is back. A 4xx
+(unknown story, a role or phase the scope policy refuses) is not retried: the same request would get
+the same answer.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -19,10 +19,15 @@ from urllib.parse import quote
 import httpx
 
 from swe_fleet.agents.domain.context_pack import ContextOutcome, ContextPack
+from swe_fleet.retrying import Backoff
 
 log = logging.getLogger(__name__)
 
 _RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+class _Unavailable(Exception):
+    """The Context service could not answer this time (unreachable, 429 or 5xx)."""
 
 
 class HttpContextSource:
@@ -34,11 +39,15 @@ class HttpContextSource:
         first_delay: float = 0.5,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        token: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._attempts = max(1, attempts)
-        self._first_delay = first_delay
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
+        self._backoff = Backoff(first=first_delay, maximum=max(first_delay, 8.0), attempts=self._attempts)
+        headers = {"Authorization": f"Bearer {token}"} if token else None  # the worker's service identity
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, transport=transport, headers=headers
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -52,28 +61,33 @@ class HttpContextSource:
         if task_id:
             params["task_id"] = task_id
         path = f"/v1/context/stories/{quote(story_id, safe='')}"
-        problem = "no attempt made"
-        for attempt in range(1, self._attempts + 1):
-            if attempt > 1:
-                await asyncio.sleep(self._first_delay * 2 ** (attempt - 2))
-            try:
-                response = await self._http.get(path, params=params)
-            except httpx.TransportError as error:
-                problem = f"Context service unreachable at {self.base_url} ({type(error).__name__})"
-                continue
-            if response.status_code in _RETRYABLE_STATUS:
-                problem = f"Context service answered {response.status_code}"
-                continue
-            if response.status_code >= 400:
-                return ContextOutcome(
-                    None, f"Context service refused ({response.status_code}): {_detail(response)}"
-                )
-            try:
-                return ContextOutcome(read_pack(response.json()))
-            except (ValueError, TypeError, AttributeError) as error:
-                return ContextOutcome(None, f"Context service answered an unreadable context: {error}")
-        log.warning("context for story %s: %s after %d attempts", story_id, problem, self._attempts)
-        return ContextOutcome(None, f"{problem} after {self._attempts} attempts")
+        try:
+            async for attempt in self._backoff.retrying(_Unavailable):
+                with attempt:
+                    response = await self._get(path, params)
+        except _Unavailable as error:
+            log.warning("context for story %s: %s after %d attempts", story_id, error, self._attempts)
+            return ContextOutcome(None, f"{error} after {self._attempts} attempts", reachable=False)
+        if response.status_code >= 400:
+            return ContextOutcome(
+                None, f"Context service refused ({response.status_code}): {_detail(response)}"
+            )
+        try:
+            return ContextOutcome(read_pack(response.json()))
+        except (ValueError, TypeError, AttributeError) as error:
+            return ContextOutcome(None, f"Context service answered an unreadable context: {error}")
+
+    async def _get(self, path: str, params: dict[str, Any]) -> httpx.Response:
+        """One attempt; `_Unavailable` when another attempt may get a different answer."""
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx.TransportError as error:
+            raise _Unavailable(
+                f"Context service unreachable at {self.base_url} ({type(error).__name__})"
+            ) from error
+        if response.status_code in _RETRYABLE_STATUS:
+            raise _Unavailable(f"Context service answered {response.status_code}")
+        return response
 
     async def reachable(self) -> tuple[bool, str]:
         try:

@@ -2,24 +2,29 @@
 
 The answer is a completed response with an output that validates against the kind's model, or a
 failed response that says why (unusable inputs, no valid answer after the allowed attempts, the
-LLM timing out or refusing). The one thing this raises is `LlmUnavailable` (a TransientError): the
-LLM server is down, and the worker decides whether to hold the command or give up on it.
+LLM timing out or refusing). It raises only TransientErrors: `LlmUnavailable` (the LLM server is
+down) and `ContextUnavailable` (Context unreachable under the "wait" policy); the worker decides
+whether to hold the command or give up on it. Every answer, completed or failed, says which context
+version it used or why it had none.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from swe_fleet.agents import metrics
 from swe_fleet.agents.app.ports import ChatModel, ContextSource
 from swe_fleet.agents.domain.answers import AnswerVerdict, echo_of, judge_answer, repair_request
-from swe_fleet.agents.domain.context_pack import ContextPack
+from swe_fleet.agents.domain.context_pack import ContextOutcome, ContextPack, ContextPolicy
 from swe_fleet.agents.domain.inputs import BadInputs, KindInputs, read_inputs
 from swe_fleet.agents.domain.prompts import Prompt, build_prompt
 from swe_fleet.agents.domain.shapes import AnswerShape, shape_for
-from swe_fleet.events.agent_protocol import CommandKind
+from swe_fleet.errors import TransientError
+from swe_fleet.events.agent_protocol import CommandKind, ProbeOutput
 from swe_fleet.events.payloads import (
     AgentCommand,
     AgentResponse,
@@ -29,8 +34,15 @@ from swe_fleet.events.payloads import (
 )
 from swe_fleet.llm.completion import ChatMessage, Completion, StructuredOutput
 from swe_fleet.llm.errors import LlmRejected, LlmTimedOut
+from swe_fleet.redaction import redact
+from swe_fleet.security.injection import suspected_injection
 
 log = logging.getLogger(__name__)
+
+
+class ContextUnavailable(TransientError):
+    """The Context service is unreachable and the policy is to wait: the worker holds the command."""
+
 
 _CHAT_OVERHEAD = 32  # the chat template's turn markers
 _MIN_BUDGET = 64  # AgentCommand's own lower bound
@@ -85,6 +97,8 @@ class CommandAnswerer:
         worker_id: str,
         answer_attempts: int = 3,
         context_window: int | None = None,
+        probe_context_wait: float = 8.0,
+        context_policy: str = ContextPolicy.ANSWER,
     ) -> None:
         self._llm = llm
         self._context = context
@@ -92,24 +106,33 @@ class CommandAnswerer:
         self.answer_attempts = max(1, answer_attempts)
         # Tokens one LLM request may use; the context asked for is cut to fit what is left.
         self.context_window = context_window
+        self.probe_context_wait = probe_context_wait
+        self.context_policy = context_policy
 
     async def answer(self, command: AgentCommand) -> AgentResponse:
         kind = command.kind
+        if kind is CommandKind.PROBE:
+            return await self.answer_probe(command)
         try:
             inputs = read_inputs(kind, command.inputs)
         except BadInputs as error:
             return self.failed(command, str(error), attempts=0)
         shape = shape_for(kind, inputs)
-        context = await self._context.fetch(
-            story_id=command.story_id,
-            role=command.role.value,
-            phase=command.phase,
-            task_id=command.task_id,
-            token_budget=self._context_budget(command, kind, inputs, shape),
-        )
+        context = await self._fetch_context(command, self._context_budget(command, kind, inputs, shape))
         if context.problem:
             metrics.CONTEXT_MISSING.labels(kind=kind.value).inc()
         prompt = build_prompt(kind, command.role, inputs, context.pack, agent_id=command.agent_id)
+        suspected = suspected_injection(prompt.user)
+        if suspected:
+            # Recorded, not obeyed: the text is fenced as data and the answer must still validate.
+            metrics.INJECTION_SUSPECTED.labels(kind=kind.value).inc()
+            log.warning(
+                "agent command %s (story %s, %s): instruction-like text in its data (%s); answered as data",
+                command.command_id,
+                command.story_id,
+                kind.value,
+                ", ".join(suspected),
+            )
         first_messages = [ChatMessage(role, content) for role, content in prompt.messages()]
         messages = first_messages
         usage = UsageTally()
@@ -124,7 +147,7 @@ class CommandAnswerer:
                     temperature=shape.temperature,
                 )
             except (LlmTimedOut, LlmRejected) as error:
-                return self.failed(command, str(error), attempts=attempt, usage=usage)
+                return self.failed(command, str(error), attempts=attempt, usage=usage, context=context)
             usage.add(completion)
             verdict = judge_answer(kind, inputs, shape, completion.content, truncated=completion.truncated)
             metrics.ANSWERS.labels(kind=kind.value, verdict="valid" if verdict.accepted else "invalid").inc()
@@ -144,22 +167,59 @@ class CommandAnswerer:
                 attempt,
                 verdict.summary,
             )
-            # Each repair starts again from the first prompt: one bad answer and what was wrong with it.
-            repair = repair_request(verdict, truncated=completion.truncated)
-            if completion.truncated:
-                messages = [*first_messages, ChatMessage("user", repair)]
-            else:
-                messages = [
-                    *first_messages,
-                    ChatMessage("assistant", echo_of(completion.content)),
-                    ChatMessage("user", repair),
-                ]
+            messages = repair_messages(first_messages, completion, verdict)
         return self.failed(
             command,
             f"no valid {kind.value} answer after {self.answer_attempts} attempts: {verdict.summary}",
             attempts=self.answer_attempts,
             usage=usage,
+            context=context,
         )
+
+    async def answer_probe(self, command: AgentCommand) -> AgentResponse:
+        """`fleet verify`'s probe: fetch the story's context as real work would, answer what was found.
+
+        The probe story may reach the Context service's graph a moment after its plan approval reaches
+        the orchestrator, so a refusal is asked again for a few seconds before it is the answer.
+        """
+        deadline = time.monotonic() + self.probe_context_wait
+        while True:
+            context = await self._fetch_context(command, command.token_budget, policy=ContextPolicy.ANSWER)
+            if context.pack is not None or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.5)
+        pack = context.pack
+        output = ProbeOutput(
+            plan_id=str(command.inputs.get("plan_id") or ""),
+            context_version=pack.version if pack else None,
+            context_tokens=pack.token_count if pack else None,
+            context_error=context.problem,
+        )
+        return AgentResponseCompleted.answering(
+            command,
+            worker_id=self.worker_id,
+            output=output.model_dump(mode="json"),
+            usage=LlmUsage(attempts=0),
+            context_version=output.context_version,
+            context_error=context.problem,
+        )
+
+    async def _fetch_context(
+        self, command: AgentCommand, token_budget: int, *, policy: str | None = None
+    ) -> ContextOutcome:
+        """The command's context; with the Context service unreachable, the policy says answer or wait."""
+        context = await self._context.fetch(
+            story_id=command.story_id,
+            role=command.role.value,
+            phase=command.phase,
+            task_id=command.task_id,
+            token_budget=token_budget,
+        )
+        metrics.CONTEXT_REACHABLE.set(1 if context.reachable else 0)
+        if not context.reachable and (policy or self.context_policy) == ContextPolicy.WAIT:
+            metrics.CONTEXT_HELD.labels(kind=command.kind.value).inc()
+            raise ContextUnavailable(f"{context.problem}; the context policy is to wait for it")
+        return context
 
     def _context_budget(
         self, command: AgentCommand, kind: CommandKind, inputs: KindInputs, shape: AnswerShape
@@ -172,7 +232,13 @@ class CommandAnswerer:
         return max(_MIN_BUDGET, min(command.token_budget, room))
 
     def failed(
-        self, command: AgentCommand, error: str, *, attempts: int, usage: UsageTally | None = None
+        self,
+        command: AgentCommand,
+        error: str,
+        *,
+        attempts: int,
+        usage: UsageTally | None = None,
+        context: ContextOutcome | None = None,
     ) -> AgentResponseFailed:
         return AgentResponseFailed.answering(
             command,
@@ -180,4 +246,23 @@ class CommandAnswerer:
             error=error,
             attempts=attempts,
             usage=usage.as_payload() if usage is not None and usage.calls else None,
+            context_version=context.pack.version if context is not None and context.pack else None,
+            context_error=context.problem
+            if context is not None
+            else "no context: the command failed before using one",
         )
+
+
+def repair_messages(
+    first_messages: list[ChatMessage], completion: Completion, verdict: AnswerVerdict
+) -> list[ChatMessage]:
+    """The next attempt's messages. Each repair starts again from the first prompt: one bad answer
+    (left out when it was cut off) and what was wrong with it."""
+    repair = repair_request(verdict, truncated=completion.truncated)
+    if completion.truncated:
+        return [*first_messages, ChatMessage("user", repair)]
+    return [
+        *first_messages,
+        ChatMessage("assistant", redact(echo_of(completion.content))),
+        ChatMessage("user", repair),
+    ]

@@ -23,16 +23,17 @@ from datetime import UTC, datetime
 from ulid import ULID
 
 from swe_fleet.agents import metrics
-from swe_fleet.agents.app.answering import CommandAnswerer
+from swe_fleet.agents.app.answering import CommandAnswerer, ContextUnavailable
 from swe_fleet.backbone.consumer import Delivery
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.publisher import EventPublisher, PublishFailed
 from swe_fleet.errors import TransientError
-from swe_fleet.events import subjects
+from swe_fleet.events import streams, subjects
 from swe_fleet.events.envelope import Envelope, deterministic_event_id
 from swe_fleet.events.payloads import AgentCommand, AgentResponse, AgentResponseCompleted
 from swe_fleet.faults import fault_point
 from swe_fleet.llm.errors import LlmUnavailable
+from swe_fleet.redaction import redact_value
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def command_consumer_spec(
     # One filter subject: nats-server 2.9 silently ignores filter_subjects (plural).
     return ConsumerSpec(
         durable=DURABLE,
-        stream="AGENT_COMMANDS",
+        stream=streams.AGENT_COMMANDS,
         filter_subject="agent.cmd.>",
         description="Agent workers: every command kind, shared by every worker process",
         ack_wait_seconds=ack_wait_seconds,
@@ -147,7 +148,7 @@ class AgentWorker:
                 return await self._answerer.answer(command)
         except TimeoutError:
             return self._answerer.failed(command, f"no answer within {budget:.0f}s", attempts=1)
-        except LlmUnavailable as error:
+        except (LlmUnavailable, ContextUnavailable) as error:
             age = (datetime.now(UTC) - delivery.envelope.occurred_at).total_seconds()
             if age < self._timeout:
                 raise  # held and retried by the runtime until the LLM is back or the deadline passes
@@ -161,6 +162,9 @@ class AgentWorker:
 
     def _response_envelope(self, delivery: Delivery[AgentCommand], response: AgentResponse) -> Envelope:
         completed = isinstance(response, AgentResponseCompleted)
+        if isinstance(response, AgentResponseCompleted):
+            # Model output is untrusted text too: no secret it produced reaches an event or the graph.
+            response = response.model_copy(update={"output": redact_value(response.output)})
         return self._publisher.envelope(
             subjects.AGENT_RESPONSE_COMPLETED if completed else subjects.AGENT_RESPONSE_FAILED,
             response,

@@ -21,3 +21,13 @@ class ContextOutcome:
 
     pack: ContextPack | None
     problem: str | None = None
+    # False when the Context service could not be reached at all (as opposed to refusing the request):
+    # the one case the worker's context policy may choose to wait out.
+    reachable: bool = True
+
+
+class ContextPolicy:
+    """What a worker does when the Context service is unreachable (FLEET_AGENT_CONTEXT_POLICY)."""
+
+    ANSWER = "answer"  # answer without context; the response says why (`context_error`)
+    WAIT = "wait"  # hold the command (retried with backoff) until Context is back or its deadline passes

@@ -125,8 +125,11 @@ INPUTS_FOR_KIND: dict[CommandKind, type[KindInputs]] = {
 
 
 def read_inputs(kind: CommandKind, inputs: dict[str, Any]) -> KindInputs:
+    model = INPUTS_FOR_KIND.get(kind)
+    if model is None:
+        raise BadInputs(f"{kind.value} commands are not answered with the LLM")
     try:
-        return INPUTS_FOR_KIND[kind].model_validate(inputs)
+        return model.model_validate(inputs)
     except ValidationError as error:
         problems = "; ".join(
             f"inputs.{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"

@@ -1,25 +1,36 @@
 """The Context service's HTTP API (paths under /v1); errors become status codes in bootstrap.
 
-GET  /v1/context/stories/{story_id}?role=&phase=&task_id=&token_budget=   a context pack
+GET  /v1/context/stories/{story_id}?role=&phase=&task_id=&token_budget=&as_of=&history=   a context pack
+GET  /v1/context/decisions/{decision_id}/why                             a decision's rationale chain
 POST /v1/context/rehydrate {story_id, roles, phase?, token_budget}       one pack per role
 POST /v1/graph/query {cypher, params}                                    read-only Cypher
 GET  /v1/graph/stories/{story_id}                                        a story's summary
 GET  /v1/graph/stats                                                     nodes and relationships
+
+Every route needs a bearer token (the host adds authentication); context packs, summaries and
+counts need the viewer role, raw Cypher over the whole graph a product owner's or a service's.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from swe_fleet.context.adapters.graph_reader import StoryGraphReader
 from swe_fleet.context.app.service import MAX_TOKEN_BUDGET, ContextService
+from swe_fleet.context.domain.model import StoryGraph
 from swe_fleet.context.domain.redaction import redact_value
 from swe_fleet.graph.port import GraphStore
 from swe_fleet.graph.readonly import check_read_only
 from swe_fleet.graph.schema import NODES, RELS
+from swe_fleet.security.api_auth import require_role
+from swe_fleet.security.identity import Role
+
+READ = [Depends(require_role(Role.VIEWER))]
+# The whole graph (every story, decision and plan text): not for a viewer's token.
+READ_WHOLE_GRAPH = [Depends(require_role(Role.PRODUCT_OWNER, Role.SERVICE))]
 
 DEFAULT_TOKEN_BUDGET = 2048
 MAX_QUERY_ROWS = 10_000
@@ -45,6 +56,8 @@ class ContextPackOut(BaseModel):
     sections_cut: list[str]
     sections_shortened: list[str]
     cached: bool
+    as_of: str | None = None
+    history: bool = False
 
 
 class RehydrateIn(BaseModel):
@@ -74,8 +87,23 @@ class GraphQueryOut(BaseModel):
     truncated: bool
 
 
-def build_router(service: ContextService, store: GraphStore, reader: StoryGraphReader) -> APIRouter:
+def build_router(
+    service: ContextService,
+    store: GraphStore,
+    reader: StoryGraphReader,
+    *,
+    query_timeout_seconds: float = 5.0,
+    query_max_rows: int = MAX_QUERY_ROWS,
+) -> APIRouter:
     router = APIRouter(prefix="/v1")
+    router.include_router(_context_routes(service, reader))
+    router.include_router(_graph_routes(store, reader, query_timeout_seconds, query_max_rows))
+    return router
+
+
+def _context_routes(service: ContextService, reader: StoryGraphReader) -> APIRouter:
+    """GetContext and RehydrateSession: what agents ask for."""
+    router = APIRouter()
 
     @router.get(
         "/context/stories/{story_id}",
@@ -83,6 +111,7 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
         tags=["context"],
         summary="GetContext: the role's surgical context for a story (and task), within a token budget",
         responses={403: {"description": "the scope policy refuses this role in this phase"}, 404: {}},
+        dependencies=READ,
     )
     async def get_context(
         story_id: str,
@@ -92,15 +121,31 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
         ] = None,
         task_id: Annotated[str | None, Query(max_length=200)] = None,
         token_budget: Annotated[int, Query(ge=0, le=MAX_TOKEN_BUDGET)] = DEFAULT_TOKEN_BUDGET,
+        as_of: Annotated[
+            str | None, Query(max_length=64, description="ISO 8601 instant: the story as it stood then")
+        ] = None,
+        history: Annotated[bool, Query(description="Also list superseded decisions, marked so")] = False,
     ) -> dict[str, Any]:
-        pack = await service.get_context(story_id, role, phase or None, token_budget, task_id or None)
+        pack = await service.get_context(
+            story_id, role, phase or None, token_budget, task_id or None, as_of=as_of or None, history=history
+        )
         return pack.as_dict()
+
+    @router.get(
+        "/context/decisions/{decision_id}/why",
+        tags=["context"],
+        summary="Why a decision: what it replaced and what replaced it, rejected alternatives, its council",
+        responses={404: {"description": "no such decision in the graph"}},
+    )
+    async def decision_why(decision_id: str) -> Any:
+        return redact_value((await reader.why(decision_id)).as_dict())
 
     @router.post(
         "/context/rehydrate",
         response_model=RehydrateOut,
         tags=["context"],
         summary="RehydrateSession: one context pack per role (refused roles listed with the reason)",
+        dependencies=READ,
     )
     async def rehydrate(body: RehydrateIn) -> dict[str, Any]:
         packs, refused = await service.rehydrate(body.story_id, body.roles, body.phase, body.token_budget)
@@ -110,49 +155,52 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
             "refused": refused,
         }
 
+    return router
+
+
+def _graph_routes(
+    store: GraphStore, reader: StoryGraphReader, query_timeout_seconds: float, query_max_rows: int
+) -> APIRouter:
+    """Read-only views of the graph: Cypher queries, a story's summary, counts."""
+    router = APIRouter()
+
     @router.post(
         "/graph/query",
         response_model=GraphQueryOut,
         tags=["graph"],
-        summary="Run a read-only Cypher query (write clauses are refused with 400)",
+        summary="Run a read-only Cypher query in a read-only transaction, time- and row-limited",
+        description=(
+            "Refused with 400: a query that could write (checked on its text, then the store's read-only "
+            "transaction refuses writes whatever the text), or one the store stops at the time limit. "
+            "At most the row limit is returned; `truncated` says there were more."
+        ),
+        dependencies=READ_WHOLE_GRAPH,
     )
     async def graph_query(body: GraphQueryIn) -> dict[str, Any]:
         query = check_read_only(body.cypher)
-        # Raw graph data leaves the service here too: secrets in it are redacted like everywhere else.
-        rows: list[Any] = [redact_value(row) for row in await store.read(query, body.params)]
-        columns = list(rows[0].keys()) if rows else []
-        return {
-            "columns": columns,
-            "rows": rows[:MAX_QUERY_ROWS],
-            "row_count": len(rows),
-            "truncated": len(rows) > MAX_QUERY_ROWS,
-        }
-
-    @router.get("/graph/stories/{story_id}", tags=["graph"], summary="A story's summary in the graph")
-    async def story_summary(story_id: str) -> Any:
-        graph = await reader.load(story_id)
-        story = graph.story
-        return redact_value(
-            {
-                "story_id": story.id,
-                "version": graph.version,
-                "title": story.title,
-                "state": story.state,
-                "placeholder": story.placeholder,
-                "epic_id": story.epic_id,
-                "project_id": story.project_id,
-                "plans": [{"id": plan.id, "status": plan.status} for plan in graph.plans],
-                "approvals": sum(1 for event in graph.plan_events if event.kind == "approved"),
-                "rejections": sum(1 for event in graph.plan_events if event.kind == "rejected"),
-                "transitions": len(graph.transitions),
-                "tasks": len(graph.tasks),
-                "decisions": len(graph.decisions),
-                "deliberations": len(graph.deliberations),
-                "dispatches": len(graph.dispatches),
-            }
+        found, truncated = await store.read_limited(
+            query, body.params, max_rows=query_max_rows, timeout_seconds=query_timeout_seconds
         )
+        # Raw graph data leaves the service here too: secrets in it are redacted like everywhere else.
+        rows: list[Any] = [redact_value(row) for row in found]
+        columns = list(rows[0].keys()) if rows else []
+        return {"columns": columns, "rows": rows, "row_count": len(rows), "truncated": truncated}
 
-    @router.get("/graph/stats", tags=["graph"], summary="Node counts per label, relationship counts per type")
+    @router.get(
+        "/graph/stories/{story_id}",
+        tags=["graph"],
+        summary="A story's summary in the graph",
+        dependencies=READ,
+    )
+    async def story_summary(story_id: str) -> Any:
+        return redact_value(story_summary_of(await reader.load(story_id)))
+
+    @router.get(
+        "/graph/stats",
+        tags=["graph"],
+        summary="Node counts per label, relationship counts per type",
+        dependencies=READ,
+    )
     async def graph_stats() -> dict[str, Any]:
         queries: list[tuple[str, dict[str, Any]]] = [
             (f"MATCH (n:{label}) RETURN count(n) AS n", {}) for label in NODES
@@ -172,3 +220,25 @@ def build_router(service: ContextService, store: GraphStore, reader: StoryGraphR
         }
 
     return router
+
+
+def story_summary_of(graph: StoryGraph) -> dict[str, Any]:
+    """What GET /v1/graph/stories/{id} answers: the story and how much hangs off it."""
+    story = graph.story
+    return {
+        "story_id": story.id,
+        "version": graph.version,
+        "title": story.title,
+        "state": story.state,
+        "placeholder": story.placeholder,
+        "epic_id": story.epic_id,
+        "project_id": story.project_id,
+        "plans": [{"id": plan.id, "status": plan.status} for plan in graph.plans],
+        "approvals": sum(1 for event in graph.plan_events if event.kind == "approved"),
+        "rejections": sum(1 for event in graph.plan_events if event.kind == "rejected"),
+        "transitions": len(graph.transitions),
+        "tasks": len(graph.tasks),
+        "decisions": len(graph.decisions),
+        "deliberations": len(graph.deliberations),
+        "dispatches": len(graph.dispatches),
+    }

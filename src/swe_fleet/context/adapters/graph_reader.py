@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from swe_fleet.context.domain.history import DecisionNotFound, DecisionWhy, ProposalFacts, explain
 from swe_fleet.context.domain.model import (
     DecisionFacts,
     DeliberationFacts,
@@ -73,7 +74,8 @@ DECISIONS = """
 MATCH (s:Story {id: $story_id})-[:HAS_DECISION]->(d:Decision)
 RETURN d.id AS id, d.title AS title, d.rationale AS rationale, d.decided_by AS decided_by,
        d.status AS status, d.source AS source, d.task_id AS task_id, d.affects_ids AS affects,
-       d.status_at AS at
+       d.status_at AS at, d.supersedes AS supersedes, d.superseded_by AS superseded_by,
+       d.superseded_at AS superseded_at
 """
 
 DELIBERATIONS = """
@@ -81,13 +83,27 @@ MATCH (s:Story {id: $story_id})-[:HAS_TASK]->(t:Task)-[:HAS_DELIBERATION]->(d:De
 OPTIONAL MATCH (d)-[:SELECTED]->(w:Proposal)
 RETURN d.id AS id, t.id AS task_id, d.role AS role, d.rounds AS rounds, d.agents AS agents,
        d.winner_agent_id AS winner_agent_id, d.failures AS failures, d.completed_at AS completed_at,
-       w.content AS winner_content, w.total_score AS winner_score
+       w.content AS winner_content, w.total_score AS winner_score, w.summary AS winner_summary
 """
 
 WINNER_SCORES = """
 MATCH (s:Story {id: $story_id})-[:HAS_TASK]->(t:Task {id: $task_id})-[:HAS_DELIBERATION]->(d:Deliberation)
 MATCH (d)-[:SELECTED]->(w:Proposal)-[:HAS_SCORE]->(sc:Score)
 RETURN d.id AS deliberation_id, sc.criteria AS criteria
+"""
+
+DECISION_STORY = """
+MATCH (s:Story)-[:HAS_DECISION]->(d:Decision {id: $decision_id})
+RETURN s.id AS story_id
+"""
+
+DECISION_COUNCIL = """
+MATCH (x:Decision {id: $decision_id})-[:DECIDED_IN]->(d:Deliberation)
+OPTIONAL MATCH (d)-[:HAS_PROPOSAL]->(p:Proposal)
+RETURN d.id AS id, d.task_id AS task_id, d.role AS role, d.rounds AS rounds, d.agents AS agents,
+       d.winner_agent_id AS winner_agent_id, d.failures AS failures, d.completed_at AS completed_at,
+       p.id AS proposal_id, p.agent_id AS agent_id, p.summary AS summary, p.content AS content,
+       p.total_score AS total_score, p.selected AS selected
 """
 
 DISPATCHES = """
@@ -121,6 +137,125 @@ def story_facts(row: dict[str, Any]) -> StoryFacts:
     )
 
 
+def plan_facts(row: dict[str, Any]) -> PlanFacts:
+    return PlanFacts(
+        id=row["id"],
+        status=row.get("status"),
+        description=row.get("description"),
+        acceptance_criteria=_tuple(row.get("acceptance_criteria")),
+        technical_notes=row.get("technical_notes"),
+        roles=_tuple(row.get("roles")),
+        status_at=row.get("status_at"),
+    )
+
+
+def task_facts(row: dict[str, Any], depends_on: list[str]) -> TaskFacts:
+    return TaskFacts(
+        id=row["id"],
+        title=row.get("title"),
+        description=row.get("description"),
+        role=row.get("role"),
+        estimate_hours=row.get("estimate_hours"),
+        status=row.get("status"),
+        depends_on=tuple(sorted(depends_on)),
+    )
+
+
+def decision_facts(row: dict[str, Any]) -> DecisionFacts:
+    return DecisionFacts(
+        id=row["id"],
+        title=row.get("title"),
+        rationale=row.get("rationale"),
+        decided_by=row.get("decided_by"),
+        status=row.get("status"),
+        source=row.get("source"),
+        task_id=row.get("task_id"),
+        affects=_tuple(row.get("affects")),
+        at=(row.get("at") or "").split("|")[0] or None,
+        superseded_by=row.get("superseded_by"),
+        superseded_at=row.get("superseded_at"),
+        supersedes=_tuple(row.get("supersedes")),
+    )
+
+
+def deliberation_facts(row: dict[str, Any], criteria: list[str]) -> DeliberationFacts:
+    return DeliberationFacts(
+        id=row["id"],
+        task_id=row.get("task_id"),
+        role=row.get("role"),
+        rounds=row.get("rounds"),
+        agents=_tuple(row.get("agents")),
+        winner_agent_id=row.get("winner_agent_id"),
+        winner_content=row.get("winner_content"),
+        winner_score=row.get("winner_score"),
+        winner_criteria=tuple(criteria),
+        failures=_tuple(row.get("failures")),
+        completed_at=row.get("completed_at"),
+        winner_summary=row.get("winner_summary"),
+    )
+
+
+def _plan_events(
+    approvals: list[dict[str, Any]], rejections: list[dict[str, Any]]
+) -> tuple[PlanEventFacts, ...]:
+    return tuple(
+        [PlanEventFacts(r["plan_id"], "approved", r.get("by"), r.get("text"), r.get("at")) for r in approvals]
+        + [
+            PlanEventFacts(r["plan_id"], "rejected", r.get("by"), r.get("text"), r.get("at"))
+            for r in rejections
+        ]
+    )
+
+
+def _grouped(rows: list[dict[str, Any]], key: str, value: str) -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        item = row.get(value)
+        if item is not None:
+            groups[row[key]] += list(item) if isinstance(item, list) else [item]
+    return groups
+
+
+def story_graph(results: list[list[dict[str, Any]]], with_scores: bool) -> StoryGraph:
+    """The assembler's model from the rows of the LOAD queries (in their order)."""
+    (
+        story_rows,
+        plans,
+        approvals,
+        rejections,
+        transitions,
+        tasks,
+        deps,
+        decisions,
+        deliberations,
+        dispatches,
+    ) = results[:10]
+    depends_on = _grouped(deps, "task_id", "depends_on")
+    criteria = _grouped(results[10] if with_scores else [], "deliberation_id", "criteria")
+    return StoryGraph(
+        story=story_facts(story_rows[0]),
+        version=context_version(story_rows[0]),
+        plans=tuple(plan_facts(row) for row in plans),
+        plan_events=_plan_events(approvals, rejections),
+        transitions=tuple(
+            TransitionFacts(r.get("from_state"), r.get("to_state"), r.get("by"), r.get("reason"), r.get("at"))
+            for r in transitions
+        ),
+        tasks=tuple(
+            sorted((task_facts(row, depends_on.get(row["id"], [])) for row in tasks), key=lambda t: t.id)
+        ),
+        decisions=tuple(decision_facts(row) for row in sorted(decisions, key=lambda r: r["id"])),
+        deliberations=tuple(
+            deliberation_facts(row, criteria.get(row["id"], []))
+            for row in sorted(deliberations, key=lambda r: r["id"])
+        ),
+        dispatches=tuple(
+            DispatchFacts(row["task_id"], row.get("agent_id"), row.get("role"), row.get("at"))
+            for row in sorted(dispatches, key=lambda r: (r.get("at") or "", r["task_id"]))
+        ),
+    )
+
+
 class StoryGraphReader:
     def __init__(self, store: GraphStore) -> None:
         self._store = store
@@ -135,123 +270,38 @@ class StoryGraphReader:
     async def load(self, story_id: str, task_id: str | None = None) -> StoryGraph:
         params = {"story_id": story_id}
         queries = [
-            (STORY, params),
-            (PLANS, params),
-            (APPROVALS, params),
-            (REJECTIONS, params),
-            (TRANSITIONS, params),
-            (TASKS, params),
-            (DEPENDENCIES, params),
-            (DECISIONS, params),
-            (DELIBERATIONS, params),
-            (DISPATCHES, params),
+            (query, params)
+            for query in (STORY, PLANS, APPROVALS, REJECTIONS, TRANSITIONS, TASKS, DEPENDENCIES, DECISIONS)
         ]
+        queries += [(DELIBERATIONS, params), (DISPATCHES, params)]
         if task_id:
             queries.append((WINNER_SCORES, {"story_id": story_id, "task_id": task_id}))
         results = await self._store.read_many(queries)
-        (
-            story_rows,
-            plans,
-            approvals,
-            rejections,
-            transitions,
-            tasks,
-            deps,
-            decisions,
-            deliberations,
-            dispatches,
-        ) = results[:10]
-        scores = results[10] if task_id else []
-        if not story_rows:
+        if not results[0]:
             raise StoryNotFound(f"story {story_id!r} is not in the context graph")
+        return story_graph(results, with_scores=bool(task_id))
 
-        depends_on: dict[str, list[str]] = defaultdict(list)
-        for row in deps:
-            depends_on[row["task_id"]].append(row["depends_on"])
-        criteria: dict[str, list[str]] = defaultdict(list)
-        for row in scores:
-            criteria[row["deliberation_id"]] += list(row.get("criteria") or [])
-
-        return StoryGraph(
-            story=story_facts(story_rows[0]),
-            version=context_version(story_rows[0]),
-            plans=tuple(
-                PlanFacts(
-                    id=row["id"],
-                    status=row.get("status"),
-                    description=row.get("description"),
-                    acceptance_criteria=_tuple(row.get("acceptance_criteria")),
-                    technical_notes=row.get("technical_notes"),
-                    roles=_tuple(row.get("roles")),
-                    status_at=row.get("status_at"),
-                )
-                for row in plans
-            ),
-            plan_events=tuple(
-                [
-                    PlanEventFacts(r["plan_id"], "approved", r.get("by"), r.get("text"), r.get("at"))
-                    for r in approvals
-                ]
-                + [
-                    PlanEventFacts(r["plan_id"], "rejected", r.get("by"), r.get("text"), r.get("at"))
-                    for r in rejections
-                ]
-            ),
-            transitions=tuple(
-                TransitionFacts(
-                    r.get("from_state"), r.get("to_state"), r.get("by"), r.get("reason"), r.get("at")
-                )
-                for r in transitions
-            ),
-            tasks=tuple(
-                sorted(
-                    (
-                        TaskFacts(
-                            id=row["id"],
-                            title=row.get("title"),
-                            description=row.get("description"),
-                            role=row.get("role"),
-                            estimate_hours=row.get("estimate_hours"),
-                            status=row.get("status"),
-                            depends_on=tuple(sorted(depends_on.get(row["id"], ()))),
-                        )
-                        for row in tasks
-                    ),
-                    key=lambda task: task.id,
-                )
-            ),
-            decisions=tuple(
-                DecisionFacts(
-                    id=row["id"],
-                    title=row.get("title"),
-                    rationale=row.get("rationale"),
-                    decided_by=row.get("decided_by"),
-                    status=row.get("status"),
-                    source=row.get("source"),
-                    task_id=row.get("task_id"),
-                    affects=_tuple(row.get("affects")),
-                    at=(row.get("at") or "").split("|")[0] or None,
-                )
-                for row in sorted(decisions, key=lambda r: r["id"])
-            ),
-            deliberations=tuple(
-                DeliberationFacts(
-                    id=row["id"],
-                    task_id=row.get("task_id"),
-                    role=row.get("role"),
-                    rounds=row.get("rounds"),
-                    agents=_tuple(row.get("agents")),
-                    winner_agent_id=row.get("winner_agent_id"),
-                    winner_content=row.get("winner_content"),
-                    winner_score=row.get("winner_score"),
-                    winner_criteria=tuple(criteria.get(row["id"], ())),
-                    failures=_tuple(row.get("failures")),
-                    completed_at=row.get("completed_at"),
-                )
-                for row in sorted(deliberations, key=lambda r: r["id"])
-            ),
-            dispatches=tuple(
-                DispatchFacts(row["task_id"], row.get("agent_id"), row.get("role"), row.get("at"))
-                for row in sorted(dispatches, key=lambda r: (r.get("at") or "", r["task_id"]))
-            ),
+    async def why(self, decision_id: str) -> DecisionWhy:
+        """The rationale chain of one decision; raises DecisionNotFound."""
+        rows = await self._store.read(DECISION_STORY, {"decision_id": decision_id})
+        if not rows:
+            raise DecisionNotFound(f"decision {decision_id!r} is not in the context graph")
+        story_id = rows[0]["story_id"]
+        decisions, council = await self._store.read_many(
+            [(DECISIONS, {"story_id": story_id}), (DECISION_COUNCIL, {"decision_id": decision_id})]
         )
+        deliberation = deliberation_facts(council[0], []) if council else None
+        proposals = tuple(
+            ProposalFacts(
+                id=row["proposal_id"],
+                agent_id=row.get("agent_id"),
+                summary=row.get("summary"),
+                content=row.get("content"),
+                total_score=row.get("total_score"),
+                selected=bool(row.get("selected")),
+            )
+            for row in council
+            if row.get("proposal_id")
+        )
+        facts = tuple(decision_facts(row) for row in sorted(decisions, key=lambda r: r["id"]))
+        return explain(story_id, decision_id, facts, deliberation, proposals)

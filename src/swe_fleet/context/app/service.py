@@ -15,6 +15,8 @@ from swe_fleet.context import metrics
 from swe_fleet.context.app.cache_keys import cache_key
 from swe_fleet.context.app.ports import PackCache, StoryReader
 from swe_fleet.context.domain.assembly import assemble
+from swe_fleet.context.domain.history import as_of as as_of_graph
+from swe_fleet.context.domain.history import normalise_instant
 from swe_fleet.context.domain.model import ContextPack, ContextRequest
 from swe_fleet.context.domain.policy import ScopeDenied, ScopePolicy
 from swe_fleet.context.domain.tokens import EstimatingCounter, TokenCounter
@@ -52,19 +54,27 @@ class ContextService:
         phase: str | None,
         token_budget: int,
         task_id: str | None = None,
+        *,
+        as_of: str | None = None,
+        history: bool = False,
     ) -> ContextPack:
+        """The pack; `as_of` (ISO 8601) = the story as it stood then, `history` = superseded decisions too."""
         started = time.perf_counter()
+        instant = normalise_instant(as_of) if as_of is not None else None
         if phase is not None:
             self._authorize(role, phase)
         elif role not in self.policy.roles:
             self._authorize(role, "DRAFT")  # raises: the role itself is unknown
         story, version = await self._reader.header(story_id)
         if phase is None:
-            if not story.state:
+            state = story.state
+            if instant is not None:  # the phase the story was in at that instant
+                state = as_of_graph(await self._reader.load(story_id, task_id), instant).story.state
+            if not state:
                 raise PhaseUnknown(f"story {story_id!r} has no known state yet: pass phase explicitly")
-            phase = story.state
+            phase = state
             self._authorize(role, phase)
-        request = ContextRequest(story_id, role, phase, token_budget, task_id)
+        request = ContextRequest(story_id, role, phase, token_budget, task_id, instant, history)
         key = self._key(request, version)
         if self.cache is not None:
             hit = await self.cache.get(key)
@@ -112,4 +122,6 @@ class ContextService:
             token_budget=request.token_budget,
             policy=self._policy_fingerprint,
             tokenizer=self.counter.name,
+            as_of=request.as_of,
+            history=request.history,
         )

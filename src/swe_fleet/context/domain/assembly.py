@@ -1,16 +1,19 @@
 """GetContext's core: the role's allowed sections, ranked, cut to a token budget that is never exceeded.
 
 The budget covers the three blocks together (system + context + tools), each counted as sent.
-Sections are taken by priority (the scope policy's); one that does not fit whole is shortened
-(its least relevant items dropped, with a line saying so) if a useful part fits, else cut. The
-counts used for planning are checked on the final blocks, and sections are dropped until the check
-passes, so the guarantee holds whatever the tokenizer does at the seams.
+Packing runs in two passes over the sections in priority order (the scope policy's): first the
+items of each section that are about the request's task (`Section.focus`), then, with what budget
+is left, the background items after them. A section that does not fit is shortened (its least
+relevant items dropped, with a line saying so) if a useful part fits, else cut. The counts used for
+planning are checked on the final blocks, and sections are dropped until the check passes, so the
+guarantee holds whatever the tokenizer does at the seams.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from swe_fleet.context.domain.history import as_of
 from swe_fleet.context.domain.model import ContextPack, ContextRequest, StoryGraph
 from swe_fleet.context.domain.policy import RolePolicy, ScopePolicy
 from swe_fleet.context.domain.redaction import redact
@@ -31,7 +34,8 @@ class _Piece:
     section: Section
     header_tokens: int
     item_tokens: list[int]
-    keep: int | None = None  # items kept; None = all
+    keep: int = 0  # leading items kept
+    taken: bool = False  # the section is in the pack (a section without items is its header alone)
     text: str | None = None  # set when the section had to be truncated inside its first item
 
     def tokens(self, counter: TokenCounter, keep: int | None = None) -> int:
@@ -40,6 +44,10 @@ class _Piece:
         if keep is not None and keep < len(self.item_tokens):
             total += counter.count(omission_line(len(self.item_tokens) - keep))
         return total
+
+    @property
+    def shortened(self) -> bool:
+        return self.text is not None or self.keep < len(self.item_tokens)
 
     def render(self) -> str:
         if self.text is not None:
@@ -72,28 +80,33 @@ def fit_text(text: str, limit: int, counter: TokenCounter) -> str:
 
 def _system_text(rules: RolePolicy, request: ContextRequest, graph: StoryGraph) -> str:
     task = f", task {request.task_id}" if request.task_id else ""
+    when = f", as of {request.as_of}" if request.as_of else ""
     return redact(
         f"{rules.mission}\n"
-        f"Story {request.story_id}, phase {request.phase}{task}, graph version {graph.version}."
+        f"Story {request.story_id}, phase {request.phase}{task}, graph version {graph.version}{when}."
     )
 
 
-def _tools_section(rules: RolePolicy) -> Section | None:
+def _tools_section(rules: RolePolicy, request: ContextRequest) -> Section | None:
     if not rules.tools:
         return None
     items = tuple(f"- {redact(tool.name)}: {redact(tool.description)}" for tool in rules.tools)
-    return Section("tools", "## Tools you may use", items)
+    # The role's standing tool list is the same on every call: with a task, its facts come first.
+    return Section("tools", "## Tools you may use", items, 0 if request.task_id else None)
 
 
-def _shorten(piece: _Piece, limit: int, counter: TokenCounter) -> bool:
-    """Keep as many leading items of `piece` as fit `limit`; False if nothing useful fits."""
+def _best_keep(piece: _Piece, room: int, upto: int, counter: TokenCounter) -> int:
+    """The most leading items (at most `upto`) whose section fits `room`, 0 if not even one."""
+    for keep in range(upto, 0, -1):
+        if piece.tokens(counter, keep) <= room:
+            return keep
+    return 0
+
+
+def _truncate_first(piece: _Piece, limit: int, counter: TokenCounter) -> bool:
+    """The header and the start of the first item within `limit`; False if nothing useful fits."""
     if limit < MIN_USEFUL_TOKENS or limit < piece.header_tokens + 1:
         return False
-    for keep in range(len(piece.item_tokens) - 1, 0, -1):
-        if piece.tokens(counter, keep) <= limit:
-            piece.keep = keep
-            return True
-    # Not even one whole item: the header and the start of the first item.
     first = piece.section.items[0] if piece.section.items else ""
     marker = omission_line(len(piece.section.items) - 1) if len(piece.section.items) > 1 else ""
     fixed = counter.count("\n".join(filter(None, [piece.section.header, marker])))
@@ -106,6 +119,30 @@ def _shorten(piece: _Piece, limit: int, counter: TokenCounter) -> bool:
     return True
 
 
+def _pack(pieces: list[_Piece], remaining: int, separator: int, counter: TokenCounter) -> None:
+    """Sets each piece's `keep`: the task's items of every section first, then the background."""
+    for focus_pass in (True, False):
+        for piece in pieces:
+            if piece.text is not None:
+                continue  # already cut inside its first item: nothing more fits
+            if not piece.item_tokens:
+                if not piece.taken and piece.header_tokens + separator <= remaining:
+                    piece.taken = True
+                    remaining -= piece.header_tokens + separator
+                continue
+            upto = piece.section.focus_items if focus_pass else len(piece.item_tokens)
+            if upto <= piece.keep:
+                continue
+            spent = piece.tokens(counter, piece.keep) + separator if piece.taken else 0
+            keep = _best_keep(piece, remaining + spent - separator, upto, counter)
+            if keep > piece.keep:
+                piece.keep, piece.taken = keep, True
+                remaining += spent - (piece.tokens(counter, keep) + separator)
+            elif not piece.taken and _truncate_first(piece, remaining - separator, counter):
+                piece.taken = True
+                remaining -= piece.tokens(counter, 1) + separator
+
+
 def assemble(
     graph: StoryGraph, request: ContextRequest, policy: ScopePolicy, counter: TokenCounter
 ) -> ContextPack:
@@ -113,6 +150,8 @@ def assemble(
     allowed = policy.allowed_sections(request.role, request.phase)
     rules = policy.roles[request.role]
     budget = max(0, request.token_budget)
+    if request.as_of is not None:
+        graph = as_of(graph, request.as_of)
 
     pieces: list[_Piece] = []
     candidates: list[tuple[str, str, int, Section | None]] = [
@@ -124,7 +163,7 @@ def assemble(
         )
         for name in allowed
     ]
-    candidates.append(("tools", "tools", policy.tools_priority, _tools_section(rules)))
+    candidates.append(("tools", "tools", policy.tools_priority, _tools_section(rules, request)))
     for name, block, priority, section in candidates:
         if section is None:
             continue  # nothing in the graph for it
@@ -134,38 +173,10 @@ def assemble(
 
     system = fit_text(_system_text(rules, request, graph), budget, counter)
     separator = counter.count(BLOCK_SEPARATOR)
-    remaining = budget - counter.count(system)
-    included: list[_Piece] = []
-    shortened: set[str] = set()
-    for piece in pieces:
-        room = remaining - separator
-        full = piece.tokens(counter)
-        if full <= room:
-            included.append(piece)
-            remaining -= full + separator
-        elif _shorten(piece, room, counter):
-            included.append(piece)
-            shortened.add(piece.name)
-            remaining -= piece.tokens(counter, piece.keep) + separator
+    _pack(pieces, budget - counter.count(system), separator, counter)
+    included = [piece for piece in pieces if piece.taken]
 
-    # The check that makes the budget a guarantee: count what is sent, drop the least important
-    # until it fits (the planning counts are exact for the estimate; a tokenizer may differ a bit).
-    while True:
-        blocks = _blocks(system, included)
-        total = sum(counter.count(text) for text in blocks.values())
-        if total <= budget or not included:
-            break
-        dropped = min(included, key=lambda piece: piece.priority)
-        included.remove(dropped)
-        shortened.discard(dropped.name)
-    limit = budget
-    while total > budget and limit > 0:
-        limit -= total - budget
-        system = fit_text(system, limit, counter)
-        blocks = _blocks(system, included)
-        total = sum(counter.count(text) for text in blocks.values())
-    if total > budget:
-        blocks, total = {"system": "", "context": "", "tools": ""}, 0
+    blocks, total = _within_budget(system, included, budget, counter)
 
     names_in = [piece.name for piece in included]
     return ContextPack(
@@ -180,8 +191,33 @@ def assemble(
         blocks=blocks,
         sections_included=tuple(names_in),
         sections_cut=tuple(piece.name for piece in pieces if piece.name not in names_in),
-        sections_shortened=tuple(name for name in names_in if name in shortened),
+        sections_shortened=tuple(piece.name for piece in included if piece.shortened),
+        as_of=request.as_of,
+        history=request.history,
     )
+
+
+def _within_budget(
+    system: str, included: list[_Piece], budget: int, counter: TokenCounter
+) -> tuple[dict[str, str], int]:
+    """The check that makes the budget a guarantee: count what is sent, drop the least important
+    (from `included`) until it fits, then shorten the system text; the planning
+    counts are exact for the estimate, a tokenizer may differ a bit. Returns the blocks and their count."""
+    while True:
+        blocks = _blocks(system, included)
+        total = sum(counter.count(text) for text in blocks.values())
+        if total <= budget or not included:
+            break
+        included.remove(min(included, key=lambda piece: piece.priority))
+    limit = budget
+    while total > budget and limit > 0:
+        limit -= total - budget
+        system = fit_text(system, limit, counter)
+        blocks = _blocks(system, included)
+        total = sum(counter.count(text) for text in blocks.values())
+    if total > budget:
+        return {"system": "", "context": "", "tools": ""}, 0
+    return blocks, total
 
 
 def _blocks(system: str, included: list[_Piece]) -> dict[str, str]:

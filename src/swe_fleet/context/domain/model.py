@@ -74,6 +74,14 @@ class DecisionFacts:
     task_id: str | None = None
     affects: tuple[str, ...] = ()
     at: str | None = None
+    # Validity: a decision is current until another one supersedes it (then it is history, not deleted).
+    superseded_by: str | None = None
+    superseded_at: str | None = None
+    supersedes: tuple[str, ...] = ()
+
+    @property
+    def current(self) -> bool:
+        return self.superseded_by is None
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,8 @@ class DeliberationFacts:
     winner_criteria: tuple[str, ...] = ()
     failures: tuple[str, ...] = ()
     completed_at: str | None = None
+    # The winning proposal's own one- or two-sentence summary: what later tasks need of this result.
+    winner_summary: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,10 @@ class ContextRequest:
     phase: str
     token_budget: int
     task_id: str | None = None
+    # The story as it stood at this instant (RFC 3339 UTC, normalised); None = now.
+    as_of: str | None = None
+    # Also list the decisions that were superseded (marked so), not only the current ones.
+    history: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +163,8 @@ class ContextPack:
     sections_shortened: tuple[str, ...] = ()
     cached: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    as_of: str | None = None
+    history: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -165,6 +181,8 @@ class ContextPack:
             "sections_cut": list(self.sections_cut),
             "sections_shortened": list(self.sections_shortened),
             "cached": self.cached,
+            "as_of": self.as_of,
+            "history": self.history,
         }
 
     @classmethod
@@ -183,4 +201,6 @@ class ContextPack:
             sections_cut=tuple(document["sections_cut"]),
             sections_shortened=tuple(document.get("sections_shortened", ())),
             cached=bool(document.get("cached", False)),
+            as_of=document.get("as_of"),
+            history=bool(document.get("history", False)),
         )

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from swe_fleet.context.domain import workspace_projections as workspace
 from swe_fleet.events import payloads as p
 from swe_fleet.events import subjects as s
 from swe_fleet.events.catalogue import model_for_subject
@@ -183,6 +184,21 @@ def _affects(decision_id: str, story_id: str, ids: list[str]) -> list[Write]:
     return writes
 
 
+def _supersedes(e: _Event, decision_id: str, earlier: list[str]) -> list[Write]:
+    """The earlier decisions become history: superseded by this one, at this event's time."""
+    writes: list[Write] = []
+    for old in dict.fromkeys(earlier):
+        if old == decision_id:
+            continue
+        writes += [
+            NodeUpsert(
+                L.DECISION, old, props={"superseded_by": decision_id, "superseded_at": e.at}, placeholder=True
+            ),
+            RelMerge(R.SUPERSEDES, L.DECISION, decision_id, L.DECISION, old),
+        ]
+    return writes
+
+
 def _decision_made(e: _Event, payload: p.DecisionMade, status: str) -> tuple[list[Write], tuple[str, ...]]:
     props = {
         "title": payload.title,
@@ -192,6 +208,7 @@ def _decision_made(e: _Event, payload: p.DecisionMade, status: str) -> tuple[lis
         "affects_ids": list(payload.affects),
         "story_id": payload.story_id,
         "task_id": payload.task_id,
+        **_non_empty(supersedes=list(payload.supersedes)),
     }
     writes: list[Write] = [
         NodeUpsert(L.DECISION, payload.decision_id, props=props, guarded={"status": status}, stamp=e.stamp),
@@ -203,6 +220,7 @@ def _decision_made(e: _Event, payload: p.DecisionMade, status: str) -> tuple[lis
         affected.insert(0, payload.task_id)
         writes.append(RelMerge(R.HAS_TASK, L.STORY, payload.story_id, L.TASK, payload.task_id))
     writes += _affects(payload.decision_id, payload.story_id, affected)
+    writes += _supersedes(e, payload.decision_id, list(payload.supersedes))
     return writes, (payload.story_id,)
 
 
@@ -273,13 +291,9 @@ def _check_line(check: p.ObjectiveCheck) -> str:
     return f"{check.name}: {'passed' if check.passed else 'failed'} {check.detail}".rstrip()
 
 
-def deliberation_completed(
-    e: _Event, payload: p.DeliberationCompleted
-) -> tuple[list[Write], tuple[str, ...]]:
+def _council(e: _Event, payload: p.DeliberationCompleted) -> list[Write]:
+    """The deliberation node, its task, plan and agents."""
     d, task, story, role = payload.deliberation_id, payload.task_id, payload.story_id, str(payload.role)
-    # A proposal's total is its aggregate record (judges and checks combined: what selection ranked);
-    # a single judge's rubric score is not the proposal's score.
-    totals = {score.proposal_id: score.total for score in payload.scores if score.aggregate}
     writes: list[Write] = [
         _story(story),
         NodeUpsert(
@@ -318,76 +332,108 @@ def deliberation_completed(
             NodeUpsert(L.AGENT, agent, props={"role": role}),
             RelMerge(R.PARTICIPATED_IN, L.AGENT, agent, L.DELIBERATION, d),
         ]
-    for proposal in payload.proposals:
-        props = {
-            "content": proposal.content,
-            "revision": proposal.revision,
-            "agent_id": proposal.agent_id,
-            "selected": proposal.proposal_id == payload.winner_proposal_id,
-            "total_score": totals.get(proposal.proposal_id),
-        }
-        writes += [
-            NodeUpsert(L.PROPOSAL, proposal.proposal_id, props=props),
-            RelMerge(R.HAS_PROPOSAL, L.DELIBERATION, d, L.PROPOSAL, proposal.proposal_id),
-            NodeUpsert(L.AGENT, proposal.agent_id, placeholder=True),
-            RelMerge(R.PROPOSED_BY, L.PROPOSAL, proposal.proposal_id, L.AGENT, proposal.agent_id),
-        ]
-        for critique in proposal.critiques:
-            writes += [
-                NodeUpsert(
-                    L.CRITIQUE,
-                    critique.critique_id,
-                    props={"content": critique.content, "author_agent_id": critique.author_agent_id},
-                ),
-                RelMerge(R.HAS_CRITIQUE, L.PROPOSAL, proposal.proposal_id, L.CRITIQUE, critique.critique_id),
-                NodeUpsert(L.AGENT, critique.author_agent_id, placeholder=True),
-                RelMerge(R.AUTHORED_BY, L.CRITIQUE, critique.critique_id, L.AGENT, critique.author_agent_id),
-            ]
-    for index, score in enumerate(payload.scores):
-        score_id = f"{d}:score:{index}"
+    return writes
+
+
+def _proposal(d: str, proposal: p.ProposalRecord, winner: str, totals: dict[str, float]) -> list[Write]:
+    """A proposal, its author and its critiques."""
+    props = {
+        "content": proposal.content,
+        "revision": proposal.revision,
+        "agent_id": proposal.agent_id,
+        "selected": proposal.proposal_id == winner,
+        "total_score": totals.get(proposal.proposal_id),
+        **_non_empty(summary=proposal.summary),
+    }
+    writes: list[Write] = [
+        NodeUpsert(L.PROPOSAL, proposal.proposal_id, props=props),
+        RelMerge(R.HAS_PROPOSAL, L.DELIBERATION, d, L.PROPOSAL, proposal.proposal_id),
+        NodeUpsert(L.AGENT, proposal.agent_id, placeholder=True),
+        RelMerge(R.PROPOSED_BY, L.PROPOSAL, proposal.proposal_id, L.AGENT, proposal.agent_id),
+    ]
+    for critique in proposal.critiques:
         writes += [
             NodeUpsert(
-                L.SCORE,
-                score_id,
-                props={
-                    "proposal_id": score.proposal_id,
-                    "judge_agent_id": score.judge_agent_id,
-                    "total": score.total,
-                    "criteria": [_criterion_line(c) for c in score.criteria],
-                    "checks": [_check_line(c) for c in score.checks],
-                },
+                L.CRITIQUE,
+                critique.critique_id,
+                props={"content": critique.content, "author_agent_id": critique.author_agent_id},
             ),
-            NodeUpsert(L.PROPOSAL, score.proposal_id, placeholder=True),
-            RelMerge(R.HAS_SCORE, L.PROPOSAL, score.proposal_id, L.SCORE, score_id),
+            RelMerge(R.HAS_CRITIQUE, L.PROPOSAL, proposal.proposal_id, L.CRITIQUE, critique.critique_id),
+            NodeUpsert(L.AGENT, critique.author_agent_id, placeholder=True),
+            RelMerge(R.AUTHORED_BY, L.CRITIQUE, critique.critique_id, L.AGENT, critique.author_agent_id),
         ]
-        if score.judge_agent_id:
-            writes += [
-                NodeUpsert(L.AGENT, score.judge_agent_id, placeholder=True),
-                RelMerge(R.SCORED_BY, L.SCORE, score_id, L.AGENT, score.judge_agent_id),
-            ]
+    return writes
+
+
+def _score(d: str, index: int, score: p.ScoreRecord) -> list[Write]:
+    score_id = f"{d}:score:{index}"
+    writes: list[Write] = [
+        NodeUpsert(
+            L.SCORE,
+            score_id,
+            props={
+                "proposal_id": score.proposal_id,
+                "judge_agent_id": score.judge_agent_id,
+                "total": score.total,
+                "criteria": [_criterion_line(c) for c in score.criteria],
+                "checks": [_check_line(c) for c in score.checks],
+            },
+        ),
+        NodeUpsert(L.PROPOSAL, score.proposal_id, placeholder=True),
+        RelMerge(R.HAS_SCORE, L.PROPOSAL, score.proposal_id, L.SCORE, score_id),
+    ]
+    if score.judge_agent_id:
+        writes += [
+            NodeUpsert(L.AGENT, score.judge_agent_id, placeholder=True),
+            RelMerge(R.SCORED_BY, L.SCORE, score_id, L.AGENT, score.judge_agent_id),
+        ]
+    return writes
+
+
+def _council_decision(
+    e: _Event, payload: p.DeliberationCompleted, decision: p.DeliberationDecision
+) -> list[Write]:
+    d, task, story = payload.deliberation_id, payload.task_id, payload.story_id
+    props = {
+        "title": decision.title,
+        "rationale": decision.rationale,
+        "decided_by": decision.decided_by,
+        "source": "deliberation",
+        "affects_ids": [task],
+        "story_id": story,
+        "task_id": task,
+        **_non_empty(supersedes=list(decision.supersedes)),
+    }
+    return [
+        NodeUpsert(
+            L.DECISION, decision.decision_id, props=props, guarded={"status": "DECIDED"}, stamp=e.stamp
+        ),
+        RelMerge(R.HAS_DECISION, L.STORY, story, L.DECISION, decision.decision_id),
+        RelMerge(R.DECIDED_IN, L.DECISION, decision.decision_id, L.DELIBERATION, d),
+        RelMerge(R.AFFECTS, L.DECISION, decision.decision_id, L.TASK, task),
+        *_supersedes(e, decision.decision_id, list(decision.supersedes)),
+    ]
+
+
+def deliberation_completed(
+    e: _Event, payload: p.DeliberationCompleted
+) -> tuple[list[Write], tuple[str, ...]]:
+    d = payload.deliberation_id
+    # A proposal's total is its aggregate record (judges and checks combined: what selection ranked);
+    # a single judge's rubric score is not the proposal's score.
+    totals = {score.proposal_id: score.total for score in payload.scores if score.aggregate}
+    writes = _council(e, payload)
+    for proposal in payload.proposals:
+        writes += _proposal(d, proposal, payload.winner_proposal_id, totals)
+    for index, score in enumerate(payload.scores):
+        writes += _score(d, index, score)
     writes += [
         NodeUpsert(L.PROPOSAL, payload.winner_proposal_id, placeholder=True),
         RelMerge(R.SELECTED, L.DELIBERATION, d, L.PROPOSAL, payload.winner_proposal_id),
     ]
     for decision in payload.decisions:
-        props = {
-            "title": decision.title,
-            "rationale": decision.rationale,
-            "decided_by": decision.decided_by,
-            "source": "deliberation",
-            "affects_ids": [task],
-            "story_id": story,
-            "task_id": task,
-        }
-        writes += [
-            NodeUpsert(
-                L.DECISION, decision.decision_id, props=props, guarded={"status": "DECIDED"}, stamp=e.stamp
-            ),
-            RelMerge(R.HAS_DECISION, L.STORY, story, L.DECISION, decision.decision_id),
-            RelMerge(R.DECIDED_IN, L.DECISION, decision.decision_id, L.DELIBERATION, d),
-            RelMerge(R.AFFECTS, L.DECISION, decision.decision_id, L.TASK, task),
-        ]
-    return writes, (story,)
+        writes += _council_decision(e, payload, decision)
+    return writes, (payload.story_id,)
 
 
 def task_dispatched(e: _Event, payload: p.TaskDispatched) -> tuple[list[Write], tuple[str, ...]]:
@@ -539,6 +585,9 @@ HANDLERS: dict[str, Projection[Any]] = _table(
     _projection(s.TASK_DISPATCHED, p.TaskDispatched, task_dispatched),
     _projection(s.DELIBERATION_FAILED, p.DeliberationFailed, deliberation_failed),
     _projection(s.DELIBERATION_CANCELLED, p.DeliberationCancelled, deliberation_cancelled),
+    _projection(s.WORKSPACE_TOOL_CALLED, p.WorkspaceToolCalled, workspace.tool_called),
+    _projection(s.WORKSPACE_TASK_COMPLETED, p.WorkspaceTaskCompleted, workspace.task_completed),
+    _projection(s.WORKSPACE_TASK_FAILED, p.WorkspaceTaskFailed, workspace.task_failed),
 )
 
 PROJECTED_SUBJECTS: tuple[str, ...] = tuple(HANDLERS)

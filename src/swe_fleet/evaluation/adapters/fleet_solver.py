@@ -19,7 +19,6 @@ import httpx
 from swe_fleet.evaluation.app.ports import ScratchRepository, SolverResult
 from swe_fleet.evaluation.domain.humaneval import SOLUTION_FILE, Problem
 
-PO = "fleet-eval"
 _STILL_WORKING = frozenset({"PENDING", "RUNNING"})
 
 
@@ -36,8 +35,11 @@ class FleetSolver:
         model: str,
         deadline_seconds: float = 900.0,
         poll_seconds: float = 1.0,
+        token: str | None = None,
     ) -> None:
         self.api = planning_url.rstrip("/")
+        # The PO's bearer token: the API records its identity as the actor of the stories' changes.
+        self.token = token
         self.name = "one agent" if council_agents == 1 else f"council of {council_agents}"
         self.model = model
         self.deadline_seconds, self.poll_seconds = deadline_seconds, poll_seconds
@@ -54,7 +56,8 @@ class FleetSolver:
         return response.json()
 
     async def solve(self, problem: Problem, repo: ScratchRepository) -> SolverResult:
-        async with httpx.AsyncClient(timeout=30.0) as http:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        async with httpx.AsyncClient(timeout=30.0, headers=headers) as http:
             await self._story(http, problem, repo)
             return await self._follow(http, repo.story_id)
 
@@ -67,7 +70,6 @@ class FleetSolver:
             {
                 "id": f"PRJ-{story_id}",
                 "name": problem.task_id,
-                "created_by": PO,
                 "repo": str(repo.path),
                 "base_branch": repo.base_branch,
                 "test_command": problem.visible_test_command,
@@ -77,7 +79,7 @@ class FleetSolver:
             http,
             "POST",
             "/epics",
-            {"id": f"EP-{story_id}", "project_id": f"PRJ-{story_id}", "title": "HumanEval", "created_by": PO},
+            {"id": f"EP-{story_id}", "project_id": f"PRJ-{story_id}", "title": "HumanEval"},
         )
         await self._call(
             http,
@@ -89,12 +91,10 @@ class FleetSolver:
                 "title": f"Implement {problem.entry_point} ({problem.task_id})",
                 "brief": problem.story_brief(),
                 "acceptance_criteria": problem.acceptance_criteria(),
-                "owner": PO,
-                "created_by": PO,
             },
         )
         for state in ("PO_REVIEW", "READY_FOR_PLANNING"):
-            await self._call(http, "POST", f"/stories/{story_id}/transitions", {"to_state": state, "by": PO})
+            await self._call(http, "POST", f"/stories/{story_id}/transitions", {"to_state": state})
         plan = await self._call(
             http,
             "POST",
@@ -108,10 +108,9 @@ class FleetSolver:
                 "acceptance_criteria": problem.acceptance_criteria(),
                 "technical_notes": f"The docstring of `{problem.entry_point}` is the specification.",
                 "roles": ["DEV"],
-                "created_by": PO,
             },
         )
-        await self._call(http, "POST", f"/plans/{plan['id']}/approve", {"by": PO, "notes": "go"})
+        await self._call(http, "POST", f"/plans/{plan['id']}/approve", {"notes": "go"})
 
     async def _follow(self, http: httpx.AsyncClient, story_id: str) -> SolverResult:
         deadline = time.monotonic() + self.deadline_seconds

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
@@ -34,6 +33,7 @@ from swe_fleet.orchestrator.domain.state_keys import (
     story_key,
 )
 from swe_fleet.orchestrator.domain.story import StoryRecord
+from swe_fleet.retrying import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ class StateStore:
     def __init__(self, kv: KeyValue, *, max_attempts: int = 100) -> None:
         self._kv = kv
         self._max_attempts = max_attempts
+        # Lost compare-and-set races: retry at once-ish, full jitter so racing replicas spread out.
+        self._contention = Backoff(first=0.002, maximum=0.05, jitter=1.0, attempts=max_attempts)
 
     @classmethod
     async def open(cls, js: JetStreamContext, bucket: str) -> StateStore:
@@ -113,25 +115,31 @@ class StateStore:
         self, key: str, model: type[M], transition: Callable[[M | None], Step[M | None]]
     ) -> Mutation[M]:
         """Apply `transition` to the current value and write it if it changed, retrying lost races."""
-        for attempt in range(1, self._max_attempts + 1):
-            current, revision = await self.get(key, model)
-            step = transition(current)
-            if step.state is None or step.state == current:
-                return Mutation(current, revision, False, step)
-            data = step.state.model_dump_json().encode()
-            try:
-                if current is None:
-                    revision = await self._kv.create(key, data)
-                else:
-                    revision = await self._kv.update(key, data, last=revision)
-            except nats.js.errors.KeyWrongLastSequenceError:
-                # Another replica wrote first: read its value and apply the transition to it.
-                await asyncio.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
-                continue
-            except UNAVAILABLE as error:
-                raise TransientError(f"orchestrator state unavailable: {error!r}") from error
-            return Mutation(step.state, revision, True, step)
+        try:
+            async for attempt in self._contention.retrying(nats.js.errors.KeyWrongLastSequenceError):
+                with attempt:
+                    return await self._mutate_once(key, model, transition)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            pass
         raise TransientError(f"{key}: still contended after {self._max_attempts} compare-and-set attempts")
+
+    async def _mutate_once(
+        self, key: str, model: type[M], transition: Callable[[M | None], Step[M | None]]
+    ) -> Mutation[M]:
+        """One read-transition-write; KeyWrongLastSequenceError when another replica wrote first."""
+        current, revision = await self.get(key, model)
+        step = transition(current)
+        if step.state is None or step.state == current:
+            return Mutation(current, revision, False, step)
+        data = step.state.model_dump_json().encode()
+        try:
+            if current is None:
+                revision = await self._kv.create(key, data)
+            else:
+                revision = await self._kv.update(key, data, last=revision)
+        except UNAVAILABLE as error:
+            raise TransientError(f"orchestrator state unavailable: {error!r}") from error
+        return Mutation(step.state, revision, True, step)
 
     async def create(self, key: str, value: BaseModel) -> bool:
         """Write `value` only if the key does not exist; False when it already did (idempotent create)."""

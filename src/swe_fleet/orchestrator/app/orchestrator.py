@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from swe_fleet.backbone.consumer import Delivery
 from swe_fleet.events.payloads import (
     AgentResponse,
+    AgentResponseCompleted,
     CommandKind,
     PlanApproved,
     StoryTransitioned,
@@ -29,6 +30,7 @@ from swe_fleet.faults import fault_point
 from swe_fleet.orchestrator.app.ports import OutboxPublisher, StateStore
 from swe_fleet.orchestrator.domain import deliberation as deliberations
 from swe_fleet.orchestrator.domain import ids
+from swe_fleet.orchestrator.domain import probe as probes
 from swe_fleet.orchestrator.domain import story as stories
 from swe_fleet.orchestrator.domain.council import Councils
 from swe_fleet.orchestrator.domain.deliberation_state import DeliberationState
@@ -58,12 +60,16 @@ class Orchestrator:
     async def handle_plan_approvals(self, deliveries: Sequence[Delivery[PlanApproved]]) -> None:
         for delivery in deliveries:
             approval = delivery.payload
-            if is_probe(approval.story_id):
-                # `fleet verify` checks that this consumer acks the probe; deriving tasks for it would
-                # spend LLM time and fill the graph with a health check's work.
-                log.info("probe plan approval %s acknowledged, no tasks derived", approval.plan_id)
-                continue
             envelope = delivery.envelope
+            if is_probe(approval.story_id):
+                # `fleet verify`'s probe goes on to an agent worker (context, no LLM) and comes back;
+                # deriving tasks for it would spend LLM time and fill the graph with a health check.
+                command = probes.probe_command(
+                    approval, at=envelope.occurred_at.timestamp(), correlation_id=envelope.correlation_id
+                )
+                await self.outbox.publish([command], correlation_id=envelope.correlation_id)
+                log.info("probe plan approval %s: probe command sent", approval.plan_id)
+                continue
 
             def approve(
                 record: StoryRecord | None, approval=approval, envelope=envelope, seq=delivery.stream_seq
@@ -106,7 +112,9 @@ class Orchestrator:
         by_deliberation: dict[str, list[AgentResponse]] = defaultdict(list)
         for delivery in deliveries:
             response = delivery.payload
-            if response.kind is CommandKind.DERIVE:
+            if response.kind is CommandKind.PROBE:
+                await self._probe_answered(delivery)
+            elif response.kind is CommandKind.DERIVE:
                 by_story[response.story_id].append(response)
             elif response.deliberation_id:
                 by_deliberation[response.deliberation_id].append(response)
@@ -118,6 +126,14 @@ class Orchestrator:
             *(self._derive_answers(story_id, answers) for story_id, answers in by_story.items()),
             *(self._deliberation_answers(d_id, answers) for d_id, answers in by_deliberation.items()),
         )
+
+    async def _probe_answered(self, delivery: Delivery[AgentResponse]) -> None:
+        response = delivery.payload
+        plan_id = ""
+        if isinstance(response, AgentResponseCompleted):
+            plan_id = str(response.output.get("plan_id") or "")
+        event = probes.probe_answered(response, plan_id=plan_id, at=delivery.envelope.occurred_at.timestamp())
+        await self.outbox.publish([event], correlation_id=delivery.envelope.correlation_id)
 
     # ------------------------------------------------------------------ timers (called by the sweeper)
 

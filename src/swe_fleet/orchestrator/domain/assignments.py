@@ -46,17 +46,3 @@ def judges_for(
         peers.remove(last_critic)
         peers.append(last_critic)
     return peers[:count] or [author]
-
-
-def critique_pairs(seats: Sequence[str], round_number: int) -> list[tuple[str, str]]:
-    """(critic, author) for every seat, everyone available."""
-    return [(critic_for(seats, author, round_number), author) for author in seats]
-
-
-def judge_pairs(seats: Sequence[str], count: int, last_round: int) -> list[tuple[str, str]]:
-    """(judge, author) for every seat, everyone available, after `last_round` critique rounds."""
-    return [
-        (judge, author)
-        for author in seats
-        for judge in judges_for(seats, author, count, last_critic=critic_for(seats, author, last_round))
-    ]

@@ -6,7 +6,6 @@ validated at start-up: a bad entry stops the process with an error naming the en
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -251,7 +250,3 @@ def _line_of(node: Any, location: list[str]) -> int | None:
             break
         node, line = child, child.start_mark.line + 1
     return line
-
-
-def rubric_weights(rubric: list[RubricCriterion]) -> Mapping[str, float]:
-    return {criterion_key(c.criterion): c.weight for c in rubric}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from swe_fleet.planning.adapters.tables import metadata
+from swe_fleet.retrying import Backoff
 
 _WRITE = "planning_write"
 # The advisory lock under which a replica creates the schema (any fixed 64-bit number of our own).
@@ -33,14 +33,17 @@ def _switch_to_wal(cursor: Any) -> None:
     The switch needs an exclusive lock and SQLite does not run its busy handler for it (to avoid a
     deadlock), so two connections opening a new file together get "database is locked" at once.
     """
-    for attempt in range(200):
-        try:
+    for attempt in _WAL_SWITCH.retrying_sync(_locked):
+        with attempt:
             cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or attempt == 199:
-                raise
-            time.sleep(0.01 + 0.001 * attempt)
+
+
+# About 20 s of waiting in all before giving up.
+_WAL_SWITCH = Backoff(first=0.01, maximum=0.1, multiplier=1.1, attempts=200)
+
+
+def _locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
 
 class StoreUnavailable(Exception):

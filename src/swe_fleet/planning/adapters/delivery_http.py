@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from swe_fleet.planning.adapters.http_api import PathId, PlanningRoute, _errors
-from swe_fleet.planning.adapters.http_models import Name, Prose, RequestBody, StoryOut, Text
+from swe_fleet.planning.adapters.http_api import PathId, PlanningRoute, ProductOwner, Reader, _errors
+from swe_fleet.planning.adapters.http_models import Prose, RequestBody, StoryOut, Text
 from swe_fleet.planning.app import commands as c
 from swe_fleet.planning.app import delivery as uc
 from swe_fleet.planning.app.planning_app import PlanningApp
@@ -85,7 +85,6 @@ class DeliveryOut(BaseModel):
 
 
 class AcceptIn(RequestBody):
-    by: Name
     note: Text = ""
 
 
@@ -98,7 +97,6 @@ class AcceptedOut(BaseModel):
 
 
 class SendBackIn(RequestBody):
-    by: Name
     reason: Prose
 
 
@@ -111,14 +109,14 @@ def build_delivery_router(app: PlanningApp, branches: StoryBranches) -> APIRoute
     )
 
     @router.get("/stories/{story_id}/delivery", response_model=DeliveryOut, responses=_errors(404))
-    async def get_delivery(story_id: PathId) -> DeliveryOut:
+    async def get_delivery(story_id: PathId, _: Reader) -> DeliveryOut:
         return DeliveryOut.of(await app.query(uc.story_delivery, story_id))
 
     @router.post("/stories/{story_id}/accept", response_model=AcceptedOut, responses=_errors(400, 404, 409))
-    async def accept_story(story_id: PathId, body: AcceptIn) -> AcceptedOut:
+    async def accept_story(story_id: PathId, body: AcceptIn, who: ProductOwner) -> AcceptedOut:
         """READY_TO_REVIEW -> ACCEPTED: the story branch merged into the base branch (409 on a conflict:
         nothing is forced)."""
-        story, merged = await uc.accept_story(app, branches, c.AcceptStory(story_id, body.by, body.note))
+        story, merged = await uc.accept_story(app, branches, c.AcceptStory(story_id, who.subject, body.note))
         return AcceptedOut(
             story=StoryOut.of(story),
             merge_commit=merged.merge_commit,
@@ -128,8 +126,8 @@ def build_delivery_router(app: PlanningApp, branches: StoryBranches) -> APIRoute
         )
 
     @router.post("/stories/{story_id}/send-back", response_model=StoryOut, responses=_errors(400, 404, 409))
-    async def send_back_story(story_id: PathId, body: SendBackIn) -> StoryOut:
+    async def send_back_story(story_id: PathId, body: SendBackIn, who: ProductOwner) -> StoryOut:
         """-> IN_PROGRESS with the reason, which the agents of the next round see in their context."""
-        return StoryOut.of(await app.execute(uc.send_back, c.SendBack(story_id, body.by, body.reason)))
+        return StoryOut.of(await app.execute(uc.send_back, c.SendBack(story_id, who.subject, body.reason)))
 
     return router

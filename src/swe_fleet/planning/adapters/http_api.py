@@ -1,5 +1,9 @@
 """The planning HTTP API (FastAPI router under /v1), mounted by the process host.
 
+Every operation needs a bearer token (the host adds authentication to every router); reads need the
+viewer role, changes the product owner's (proposing a decision: a service's too). The actor of every
+change is the authenticated identity, never a name in the body.
+
 Domain errors travel up as exceptions and the host maps them (`ERROR_STATUSES`) to a status and a
 `{"detail": "..."}` body; invalid input is answered like FastAPI's own 422s, naming the field.
 """
@@ -9,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
@@ -48,6 +52,13 @@ from swe_fleet.planning.domain.errors import (
     NotFound,
 )
 from swe_fleet.planning.domain.model import DecisionStatus
+from swe_fleet.security.api_auth import require_role
+from swe_fleet.security.identity import Identity, Role
+
+# Who may call what: the identity each operation acts as (and records as the actor of its change).
+Reader = Annotated[Identity, Depends(require_role(Role.VIEWER))]
+ProductOwner = Annotated[Identity, Depends(require_role(Role.PRODUCT_OWNER))]
+Proposer = Annotated[Identity, Depends(require_role(Role.PRODUCT_OWNER, Role.SERVICE))]
 
 ERROR_STATUSES: dict[type[Exception], int] = {
     NotFound: 404,
@@ -135,15 +146,20 @@ def _etag(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
 
 
-def build_router(app: PlanningApp) -> APIRouter:
-    router = APIRouter(
-        prefix="/v1",
-        tags=["planning"],
-        route_class=PlanningRoute,
-        generate_unique_id_function=lambda route: f"planning_{route.name}",
-    )
+def _router() -> APIRouter:
+    return APIRouter(route_class=PlanningRoute, generate_unique_id_function=lambda r: f"planning_{r.name}")
 
-    # ---------------------------------------------------------------- projects
+
+def build_router(app: PlanningApp) -> APIRouter:
+    """The planning API under /v1: one router per resource."""
+    router = APIRouter(prefix="/v1", tags=["planning"], route_class=PlanningRoute)
+    for resource in (projects_router, epics_router, stories_router, plans_router, decisions_router):
+        router.include_router(resource(app))
+    return router
+
+
+def projects_router(app: PlanningApp) -> APIRouter:
+    router = _router()
 
     @router.post(
         "/projects",
@@ -154,10 +170,10 @@ def build_router(app: PlanningApp) -> APIRouter:
             **_links(201, "id", get_project="project_id", list_epics="project_id"),
         },
     )
-    async def create_project(body: ProjectIn) -> ProjectOut:
+    async def create_project(body: ProjectIn, who: ProductOwner) -> ProjectOut:
         command = c.CreateProject(
             name=body.name,
-            created_by=body.created_by,
+            created_by=who.subject,
             description=body.description,
             project_id=body.id,
             repo=body.repo,
@@ -167,14 +183,18 @@ def build_router(app: PlanningApp) -> APIRouter:
         return ProjectOut.of(await app.execute(uc.create_project, command))
 
     @router.get("/projects", response_model=list[ProjectOut], responses=_errors())
-    async def list_projects(limit: Limit = 100, offset: Offset = 0) -> list[ProjectOut]:
+    async def list_projects(_: Reader, limit: Limit = 100, offset: Offset = 0) -> list[ProjectOut]:
         return [ProjectOut.of(p) for p in await app.query(q.list_projects, Page(limit, offset))]
 
     @router.get("/projects/{project_id}", response_model=ProjectOut, responses=_errors(404))
-    async def get_project(project_id: PathId) -> ProjectOut:
+    async def get_project(project_id: PathId, _: Reader) -> ProjectOut:
         return ProjectOut.of(await app.query(q.get_project, project_id))
 
-    # ---------------------------------------------------------------- epics
+    return router
+
+
+def epics_router(app: PlanningApp) -> APIRouter:
+    router = _router()
 
     @router.post(
         "/epics",
@@ -182,11 +202,11 @@ def build_router(app: PlanningApp) -> APIRouter:
         response_model=EpicOut,
         responses={**_errors(400, 404, 409), **_links(201, "id", get_epic="epic_id", list_stories="epic_id")},
     )
-    async def create_epic(body: EpicIn) -> EpicOut:
+    async def create_epic(body: EpicIn, who: ProductOwner) -> EpicOut:
         command = c.CreateEpic(
             project_id=body.project_id,
             title=body.title,
-            created_by=body.created_by,
+            created_by=who.subject,
             description=body.description,
             epic_id=body.id,
         )
@@ -194,6 +214,7 @@ def build_router(app: PlanningApp) -> APIRouter:
 
     @router.get("/epics", response_model=list[EpicOut], responses=_errors(404))
     async def list_epics(
+        _: Reader,
         project_id: QueryId = None,  # type: ignore[assignment]
         limit: Limit = 100,
         offset: Offset = 0,
@@ -201,10 +222,14 @@ def build_router(app: PlanningApp) -> APIRouter:
         return [EpicOut.of(e) for e in await app.query(q.list_epics, project_id, Page(limit, offset))]
 
     @router.get("/epics/{epic_id}", response_model=EpicOut, responses=_errors(404))
-    async def get_epic(epic_id: PathId) -> EpicOut:
+    async def get_epic(epic_id: PathId, _: Reader) -> EpicOut:
         return EpicOut.of(await app.query(q.get_epic, epic_id))
 
-    # ---------------------------------------------------------------- stories
+    return router
+
+
+def stories_router(app: PlanningApp) -> APIRouter:
+    router = _router()
 
     @router.post(
         "/stories",
@@ -222,11 +247,11 @@ def build_router(app: PlanningApp) -> APIRouter:
             ),
         },
     )
-    async def create_story(body: StoryIn, response: Response) -> StoryOut:
+    async def create_story(body: StoryIn, response: Response, who: ProductOwner) -> StoryOut:
         command = c.CreateStory(
             title=body.title,
-            owner=body.owner,
-            created_by=body.created_by or body.owner,
+            owner=body.owner or who.subject,
+            created_by=who.subject,
             epic_id=body.epic_id,
             brief=body.brief,
             acceptance_criteria=tuple(body.acceptance_criteria),
@@ -238,6 +263,7 @@ def build_router(app: PlanningApp) -> APIRouter:
 
     @router.get("/stories", response_model=list[StoryOut], responses=_errors())
     async def list_stories(
+        _: Reader,
         project_id: QueryId = None,  # type: ignore[assignment]
         epic_id: QueryId = None,  # type: ignore[assignment]
         state: Annotated[StoryState, Query()] = None,  # type: ignore[assignment]
@@ -252,7 +278,7 @@ def build_router(app: PlanningApp) -> APIRouter:
         return [StoryOut.of(s) for s in await app.query(q.list_stories, where, Page(limit, offset))]
 
     @router.get("/stories/{story_id}", response_model=StoryDetailOut, responses=_errors(404))
-    async def get_story(story_id: PathId, response: Response) -> StoryDetailOut:
+    async def get_story(story_id: PathId, response: Response, _: Reader) -> StoryDetailOut:
         view = await app.query(q.get_story, story_id)
         _etag(response, view.story.version)
         return StoryDetailOut.of_view(view)
@@ -267,12 +293,13 @@ def build_router(app: PlanningApp) -> APIRouter:
         story_id: PathId,
         body: TransitionIn,
         response: Response,
+        who: ProductOwner,
         if_match: IfMatch = None,  # type: ignore[assignment]
     ) -> StoryOut:
         command = c.TransitionStory(
             story_id=story_id,
             to_state=body.to_state,
-            by=body.by,
+            by=who.subject,
             reason=body.reason,
             expected_version=expected_version(if_match, body.expected_version),
         )
@@ -280,7 +307,11 @@ def build_router(app: PlanningApp) -> APIRouter:
         _etag(response, story.version)
         return StoryOut.of(story)
 
-    # ---------------------------------------------------------------- plans
+    return router
+
+
+def plans_router(app: PlanningApp) -> APIRouter:
+    router = _router()
 
     @router.post(
         "/stories/{story_id}/plans",
@@ -291,12 +322,12 @@ def build_router(app: PlanningApp) -> APIRouter:
             **_links(201, "id", get_plan="plan_id", approve_plan="plan_id", reject_plan="plan_id"),
         },
     )
-    async def create_plan(story_id: PathId, body: PlanIn) -> PlanOut:
+    async def create_plan(story_id: PathId, body: PlanIn, who: ProductOwner) -> PlanOut:
         command = c.CreatePlan(
             story_id=story_id,
             description=body.description,
             acceptance_criteria=tuple(body.acceptance_criteria),
-            created_by=body.created_by,
+            created_by=who.subject,
             technical_notes=body.technical_notes,
             roles=tuple(body.roles),
             plan_id=body.id,
@@ -304,24 +335,28 @@ def build_router(app: PlanningApp) -> APIRouter:
         return PlanOut.of(await app.execute(uc.create_plan, command))
 
     @router.get("/stories/{story_id}/plans", response_model=list[PlanOut], responses=_errors(404))
-    async def list_plans(story_id: PathId) -> list[PlanOut]:
+    async def list_plans(story_id: PathId, _: Reader) -> list[PlanOut]:
         return [PlanOut.of(p) for p in await app.query(q.list_plans, story_id)]
 
     @router.get("/plans/{plan_id}", response_model=PlanOut, responses=_errors(404))
-    async def get_plan(plan_id: PathId) -> PlanOut:
+    async def get_plan(plan_id: PathId, _: Reader) -> PlanOut:
         return PlanOut.of(await app.query(q.get_plan, plan_id))
 
     @router.post("/plans/{plan_id}/approve", response_model=PlanOut, responses=_errors(400, 404, 409))
-    async def approve_plan(plan_id: PathId, body: PlanApprovalIn) -> PlanOut:
-        command = c.ApprovePlan(plan_id=plan_id, by=body.by, notes=body.notes)
+    async def approve_plan(plan_id: PathId, body: PlanApprovalIn, who: ProductOwner) -> PlanOut:
+        command = c.ApprovePlan(plan_id=plan_id, by=who.subject, notes=body.notes)
         return PlanOut.of(await app.execute(uc.approve_plan, command))
 
     @router.post("/plans/{plan_id}/reject", response_model=PlanOut, responses=_errors(400, 404, 409))
-    async def reject_plan(plan_id: PathId, body: PlanRejectionIn) -> PlanOut:
-        command = c.RejectPlan(plan_id=plan_id, by=body.by, reason=body.reason)
+    async def reject_plan(plan_id: PathId, body: PlanRejectionIn, who: ProductOwner) -> PlanOut:
+        command = c.RejectPlan(plan_id=plan_id, by=who.subject, reason=body.reason)
         return PlanOut.of(await app.execute(uc.reject_plan, command))
 
-    # ---------------------------------------------------------------- decisions
+    return router
+
+
+def decisions_router(app: PlanningApp) -> APIRouter:
+    router = _router()
 
     @router.post(
         "/decisions",
@@ -338,11 +373,11 @@ def build_router(app: PlanningApp) -> APIRouter:
             ),
         },
     )
-    async def propose_decision(body: DecisionIn) -> DecisionOut:
+    async def propose_decision(body: DecisionIn, who: Proposer) -> DecisionOut:
         command = c.ProposeDecision(
             story_id=body.story_id,
             title=body.title,
-            proposed_by=body.proposed_by,
+            proposed_by=who.subject,
             description=body.description,
             task_id=body.task_id,
             affects=tuple(body.affects),
@@ -352,6 +387,7 @@ def build_router(app: PlanningApp) -> APIRouter:
 
     @router.get("/decisions", response_model=list[DecisionOut], responses=_errors())
     async def list_decisions(
+        _: Reader,
         story_id: QueryId = None,  # type: ignore[assignment]
         status: Annotated[DecisionStatus, Query()] = None,  # type: ignore[assignment]
         limit: Limit = 100,
@@ -361,21 +397,23 @@ def build_router(app: PlanningApp) -> APIRouter:
         return [DecisionOut.of(d) for d in found]
 
     @router.get("/decisions/{decision_id}", response_model=DecisionOut, responses=_errors(404))
-    async def get_decision(decision_id: PathId) -> DecisionOut:
+    async def get_decision(decision_id: PathId, _: Reader) -> DecisionOut:
         return DecisionOut.of(await app.query(q.get_decision, decision_id))
 
     @router.post(
         "/decisions/{decision_id}/approve", response_model=DecisionOut, responses=_errors(400, 404, 409)
     )
-    async def approve_decision(decision_id: PathId, body: DecisionVerdictIn) -> DecisionOut:
-        command = c.ApproveDecision(decision_id=decision_id, by=body.by, rationale=body.rationale)
+    async def approve_decision(
+        decision_id: PathId, body: DecisionVerdictIn, who: ProductOwner
+    ) -> DecisionOut:
+        command = c.ApproveDecision(decision_id=decision_id, by=who.subject, rationale=body.rationale)
         return DecisionOut.of(await app.execute(uc.approve_decision, command))
 
     @router.post(
         "/decisions/{decision_id}/reject", response_model=DecisionOut, responses=_errors(400, 404, 409)
     )
-    async def reject_decision(decision_id: PathId, body: DecisionVerdictIn) -> DecisionOut:
-        command = c.RejectDecision(decision_id=decision_id, by=body.by, rationale=body.rationale)
+    async def reject_decision(decision_id: PathId, body: DecisionVerdictIn, who: ProductOwner) -> DecisionOut:
+        command = c.RejectDecision(decision_id=decision_id, by=who.subject, rationale=body.rationale)
         return DecisionOut.of(await app.execute(uc.reject_decision, command))
 
     return router

@@ -20,6 +20,7 @@ from swe_fleet.planning.domain.model import (
     Story,
     TransitionRecord,
 )
+from swe_fleet.redaction import redact
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
@@ -38,14 +39,35 @@ def _encodable(value: str) -> str:
     return value
 
 
-Text = Annotated[str, Field(max_length=20_000, pattern=NO_NUL), AfterValidator(_encodable)]
-Name = Annotated[str, Field(min_length=1, max_length=500, pattern=NOT_BLANK), AfterValidator(_encodable)]
-Prose = Annotated[str, Field(min_length=1, max_length=20_000, pattern=NOT_BLANK), AfterValidator(_encodable)]
-Item = Annotated[str, Field(min_length=1, max_length=2_000, pattern=NOT_BLANK), AfterValidator(_encodable)]
+# Every text a client sends is stored, published and projected with its secrets redacted: a password
+# pasted into a story never reaches the store, an event, the graph or an agent (`[REDACTED:secret]`).
+Text = Annotated[
+    str, Field(max_length=20_000, pattern=NO_NUL), AfterValidator(_encodable), AfterValidator(redact)
+]
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=500, pattern=NOT_BLANK),
+    AfterValidator(_encodable),
+    AfterValidator(redact),
+]
+Prose = Annotated[
+    str,
+    Field(min_length=1, max_length=20_000, pattern=NOT_BLANK),
+    AfterValidator(_encodable),
+    AfterValidator(redact),
+]
+Item = Annotated[
+    str,
+    Field(min_length=1, max_length=2_000, pattern=NOT_BLANK),
+    AfterValidator(_encodable),
+    AfterValidator(redact),
+]
 EntityId = Annotated[str, Field(pattern=ID_PATTERN, examples=["US-01J9Z3K6W5T8Y2N4Q7R1S0V3XA"])]
 
 
 class RequestBody(BaseModel):
+    # No body names its actor (`by`, `created_by`...): the API records the authenticated identity, and
+    # a body that tries to name one is refused (422) rather than silently believed or ignored.
     model_config = ConfigDict(extra="forbid")
 
 
@@ -59,7 +81,6 @@ class ErrorOut(BaseModel):
 class ProjectIn(RequestBody):
     name: Name
     description: Text = ""
-    created_by: Name
     id: EntityId | None = Field(default=None, description="Choose the id; one is generated if omitted")
     repo: Name | None = Field(default=None, description="The project's git repository: a path or a URL")
     base_branch: Name = Field(default="main", description="The branch the fleet's branches start from")
@@ -72,14 +93,12 @@ class EpicIn(RequestBody):
     project_id: EntityId
     title: Name
     description: Text = ""
-    created_by: Name
     id: EntityId | None = None
 
 
 class StoryIn(RequestBody):
     title: Name
-    owner: Name
-    created_by: Name | None = Field(default=None, description="Defaults to the owner")
+    owner: Name | None = Field(default=None, description="Who owns the story; default: the caller")
     epic_id: EntityId | None = None
     brief: Text = ""
     acceptance_criteria: list[Item] = Field(default_factory=list, max_length=200)
@@ -88,7 +107,6 @@ class StoryIn(RequestBody):
 
 class TransitionIn(RequestBody):
     to_state: StoryState
-    by: Name
     reason: Text | None = None
     expected_version: int | None = Field(
         default=None,
@@ -103,17 +121,14 @@ class PlanIn(RequestBody):
     acceptance_criteria: list[Item] = Field(min_length=1, max_length=200)
     technical_notes: Text = ""
     roles: list[Role] = Field(default_factory=list, max_length=20)
-    created_by: Name
     id: EntityId | None = None
 
 
 class PlanApprovalIn(RequestBody):
-    by: Name
     notes: Text = ""
 
 
 class PlanRejectionIn(RequestBody):
-    by: Name
     reason: Prose
 
 
@@ -123,12 +138,10 @@ class DecisionIn(RequestBody):
     description: Text = ""
     task_id: Name | None = None
     affects: list[Item] = Field(default_factory=list, max_length=200)
-    proposed_by: Name
     id: EntityId | None = None
 
 
 class DecisionVerdictIn(RequestBody):
-    by: Name
     rationale: Prose
 
 

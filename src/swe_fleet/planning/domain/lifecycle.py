@@ -48,10 +48,6 @@ def allowed_targets(state: StoryState) -> frozenset[StoryState]:
     return TRANSITIONS[state]
 
 
-def is_allowed(from_state: StoryState, to_state: StoryState) -> bool:
-    return to_state in TRANSITIONS[from_state]
-
-
 def describe_targets(targets: frozenset[StoryState]) -> str:
     """Targets in the order of the lifecycle, for messages a person reads."""
     ordered = [state.value for state in StoryState if state in targets]

@@ -11,8 +11,10 @@ from swe_fleet.review.domain.review import StoryFacts
 
 
 class HttpStories:
-    def __init__(self, planning_url: str, *, timeout: float = 10.0) -> None:
-        self._http = httpx.AsyncClient(base_url=planning_url.rstrip("/"), timeout=timeout)
+    def __init__(
+        self, planning_url: str, *, headers: dict[str, str] | None = None, timeout: float = 10.0
+    ) -> None:
+        self._http = httpx.AsyncClient(base_url=planning_url.rstrip("/"), timeout=timeout, headers=headers)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -24,7 +26,8 @@ class HttpStories:
             raise TransientError(
                 f"planning unreachable for story {story_id}: {type(error).__name__}"
             ) from None
-        if response.status_code >= 500:
+        if response.status_code in (401, 403) or response.status_code >= 500:
+            # a token not yet valid or a planning restart: the review waits rather than judging blind
             raise TransientError(f"planning answered {response.status_code} for story {story_id}")
         if response.status_code == 404:
             return StoryFacts(story_id, "(story unknown to planning)", ())

@@ -14,8 +14,8 @@ from typing import Any
 
 from swe_fleet.llm.client import LlmClient
 from swe_fleet.llm.completion import Completion, StructuredOutput
-from swe_fleet.llm.errors import LlmRejected, LlmUnavailable
-from swe_fleet.workspace.app.execution_ports import ModelTurn
+from swe_fleet.llm.errors import LlmRejected, LlmTimedOut, LlmUnavailable
+from swe_fleet.workspace.app.execution_ports import ModelFailed, ModelTurn
 from swe_fleet.workspace.domain.tools import (
     ToolArgumentsError,
     ToolCall,
@@ -44,6 +44,13 @@ class LlmAgentModel:
         self.tools_supported = tools
 
     async def turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelTurn:
+        """The next turn; ModelFailed if the model refuses or times out, LlmUnavailable if it is down."""
+        try:
+            return await self._turn(messages, tools)
+        except (LlmRejected, LlmTimedOut) as error:
+            raise ModelFailed(str(error)) from error
+
+    async def _turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelTurn:
         if self.tools_supported is not False:
             try:
                 completion = await self._llm.chat(

@@ -238,7 +238,7 @@ def _run_capped(
         # A thread writes, so a large patch cannot deadlock against output the command writes meanwhile.
         threading.Thread(target=_feed, args=(process.stdin, stdin.encode()), daemon=True).start()
     pipes = [pipe for pipe in (process.stdout, process.stderr) if pipe is not None]
-    out, err = _CappedStream(limits.max_output_bytes), _CappedStream(limits.max_output_bytes)
+    out, err = _CappedStream(limits.capture_bytes), _CappedStream(limits.capture_bytes)
     streams = dict(zip((pipe.fileno() for pipe in pipes), (out, err), strict=True))
     selector = selectors.DefaultSelector()
     for pipe in pipes:

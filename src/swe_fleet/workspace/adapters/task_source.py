@@ -6,8 +6,8 @@
 
 Planning or Context unreachable (or 5xx) is a TransientError: the task waits for them. A story with
 no project repository is TaskUnworkable: there is nothing to work on, and retrying will not change it.
-The council's proposal may reach the graph a moment after the dispatch: it is asked for a few times,
-then the task goes on with the task's own description only.
+The task and the council's proposal may reach the graph a moment after the dispatch: each is asked
+for a few times, then the task goes on without it (its id as title, no plan).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class HttpTaskSource:
         *,
         headers: dict[str, str] | None = None,
         context_budget: int = 1500,
-        proposal_attempts: int = 3,
+        proposal_attempts: int = 5,
         proposal_delay: float = 1.0,
         timeout: float = 10.0,
     ) -> None:
@@ -89,19 +89,24 @@ class HttpTaskSource:
         )
 
     async def _task(self, task_id: str) -> tuple[str, str]:
-        rows = await self._query(_TASK_QUERY, task_id)
-        if not rows:
+        row = await self._found(_TASK_QUERY, task_id, "title")
+        if row is None:
             return task_id, ""
-        return str(rows[0].get("title") or task_id), str(rows[0].get("description") or "")
+        return str(row["title"]), str(row.get("description") or "")
 
     async def _proposal(self, proposal_id: str) -> str:
+        row = await self._found(_PROPOSAL_QUERY, proposal_id, "content")
+        return str(row["content"]) if row else ""
+
+    async def _found(self, cypher: str, entity_id: str, needed: str) -> dict[str, Any] | None:
+        """The entity's row once the graph has it (it may trail the dispatch a moment), or None."""
         for attempt in range(self._proposal_attempts):
             if attempt:
                 await asyncio.sleep(self._proposal_delay)
-            rows = await self._query(_PROPOSAL_QUERY, proposal_id)
-            if rows and rows[0].get("content"):
-                return str(rows[0]["content"])
-        return ""
+            rows = await self._query(cypher, entity_id)
+            if rows and rows[0].get(needed):
+                return rows[0]
+        return None
 
     async def _surgical_context(self, task: TaskDispatched) -> tuple[str, str | None]:
         params: dict[str, Any] = {

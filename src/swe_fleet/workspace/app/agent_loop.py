@@ -17,7 +17,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from swe_fleet.workspace.app.execution_ports import AgentModel, ToolRunner
+from swe_fleet.workspace.app.execution_ports import AgentModel, ModelFailed, ToolRunner
+from swe_fleet.workspace.domain.conversation import compact
 from swe_fleet.workspace.domain.tools import (
     FinishArgs,
     Observation,
@@ -33,6 +34,7 @@ class StopReason(StrEnum):
     MAX_STEPS = "max_steps"
     MAX_TOKENS = "max_tokens"
     MAX_SECONDS = "max_seconds"
+    MODEL_FAILED = "model_failed"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class LoopLimits:
     max_steps: int = 40
     max_tokens: int = 200_000
     max_seconds: float = 1800.0
+    # The conversation sent to the model is kept under this many characters (old observations shortened).
+    max_history_characters: int = 400_000
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,11 @@ class AgentLoop:
                 result.stop = StopReason.MAX_TOKENS
                 result.summary = f"stopped after {result.tokens} tokens (limit {limits.max_tokens})"
                 return
-            turn = await self._model.turn(messages, self._schemas)
+            try:
+                turn = await self._model.turn(compact(messages, limits.max_history_characters), self._schemas)
+            except ModelFailed as error:
+                result.stop, result.summary = StopReason.MODEL_FAILED, f"the model failed: {error}"
+                return
             result.prompt_tokens += turn.prompt_tokens
             result.completion_tokens += turn.completion_tokens
             result.llm_seconds += turn.llm_seconds

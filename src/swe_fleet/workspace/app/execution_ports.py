@@ -28,6 +28,10 @@ class ModelTurn:
     message: dict[str, Any] = field(default_factory=dict)
 
 
+class ModelFailed(Exception):
+    """The model could not answer (refused the request, timed out): the task stops, saying why."""
+
+
 class AgentModel(Protocol):
     """A chat model driven with the tool vocabulary (function calling, or a JSON next action)."""
 

@@ -23,7 +23,7 @@ from ulid import ULID
 from swe_fleet.backbone.consumer import Delivery
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.publisher import EventPublisher
-from swe_fleet.events import subjects
+from swe_fleet.events import streams, subjects
 from swe_fleet.events.envelope import Envelope, decode_event, deterministic_event_id, encode_event
 from swe_fleet.events.payloads import (
     CommitRecord,
@@ -65,7 +65,7 @@ PATCH_CHARACTERS = 60_000
 def dispatch_consumer_spec(*, ack_wait_seconds: float = 60.0) -> ConsumerSpec:
     return ConsumerSpec(
         durable=DURABLE,
-        stream="ORCHESTRATOR_EVENTS",
+        stream=streams.ORCHESTRATOR_EVENTS,
         filter_subject=subjects.TASK_DISPATCHED,
         description="Workspaces: carry out each dispatched task on its story's branch",
         ack_wait_seconds=ack_wait_seconds,
@@ -115,6 +115,7 @@ class TaskExecutor:
         model_for: Callable[[Role], AgentModel],
         redact: Callable[[str], str],
         max_tokens: int = 200_000,
+        history_characters: int = 400_000,
     ) -> None:
         self._source = source
         self._workspaces = workspaces
@@ -125,6 +126,7 @@ class TaskExecutor:
         self._model_for = model_for
         self._redact = redact
         self._max_tokens = max_tokens
+        self._history_characters = history_characters
 
     async def handle(self, deliveries: Sequence[Delivery[TaskDispatched]]) -> None:
         for delivery in deliveries:
@@ -169,14 +171,12 @@ class TaskExecutor:
                 return await self._result(
                     WorkspaceTaskCompleted, task, checkout, work, started, summary=summary, commit=done.sha
                 )
-            await self._publish(
-                delivery, subjects.WORKSPACE_TASK_STARTED, self._started(delivery, checkout), "started"
-            )
+            await self._publish(delivery, subjects.WORKSPACE_TASK_STARTED, self._started(delivery, checkout))
             toolbox = Toolbox(
                 checkout.path, policy, self._sandbox, repository.test_command or "", self._redact
             )
             work.tests_before = await self._run_tests(toolbox, work, repository.test_command)
-            work.loop = await self._run_agent(delivery, brief, toolbox, policy.tools)
+            work.loop = await self._run_agent(delivery, brief, toolbox, policy.tools, work)
             work.tests_after = await self._run_tests(toolbox, work, repository.test_command)
             reason = failure_reason(work.loop.finished, work.loop.summary, work.tests_after)
             if reason is not None:
@@ -207,6 +207,7 @@ class TaskExecutor:
         brief: TaskBrief,
         toolbox: Toolbox,
         tools: frozenset[ToolName],
+        work: _Work,
     ) -> LoopResult:
         task = delivery.payload
         schemas = tool_schemas(tools)
@@ -216,15 +217,13 @@ class TaskExecutor:
             max_steps=policy_limits.max_steps,
             max_tokens=self._max_tokens,
             max_seconds=policy_limits.max_seconds,
+            max_history_characters=self._history_characters,
         )
 
         async def on_step(step: Step) -> None:
-            await self._publish(
-                delivery,
-                subjects.WORKSPACE_TOOL_CALLED,
-                self._tool_event(delivery, step),
-                f"tool:{step.index}",
-            )
+            if step.call.name == ToolName.RUN_TESTS:  # the project's own tests, run by the agent
+                work.tests_seconds += step.observation.duration_s
+            await self._publish(delivery, subjects.WORKSPACE_TOOL_CALLED, self._tool_event(delivery, step))
 
         loop = AgentLoop(
             self._model_for(task.role), _ToolboxRunner(toolbox), schemas, loop_limits, on_step=on_step
@@ -269,20 +268,14 @@ class TaskExecutor:
             attempt=max(1, delivery.num_delivered),
         )
 
-    async def _publish(
-        self, delivery: Delivery[TaskDispatched], subject: str, payload: Payload, key: str
-    ) -> None:
-        task = delivery.payload
-        envelope = self._publisher.envelope(
+    async def _publish(self, delivery: Delivery[TaskDispatched], subject: str, payload: Payload) -> None:
+        """A progress event (started, tool called): a fresh id, so a retried attempt's events all count."""
+        await self._publisher.publish(
             subject,
             payload,
             correlation_id=delivery.envelope.correlation_id,
             causation_id=delivery.envelope.event_id,
-            event_id=deterministic_event_id(
-                f"workspace:{task.task_id}:{delivery.num_delivered}:{key}", _moment(delivery.envelope)
-            ),
         )
-        await self._publisher.publish_envelope(envelope)
 
     def _result_envelope(self, delivery: Delivery[TaskDispatched], result: WorkspaceTaskResult) -> Envelope:
         subject = (

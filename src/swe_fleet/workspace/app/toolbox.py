@@ -10,6 +10,7 @@ summary is truncated to the role's limit and redacted before it is returned.
 from __future__ import annotations
 
 import ast
+import logging
 import os
 import shlex
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 import regex
 
 from swe_fleet.workspace.app.ports import Sandbox, SandboxUnavailable
-from swe_fleet.workspace.domain.patches import PatchError, touched_paths
+from swe_fleet.workspace.domain.patches import PatchError, paths_from_numstat, touched_paths
 from swe_fleet.workspace.domain.paths import PathRefused, confine, relative
 from swe_fleet.workspace.domain.policy import (
     CommandRefused,
@@ -46,6 +47,8 @@ from swe_fleet.workspace.domain.tools import (
     WriteFileArgs,
 )
 
+log = logging.getLogger(__name__)
+
 MAX_LISTED = 1000
 MAX_MATCHES = 200
 MAX_MATCH_LINE = 300
@@ -60,16 +63,28 @@ class _Failed(Exception):
     """Internal: the call was tried and failed with this summary (turned into an Observation)."""
 
 
-def truncate(text: str, max_bytes: int) -> tuple[str, bool]:
-    """`text` within `max_bytes` of UTF-8, keeping its head and its tail (where errors usually are)."""
+def truncate(text: str, max_bytes: int, original_bytes: int | None = None) -> tuple[str, bool]:
+    """`text` within `max_bytes` of UTF-8, keeping its head and its tail (where errors usually are).
+    `original_bytes`: the size of the text `text` was already cut from, for the count shown."""
     data = text.encode()
     if len(data) <= max_bytes:
-        return text, False
+        return text, original_bytes is not None and original_bytes > len(data)
     half = max_bytes // 2
     head = data[:half].decode(errors="ignore")
     tail = data[-half:].decode(errors="ignore")
-    dropped = len(data) - len(head.encode()) - len(tail.encode())
+    dropped = (original_bytes or len(data)) - len(head.encode()) - len(tail.encode())
     return f"{head}\n[... {dropped} bytes left out ...]\n{tail}", True
+
+
+def redact_and_truncate(text: str, max_bytes: int, redact: Callable[[str], str]) -> tuple[str, bool]:
+    """`text` redacted, then cut to `max_bytes` (head and tail). Only a bounded piece is redacted: text
+    over 4x the limit + 64 KB is first cut to its head and tail, a margin of 32 KB and more beyond what
+    is finally shown, so no secret straddling the first cut can be left half-redacted in what is shown."""
+    size = len(text.encode())
+    margin = 4 * max_bytes + 65536
+    if size > margin:
+        text, _ = truncate(text, margin)
+    return truncate(redact(text), max_bytes, original_bytes=max(size, len(text.encode())))
 
 
 def _syntax_error(path: str, source: str | bytes) -> str | None:
@@ -136,6 +151,11 @@ class Toolbox:
             observation = Observation(tool=call.name, ok=False, summary=str(failure))
         except (OSError, UnicodeError) as error:
             observation = Observation(tool=call.name, ok=False, summary=f"{type(error).__name__}: {error}")
+        except Exception as error:  # a bug here must not end the agent's task: it is told, and logged
+            log.exception("workspace tool %s failed unexpectedly", call.name)
+            observation = Observation(
+                tool=call.name, ok=False, summary=f"internal error: {type(error).__name__}"
+            )
         return self._finalise(observation, call, self._clock() - started)
 
     def _dispatch(self, args: ToolArguments) -> Observation:
@@ -166,7 +186,7 @@ class Toolbox:
         except (CommandRefused, SandboxUnavailable) as error:
             return TestReport(passed=False, exit_code=None, summary=f"tests not run: {error}")
         failing, tally = parse_test_output(result.output)
-        output, truncated = truncate(self.redact(result.output), self.limits.max_output_bytes)
+        output, truncated = redact_and_truncate(result.output, self.limits.max_output_bytes, self.redact)
         if result.timed_out:
             summary = f"tests stopped: {result.killed_reason}"
         elif result.ok:
@@ -297,6 +317,12 @@ class Toolbox:
     def _writable(self, path: str) -> tuple[Path, str]:
         real = confine(self.root, path, write=True)
         shown = relative(self.root, real)
+        protected = self.policy.protection(shown)
+        if protected is not None:
+            raise _Refused(
+                f"{shown} is protected for this role ({protected}): "
+                "CI and submodule files are not its to change"
+            )
         if not self.policy.may_write(shown):
             allowed = ", ".join(self.policy.write_paths)
             raise _Refused(f"this role may not write {shown}; it may write: {allowed}")
@@ -332,24 +358,32 @@ class Toolbox:
 
     def _apply_patch(self, args: ApplyPatchArgs) -> Observation:
         patch = args.patch if args.patch.endswith("\n") else args.patch + "\n"
-        targets = [self._writable(path) for path in touched_paths(patch)]
-        snapshots = {real: (real.read_bytes() if real.is_file() else None) for real, _ in targets}
+        # The headers are checked before anything runs; then git says what it would touch, and that
+        # is checked too (the union), before the patch is applied.
+        targets = {real: shown for real, shown in (self._writable(path) for path in touched_paths(patch))}
         check = self.sandbox.run(
-            ["git", "apply", "--check", "-"], cwd=self.root, limits=self.limits, stdin=patch
+            ["git", "apply", "--check", "--numstat", "-z", "-"],
+            cwd=self.root,
+            limits=self.limits,
+            stdin=patch,
         )
         if not check.ok:
             raise _Failed(f"the patch does not apply: {check.output.strip()[:2000]}")
+        for path in paths_from_numstat(check.stdout):
+            real, shown = self._writable(path)
+            targets.setdefault(real, shown)
+        snapshots = {real: (real.read_bytes() if real.is_file() else None) for real in targets}
         applied = self.sandbox.run(["git", "apply", "-"], cwd=self.root, limits=self.limits, stdin=patch)
         if not applied.ok:
             self._restore(snapshots)
             raise _Failed(f"the patch failed to apply: {applied.output.strip()[:2000]}")
-        for real, shown in targets:
+        for real, shown in targets.items():
             if shown.endswith(".py") and real.is_file():
                 error = _syntax_error(shown, real.read_bytes())
                 if error:
                     self._restore(snapshots)
                     raise _Failed(f"rejected, no file was changed: {error}")
-        changed = ", ".join(shown for _, shown in targets)
+        changed = ", ".join(targets.values())
         return Observation(
             tool=ToolName.APPLY_PATCH, ok=True, summary=f"patched {len(targets)} files: {changed}"
         )
@@ -413,8 +447,8 @@ class Toolbox:
     # ------------------------------------------------------------------ output
 
     def _finalise(self, observation: Observation, call: ToolCall, duration: float) -> Observation:
-        output, cut = truncate(self.redact(observation.output), self.limits.max_output_bytes)
-        summary, _ = truncate(self.redact(observation.summary), 2048)
+        output, cut = redact_and_truncate(observation.output, self.limits.max_output_bytes, self.redact)
+        summary, _ = redact_and_truncate(observation.summary, 2048, self.redact)
         reason = observation.refused_reason
         return observation.model_copy(
             update={

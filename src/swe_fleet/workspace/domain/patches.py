@@ -1,8 +1,11 @@
 """The paths a unified diff touches, read before it is applied so each can be confined and checked.
 
-Reads `diff --git`, `---`/`+++`, `rename`/`copy from|to` headers; strips git's `a/` and `b/` prefixes
-and unquotes git's C-style quoted names. A patch that names no file, or changes a mode to a symlink's
-or a submodule's, is refused: the toolbox edits regular files only.
+Reads `diff --git`, `---`/`+++`, `rename`/`copy from|to` headers; strips the first component of a
+header's name as `git apply` does (`a/`, `b/`, or any other) and unquotes git's C-style quoted names.
+`paths_from_numstat` reads what `git apply --check --numstat -z` says it would touch: the toolbox checks
+the union of both, so a header git reads differently than this module cannot slip a path past.
+A patch that names no file, or changes a mode to a symlink's or a submodule's, is refused: the
+toolbox edits regular files only.
 """
 
 from __future__ import annotations
@@ -43,12 +46,11 @@ def _unquote(name: str) -> str:
 
 
 def _strip_prefix(name: str) -> str | None:
+    # As `git apply` (-p1) does: the first component goes, whatever it is (`tests/app.py` is `app.py`).
     name = _unquote(name.strip())
     if name == "/dev/null":
         return None
-    if name.startswith(("a/", "b/")):
-        return name[2:]
-    return name
+    return name.split("/", 1)[1] if "/" in name else name
 
 
 def touched_paths(patch: str) -> list[str]:
@@ -69,4 +71,27 @@ def touched_paths(patch: str) -> list[str]:
                 paths.append(name)
     if not paths:
         raise PatchError("no file named in the patch: give a unified diff with ---/+++ headers")
+    return paths
+
+
+def paths_from_numstat(output: str) -> list[str]:
+    """The paths in `git apply --numstat -z` output (`added\tdeleted\tpath\0`, or for a rename or
+    copy `added\tdeleted\t\0source\0destination\0`)."""
+    paths: list[str] = []
+    fields = output.split("\0")
+    index = 0
+    while index < len(fields):
+        entry = fields[index]
+        index += 1
+        if not entry:
+            continue
+        parts = entry.split("\t", 2)
+        if len(parts) != 3:
+            raise PatchError(f"unexpected numstat entry {entry!r}")
+        names = [parts[2]] if parts[2] else fields[index : index + 2]
+        if not parts[2]:
+            index += 2
+        for name in names:
+            if name and name not in paths:
+                paths.append(name)
     return paths

@@ -29,7 +29,10 @@ def confine(root: Path, path: str, *, write: bool = False) -> Path:
         raise PathRefused(f"{text!r} is absolute: give a path relative to the checkout's root")
     real_root = root.resolve(strict=True)
     # resolve() follows every symlink on the way, existing or not yet existing parts alike.
-    real = (real_root / lexical).resolve()
+    try:
+        real = (real_root / lexical).resolve()
+    except (RuntimeError, OSError) as error:  # a symlink loop (RuntimeError on Python 3.11, OSError later)
+        raise PathRefused(f"{text!r} cannot be resolved: {error}") from None
     if real != real_root and not real.is_relative_to(real_root):
         if ".." in lexical.parts:
             raise PathRefused(f"{text!r} leads outside the checkout ('..')")

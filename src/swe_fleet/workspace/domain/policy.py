@@ -49,6 +49,12 @@ class Limits(BaseModel):
     max_file_mb: int = Field(ge=1, le=1024 * 1024)
     wall_timeout_s: float = Field(gt=0, le=24 * 3600)
 
+    @property
+    def capture_bytes(self) -> int:
+        """Output kept from a command before redaction (head and tail), well over what is shown, so the
+        cut made while reading lies in the middle the final cut removes: no secret is shown half-cut."""
+        return 4 * self.max_output_bytes + 65536
+
 
 class CommandRule(BaseModel):
     """Matches a command whose argv starts with `prefix`; with `args_pattern`, every further argument
@@ -97,6 +103,9 @@ class RolePolicy(BaseModel):
     tools: frozenset[ToolName]
     # Paths (relative, POSIX) the role may create or change: fnmatch patterns, where `*` also matches `/`.
     write_paths: tuple[str, ...] = ()
+    # Paths it may not write even where `write_paths` would allow (CI files run with the repository's
+    # secrets when the branch is pushed); matched case-insensitively.
+    protected_paths: tuple[str, ...] = ()
     commands: tuple[CommandRule, ...] = ()
     # Commands that run only after the Product Owner approves them (checked before `commands`).
     requires_approval: tuple[CommandRule, ...] = ()
@@ -117,7 +126,14 @@ class RolePolicy(BaseModel):
         return tool in self.tools
 
     def may_write(self, relative_path: str) -> bool:
-        return any(fnmatch.fnmatchcase(relative_path, pattern) for pattern in self.write_paths)
+        return self.protection(relative_path) is None and any(
+            fnmatch.fnmatchcase(relative_path, pattern) for pattern in self.write_paths
+        )
+
+    def protection(self, relative_path: str) -> str | None:
+        """The protected pattern `relative_path` falls under, if any."""
+        lowered = relative_path.lower()
+        return next((p for p in self.protected_paths if fnmatch.fnmatchcase(lowered, p.lower())), None)
 
     def check_command(self, argv: tuple[str, ...]) -> CommandDecision:
         """Whether this role may run `argv` (as split by `split_command`), and why not."""

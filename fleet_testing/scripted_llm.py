@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -32,6 +33,8 @@ class Turn:
     arguments: dict[str, Any] = field(default_factory=dict)
     content: str = ""
     hold: threading.Event | None = None
+    # Answer this HTTP error instead (e.g. 400 "the request exceeds the available context size").
+    error: tuple[int, str] | None = None
 
     @classmethod
     def call(cls, tool: str, **arguments: Any) -> Turn:
@@ -51,8 +54,10 @@ class Seen:
 
 
 class ScriptedLlm:
-    def __init__(self, *, tools: bool = True, model: str = "scripted") -> None:
+    def __init__(self, *, tools: bool = True, model: str = "scripted", latency: float = 0.0) -> None:
         self.tools = tools
+        # Seconds each answer takes, as a real model's would (benchmarks); 0 answers at once.
+        self.latency = latency
         self.model = model
         self.scripts: dict[str, list[Turn]] = {}
         self.seen: list[Seen] = []
@@ -130,6 +135,10 @@ class ScriptedLlm:
         turn = turns[index] if index < len(turns) else Turn.call("finish", summary="script ended")
         if turn.hold is not None:
             turn.hold.wait(600)
+        if self.latency:
+            time.sleep(self.latency)
+        if turn.error is not None:
+            return turn.error[0], {"error": {"message": turn.error[1], "code": turn.error[0]}}
         usage = {"prompt_tokens": len(text) // 4, "completion_tokens": 20}
         message: dict[str, Any] = {"role": "assistant", "content": turn.content or None}
         if turn.tool is not None and body.get("tools"):

@@ -1,0 +1,92 @@
+"""`fleet tasks show TASK`: what happened to a task — its timeline of tool calls, its tests, its diff.
+
+Read from the Context service's graph (`GET /v1/graph/tasks/{task_id}`), like every other read of the
+decision graph from the shell.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import typer
+
+from swe_fleet.cli.common import out, print_json, print_table
+from swe_fleet.cli.graph import _call
+
+tasks_app = typer.Typer(
+    help="Tasks as the agents carried them out in their workspaces.", no_args_is_help=True
+)
+
+
+def say(text: str) -> None:
+    out.print(text, markup=False, highlight=False)
+
+
+def _tests(ok: Any, failing: list[str] | None) -> str:
+    if ok is None:
+        return "not run"
+    if ok:
+        return "pass"
+    return "FAIL" + (f": {', '.join(failing or [])}" if failing else "")
+
+
+def _first_line(text: Any, width: int = 80) -> str:
+    line = str(text or "").strip().splitlines()[0] if str(text or "").strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def show_task(task: dict[str, Any], with_diff: bool) -> None:
+    role, story = task.get("role") or "?", task.get("story_id")
+    say(f"task {task['id']}: {task.get('title') or ''} ({role}, story {story})")
+    result = task.get("result")
+    if result is None:
+        say("result: none yet (not carried out, or still running)")
+    else:
+        say(f"result: {result['outcome']} on {result.get('branch')}")
+        if result.get("reason"):
+            say(f"reason: {result['reason']}")
+        if result.get("summary"):
+            say(f"summary: {_first_line(result['summary'], 200)}")
+        say(f"tests before: {_tests(result.get('tests_before_ok'), result.get('failing_before'))}")
+        say(f"tests after:  {_tests(result.get('tests_after_ok'), result.get('failing_after'))}")
+        files = ", ".join(result.get("files") or []) or "none"
+        say(f"diff: {files} (+{result.get('insertions') or 0} -{result.get('deletions') or 0})")
+        prompt, completion = result.get("prompt_tokens") or 0, result.get("completion_tokens") or 0
+        say(f"tokens: {prompt} prompt, {completion} completion")
+    for commit in task.get("commits") or []:
+        say(f"commit {commit['sha'][:12]} {_first_line(commit.get('message'))}")
+    rows = [
+        [
+            call.get("attempt"),
+            call.get("step"),
+            call.get("tool"),
+            call.get("outcome"),
+            f"{float(call.get('duration_ms') or 0):.0f}",
+            _first_line(call.get("output")),
+        ]
+        for call in task.get("timeline") or []
+    ]
+    if rows:
+        print_table("timeline", ["attempt", "step", "tool", "outcome", "ms", "output"], rows)
+    if with_diff and result and result.get("patch"):
+        say(result["patch"])
+
+
+@tasks_app.command("show")
+def tasks_show(
+    ctx: typer.Context,
+    task_id: str,
+    diff: Annotated[bool, typer.Option("--diff", help="Also print the change as a unified diff.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """A task's timeline of tool calls, its tests before and after, its diff and commits."""
+    task = _call(ctx, "GET", f"/v1/graph/tasks/{quote(task_id, safe='')}")
+    if as_json:
+        print_json(task)
+    else:
+        show_task(task, diff)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(tasks_app, name="tasks")
