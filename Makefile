@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install test test-cov test-fast lint bench chaos demo up verify clean schemas
+.PHONY: browser install test test-cov test-fast lint bench chaos demo up verify clean schemas
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -18,14 +18,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --progress-bar off -e '.[dev,local-llm]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The board's browser assets (ADR 1000): npm ci from web/package-lock.json, copied into the package.
+VENDOR := src/swe_fleet/board/adapters/static/vendor
+$(VENDOR)/.vendored: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp web/node_modules/htmx.org/dist/htmx.min.js web/node_modules/cytoscape/dist/cytoscape.min.js $(VENDOR)/
+	@touch $@
+
+# The browser tests drive Debian's chromium (Playwright cannot download its own browser here).
+browser:
+	@test -x /usr/bin/chromium || { if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "board browser tests need /usr/bin/chromium: apt-get install chromium (as root)"; fi; }
+
+install: $(STAMP) $(VENDOR)/.vendored browser
 
 # Two workers (tests/README.md): every real-LLM test on one of them (xdist group "llm"), the rest shared.
-test: $(STAMP)
+test: install
 	$(BIN)/python -m pytest -q -ra -n 2 --dist loadgroup
 
 # The same run with line coverage of src/swe_fleet (in-process; the figure quoted in tests/README.md).
-test-cov: $(STAMP)
+test-cov: install
 	$(BIN)/python -m pytest -q -ra -n 2 --dist loadgroup --cov=swe_fleet --cov-report=term
 
 test-fast: $(STAMP)

@@ -41,6 +41,8 @@ def machine() -> dict[str, Any]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "nats_server": nats_version,
+        # The machines are shared: how busy this one was when the run started.
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
 
 

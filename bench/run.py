@@ -24,7 +24,17 @@ from bench.harness import BenchContext, machine
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
 REPORT = ROOT / "BENCHMARKS.md"
-ALL = ["backbone", "context", "orchestrator", "workspace", "workspace_task", "rehydration", "humaneval"]
+ALL = [
+    "backbone",
+    "context",
+    "orchestrator",
+    "workspace",
+    "workspace_task",
+    "rehydration",
+    "context_scale",
+    "board",
+    "humaneval",
+]
 
 
 def available() -> list[str]:
@@ -51,7 +61,9 @@ def render_report(results: dict) -> str:
             "",
             f"_Measured {entry.get('measured_at', '?')} with `{entry.get('command', 'make bench')}` on "
             f"{host.get('cpu', '?')}, {host.get('cores', '?')} cores, {host.get('memory_gib', '?')} GiB, "
-            f"Python {host.get('python', '?')}, {host.get('nats_server', '?')}._",
+            f"Python {host.get('python', '?')}, {host.get('nats_server', '?')}"
+            + (f", 1-min load average {host['load_average_1min']}" if "load_average_1min" in host else "")
+            + "._",
             "",
         ]
     return "\n".join(lines)

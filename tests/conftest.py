@@ -32,9 +32,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Every real-LLM test on one xdist worker: one llama-server, and inference never competes with
     # itself for the two cores (effective with `--dist loadgroup`, as `make test` runs).
-    for item in items:
-        if item.get_closest_marker("llm") is not None:
-            item.add_marker(pytest.mark.xdist_group("llm"))
+    llm = [item for item in items if item.get_closest_marker("llm") is not None]
+    for item in llm:
+        item.add_marker(pytest.mark.xdist_group("llm"))
+    # The llm group first: it is the longest chain of work, and the other worker shares the rest.
+    others = [item for item in items if item.get_closest_marker("llm") is None]
+    items[:] = llm + others
 
 
 @pytest.fixture(scope="session")

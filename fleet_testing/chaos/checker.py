@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -38,26 +39,31 @@ STREAMS = (streams.PLANNING_EVENTS, streams.ORCHESTRATOR_EVENTS)
 CANCELLING = {"DRAFT", "CARRY_OVER", "ARCHIVED"}
 
 
+AGENT_STREAMS = (streams.AGENT_COMMANDS, streams.AGENT_RESPONSES)
+
+
 @dataclass(frozen=True)
 class StreamEvent:
     event_id: str
     subject: str
     payload: dict[str, Any]
     seq: int
+    at: datetime | None = None  # the envelope's occurred_at
 
 
 class StreamScan:
     """Every message of the checked streams, decoded once; later scans read only what is new."""
 
-    def __init__(self) -> None:
-        self.next_seq: dict[str, int] = {stream: 1 for stream in STREAMS}
+    def __init__(self, streams: tuple[str, ...] = STREAMS) -> None:
+        self.streams = streams
+        self.next_seq: dict[str, int] = {stream: 1 for stream in streams}
         self.events: dict[str, StreamEvent] = {}  # event id -> first copy
         self.copies: Counter[str] = Counter()  # event id -> messages carrying it
         self.invalid: dict[tuple[str, int], str] = {}  # (stream, seq) -> decode reason
         self.messages = 0
 
     async def update(self, js: JetStreamContext) -> None:
-        for stream in STREAMS:
+        for stream in self.streams:
             info = await js.stream_info(stream)
             seq = max(self.next_seq[stream], info.state.first_seq)
             while seq <= info.state.last_seq:
@@ -77,7 +83,9 @@ class StreamScan:
                     self.copies[event_id] += 1
                     if event_id not in self.events:
                         payload = envelope.payload.model_dump(mode="json")
-                        self.events[event_id] = StreamEvent(event_id, subject, payload, seq)
+                        self.events[event_id] = StreamEvent(
+                            event_id, subject, payload, seq, envelope.occurred_at
+                        )
                 seq += 1
             self.next_seq[stream] = seq
 
@@ -98,6 +106,9 @@ class Findings:
     duplicate_copies: int = 0  # messages in the streams beyond the first copy of an event id
     poison: int = 0
     dead_lettered: int = 0  # DEAD_LETTERS entries grouped by original stream and sequence
+    agent_commands: int = 0  # distinct command ids in AGENT_COMMANDS (agent scenarios)
+    agent_responses: int = 0  # of those, answered (one response event id each)
+    agent_summary: str = ""
 
     @property
     def ok(self) -> bool:
@@ -146,6 +157,7 @@ class _Owed:
     rejected: set[str]
     decided: dict[str, str]  # decision id -> APPROVED | REJECTED
     history: dict[str, dict[str, Any]]  # transition event id -> its history entry (from_state, to_state)
+    council_decisions: dict[str, str]  # decisions the councils' completed deliberations recorded
 
     @classmethod
     def of(cls, truth: PlanningTruth, scan: StreamScan) -> _Owed:
@@ -164,6 +176,11 @@ class _Owed:
             rejected={plan_id for plan_id, status in plans.items() if status == "REJECTED"},
             decided={d_id: status for d_id, status in truth.decisions.items() if status != "PROPOSED"},
             history={h["event_id"]: h for story in truth.stories.values() for h in story.history},
+            council_decisions={
+                decision["decision_id"]: "DECIDED"
+                for event in scan.of(subjects.DELIBERATION_COMPLETED)
+                for decision in event.payload.get("decisions", [])
+            },
         )
 
     def entities(self, truth: PlanningTruth) -> dict[str, set[str]]:
@@ -201,6 +218,7 @@ async def check(
     duplicates: list[Duplicate],
     scan: StreamScan,
     orchestrator_bucket: str = "FLEET_ORCHESTRATOR",
+    agents: bool = False,
 ) -> Findings:
     findings = Findings()
     await scan.update(js)
@@ -210,13 +228,24 @@ async def check(
     await _check_ledger_and_stories(graph, truth, scan, findings)
     await _check_transitions(graph, owed, findings)
     await _check_plans_and_decisions(graph, owed, findings)
-    await _check_nothing_else(graph, truth, findings)
-    cancelled = _cancelled_derivations(truth, scan, owed.by_subject)
+    await _check_project_and_epic(graph, truth, findings)
+    if agents:
+        from fleet_testing.chaos import agent_checks  # it builds on this module
+
+        await agent_checks.check_agent_path(js, graph, scan, orchestrator_bucket, findings)
+        # With agents, a derivation ends by its own event: tasks derived, or failed/cancelled.
+        cancelled = agent_checks.derivation_endings(owed.approved, scan, findings)
+    else:
+        # No agent worker runs: nothing may exist of the agents' side of the graph.
+        for label in ("Task", "TaskDispatch", "Deliberation", "Proposal"):
+            unowed = await graph.rows(f"MATCH (n:{label}) RETURN n.id AS id")
+            _compare(label, set(), [r["id"] for r in unowed], findings)
+        cancelled = _cancelled_derivations(truth, scan, owed.by_subject)
     failures = await graph.rows("MATCH (f:DerivationFailure) RETURN f.id AS id, f.plan_id AS plan")
     # One DerivationFailure per cancelled derivation, keyed by its plan.
     _compare("DerivationFailure of plan", cancelled, [row["plan"] for row in failures], findings)
     await _check_orchestrator_state(
-        js, orchestrator_bucket, truth, owed.by_subject, owed.approved, cancelled, findings
+        js, orchestrator_bucket, truth, owed.by_subject, owed.approved, cancelled, findings, agents=agents
     )
     await _check_dead_letters(js, poison, findings)
     return findings
@@ -306,17 +335,14 @@ async def _check_plans_and_decisions(graph: GraphReader, owed: _Owed, findings: 
         if status is not None and row["status"] != GRAPH_PLAN_STATUS.get(status, status):
             findings.wrong.append(f"Plan {row['id']} is {row['status']}, not {status}")
     decisions = await graph.rows("MATCH (d:Decision) RETURN d.id AS id, d.status AS status")
-    _compare("Decision", set(owed.decided), [r["id"] for r in decisions], findings)
+    decided = {**owed.decided, **owed.council_decisions}
+    _compare("Decision", set(decided), [r["id"] for r in decisions], findings)
     for row in decisions:
-        if row["id"] in owed.decided and row["status"] != owed.decided[row["id"]]:
-            findings.wrong.append(f"Decision {row['id']} is {row['status']}, not {owed.decided[row['id']]}")
+        if row["id"] in decided and row["status"] != decided[row["id"]]:
+            findings.wrong.append(f"Decision {row['id']} is {row['status']}, not {decided[row['id']]}")
 
 
-async def _check_nothing_else(graph: GraphReader, truth: PlanningTruth, findings: Findings) -> None:
-    # No agent worker runs in these scenarios: nothing may exist of the agents' side of the graph.
-    for label in ("Task", "TaskDispatch", "Deliberation", "Proposal"):
-        unowed = await graph.rows(f"MATCH (n:{label}) RETURN n.id AS id")
-        _compare(label, set(), [r["id"] for r in unowed], findings)
+async def _check_project_and_epic(graph: GraphReader, truth: PlanningTruth, findings: Findings) -> None:
     for label, expected_id in (("Project", truth.project_id), ("Epic", truth.epic_id)):
         found = await graph.rows(f"MATCH (n:{label}) RETURN n.id AS id")
         _compare(label, {expected_id}, [r["id"] for r in found], findings)
@@ -380,7 +406,11 @@ async def _check_orchestrator_state(
     approved: set[str],
     cancelled: set[str],
     findings: Findings,
+    *,
+    agents: bool = False,
 ) -> None:
+    # Without agents a derivation can only be cancelled; with them it may also fail (no usable tasks).
+    ended = ("cancelled", "failed") if agents else ("cancelled",)
     store = await StateStore.open(js, bucket)
     for story in truth.stories.values():
         story_approved = {plan_id for plan_id in story.plans if plan_id in approved}
@@ -404,7 +434,7 @@ async def _check_orchestrator_state(
                     f"orchestrator: derivation of {plan_id} counts approvals {derivation.approval_event_ids}"
                 )
             should_cancel = plan_id in cancelled
-            is_cancelled = derivation.status.value == "cancelled"
+            is_cancelled = derivation.status.value in ended
             if should_cancel != is_cancelled:
                 findings.wrong.append(
                     f"orchestrator: derivation of {plan_id} is {derivation.status.value}, "

@@ -8,6 +8,7 @@ The embedded graph is a Ladybug file owned by the one Context process.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -21,6 +22,16 @@ import httpx
 from swe_fleet.embedded.child import free_port
 from swe_fleet.embedded.nats_server import EmbeddedNats
 from swe_fleet.embedded.valkey_server import EmbeddedValkey, find_cache_server
+
+# Agent scenarios: small councils, short leases (a SIGKILLed worker's command comes back in seconds).
+AGENT_ENV = {
+    "FLEET_COUNCIL_AGENTS": "2",
+    "FLEET_COUNCIL_ROUNDS": "1",
+    "FLEET_COUNCIL_DEADLINE_SECONDS": "180",
+    "FLEET_AGENT_ACK_WAIT_SECONDS": "6",
+    "FLEET_AGENT_PULLERS": "3",
+    "FLEET_AGENT_CONTEXT_ATTEMPTS": "2",
+}
 
 
 class ClusterError(RuntimeError):
@@ -37,6 +48,8 @@ class ServiceProcess:
     env: dict[str, str]
     log_path: Path
     process: subprocess.Popen | None = None
+    # The program, when not `fleet serve NAME` (the stand-in LLM server); it answers /health, not /healthz.
+    module_args: tuple[str, ...] = ()
     faults: str = ""  # FLEET_FAULTS of the running process
     restarts: int = 0
     kills: int = 0
@@ -55,8 +68,9 @@ class ServiceProcess:
         with self.log_path.open("ab") as log:
             log.write(f"\n=== start {self.label} faults={faults!r} at {time.time():.3f}\n".encode())
             log.flush()
+            args = self.module_args or ("swe_fleet.cli", "serve", self.name, "--http-port", str(self.port))
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "swe_fleet.cli", "serve", self.name, "--http-port", str(self.port)],
+                [sys.executable, "-m", *args],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -73,8 +87,9 @@ class ServiceProcess:
                 if self.process is not None and ":kill" in self.faults and self.process.returncode == -9:
                     return  # its armed kill fired on the backlog before we saw it answer: as intended
                 raise ClusterError(f"{self.label} exited before it answered; see {self.log_path}")
+            health = "/health" if self.module_args else "/healthz"
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.url}{health}", timeout=1.0).status_code == 200:
                     return
             time.sleep(0.2)
         raise ClusterError(f"{self.label} did not answer on {self.url} within {timeout:.0f}s")
@@ -124,6 +139,9 @@ class Topology:
     orchestrator: int = 1
     sentinel: int = 1
     context: int = 1  # the embedded graph admits one writer process
+    # Agent workers, answering through the stand-in LLM server (fleet_testing.stand_in.llm_server);
+    # with none, derive commands stay unanswered and no council runs.
+    agent_worker: int = 0
 
 
 @dataclass
@@ -136,6 +154,7 @@ class Cluster:
     nats: EmbeddedNats | None = None
     cache: EmbeddedValkey | None = None
     services: dict[str, list[ServiceProcess]] = field(default_factory=dict)
+    llm_latency: float = 0.3  # seconds per stand-in completion: deliberations last long enough to hit
 
     @property
     def nats_url(self) -> str:
@@ -175,10 +194,15 @@ class Cluster:
                 ("sentinel", self.topology.sentinel),
                 ("orchestrator", self.topology.orchestrator),
                 ("planning", self.topology.planning),
+                ("agent-worker", self.topology.agent_worker),
             ):
                 self.services[name] = [self._process(name, replica) for replica in range(count)]
+            if self.topology.agent_worker:
+                self.services["llm"] = [self.llm]
+                self.llm.start()
             self.service("context").start(faults=self.faults.get("context", ""))
-            rest = [p for name, group in self.services.items() if name != "context" for p in group]
+            started = ("context", "llm")
+            rest = [p for name, group in self.services.items() if name not in started for p in group]
             for process in rest:
                 process.start(faults=self.faults.get(process.name, ""), wait=False)
             for process in rest:
@@ -205,9 +229,23 @@ class Cluster:
             env["FLEET_PLANNING_DB_SCHEMA"] = self.planning_db_schema
         if self.valkey_url:
             env["FLEET_VALKEY_URL"] = self.valkey_url
+        if self.topology.agent_worker:
+            env.update(AGENT_ENV, FLEET_LLM_URL=self.llm.url)
         env = {key: value for key, value in env.items() if value}
         return ServiceProcess(
             name, replica, free_port(), env, self.workdir / "logs" / f"{name}-{replica}.log"
+        )
+
+    @functools.cached_property
+    def llm(self) -> ServiceProcess:
+        port = free_port()
+        return ServiceProcess(
+            "llm",
+            0,
+            port,
+            {"FLEET_STAND_IN_LLM_LATENCY": str(self.llm_latency)},
+            self.workdir / "logs" / "llm-0.log",
+            module_args=("fleet_testing.stand_in.llm_server", str(port)),
         )
 
     def all_processes(self) -> list[ServiceProcess]:

@@ -12,17 +12,18 @@ from pathlib import Path
 from fleet_testing.chaos.scenarios import Result
 
 HEADER = (
-    "| scenario | fault injected | API changes | events published | duplicate copies | applied "
+    "| scenario | fault injected | faults | API changes | events published | duplicate copies | applied "
     "| duplicated | lost | wrong | poison | dead-lettered | time to drain | result |"
 )
-RULE = "|" + "---|" * 13
+RULE = "|" + "---|" * 14
 
 
 def row(result: Result) -> str:
     f = result.findings
     drain = f"{result.drain_seconds:.1f} s" if result.drain_seconds is not None else "did not drain"
     return (
-        f"| {result.scenario.name} | {result.scenario.fault} | {result.changes} | {f.published} "
+        f"| {result.scenario.name} | {result.scenario.fault} | {result.faults_injected} "
+        f"| {result.changes} | {f.published} "
         f"| {f.duplicate_copies} | {f.applied} | {len(f.duplicated)} | {len(f.lost)} | {len(f.wrong)} "
         f"| {f.poison} | {f.dead_lettered} | {drain} | {'✅' if result.ok else '❌'} |"
     )
@@ -71,13 +72,16 @@ def notes(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
-def write_reliability(results: Sequence[Result], path: Path, command: str) -> None:
+def write_reliability(
+    results: Sequence[Result], path: Path, command: str, suite_seconds: float | None = None
+) -> None:
     scenario_seconds = {r.scenario.traffic_seconds for r in results}
     rates = {r.scenario.rate for r in results}
+    took = f", in {suite_seconds / 60:.1f} min for the whole suite" if suite_seconds else ""
     text = f"""# Reliability: the fault-injection suite
 
 Produced by `{command}` (what `make chaos` runs once its venv is installed) on
-{datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}.
+{datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}{took}.
 
 Machine: {machine()}.
 
@@ -87,7 +91,15 @@ drives real planning changes through the Planning HTTP API at {", ".join(f"{r:g}
 changes/s for {", ".join(f"{s:g}" for s in sorted(scenario_seconds))} s while it injects its fault, then
 waits for the streams to drain and checks every effect (see
 `docs/adr/0500-fault-injection-suite-and-fault-model.md` for what the checker proves and what it cannot).
+The `agents*` scenarios add two agent-worker processes answering through the stand-in LLM server
+(`fleet_testing/stand_in/llm_server.py`, 0.3 s per answer, valid for each kind) with councils of two
+agents and one round; there the checker also judges every derivation's end, each task's status, each
+deliberation's outcome and winner (graph and orchestrator KV) and each dispatch against the events
+that decided them, and counts AGENT_COMMANDS and AGENT_RESPONSES (see
+`docs/adr/0503-fault-suite-over-the-agent-path.md`).
 
+- **faults**: faults the scenario injected (processes SIGKILLed, servers stopped, copies re-published,
+  kills fired at armed fault points).
 - **API changes**: changes the Planning API accepted (2xx).
 - **events published**: distinct valid event ids in PLANNING_EVENTS and ORCHESTRATOR_EVENTS (more
   than the changes: an approval in READY_FOR_PLANNING also moves the story to PLANNED, and the

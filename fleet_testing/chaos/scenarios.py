@@ -23,7 +23,15 @@ from typing import Any
 import httpx
 
 from fleet_testing.auth import bearer
-from fleet_testing.chaos.checker import Findings, GraphReader, StreamScan, check, consumers_drained
+from fleet_testing.chaos.checker import (
+    AGENT_STREAMS,
+    STREAMS,
+    Findings,
+    GraphReader,
+    StreamScan,
+    check,
+    consumers_drained,
+)
 from fleet_testing.chaos.cluster import Cluster, Topology
 from fleet_testing.chaos.injection import Injector
 from fleet_testing.chaos.traffic import TrafficDriver, read_truth
@@ -218,6 +226,82 @@ async def _cache_hits_after_return(client: httpx.AsyncClient) -> tuple[int, int]
     return hits, asked
 
 
+async def kill_agent_workers_repeatedly(run: Run) -> None:
+    """SIGKILL agent workers mid-deliberation (commands in hand, answers half published), restarted;
+    every other restart armed to die between answering and publishing, or just after publishing."""
+    workers = run.cluster.services["agent-worker"]
+    inside = ("agents.worker.before_publish", "agents.worker.after_publish")
+    cycle = 0
+    while not await run.until_done(run.rng.uniform(2.5, 4.5)):
+        cycle += 1
+        victim = workers[cycle % len(workers)]
+        if victim.alive:
+            victim.kill()
+            run.faults_injected += 1
+        elif victim.exited_by_itself():
+            run.faults_injected += 1  # killed itself at an armed fault point
+        faults = f"{inside[cycle % 2]}:kill@{run.rng.randint(2, 6)}" if cycle % 2 else ""
+        await asyncio.to_thread(victim.restart, faults=faults)
+    run.notes.append(f"agent workers SIGKILLed {run.faults_injected} times (outside and around publishing)")
+
+
+async def kill_orchestrator_repeatedly(run: Run) -> None:
+    """SIGKILL the orchestrator while councils deliberate (state written, commands half sent)."""
+    orchestrator = run.cluster.service("orchestrator")
+    inside = ("orchestrator.after_state_write", "orchestrator.after_publish")
+    cycle = 0
+    while not await run.until_done(run.rng.uniform(3.0, 5.0)):
+        cycle += 1
+        if orchestrator.alive:
+            orchestrator.kill()
+            run.faults_injected += 1
+        elif orchestrator.exited_by_itself():
+            run.faults_injected += 1
+        faults = f"{inside[cycle % 2]}:kill@{run.rng.randint(3, 12)}" if cycle % 2 else ""
+        await asyncio.to_thread(orchestrator.restart, faults=faults)
+    run.notes.append(f"orchestrator SIGKILLed {run.faults_injected} times (outside and at its fault points)")
+
+
+async def restart_llm_server(run: Run) -> None:
+    """SIGKILL the LLM server (the stand-in) mid-traffic, down 4 s, restarted; twice."""
+    llm = run.cluster.llm
+    for fraction in (0.3, 0.65):
+        if await run.until_done(run.traffic_seconds * fraction / 2):
+            break
+        llm.kill()
+        run.faults_injected += 1
+        await asyncio.sleep(4.0)
+        await asyncio.to_thread(llm.restart)
+    run.notes.append(
+        f"LLM server SIGKILLed {run.faults_injected} times, down 4 s each; workers held commands"
+    )
+
+
+async def duplicate_agent_traffic(run: Run) -> None:
+    """Re-publish agent commands and answers byte for byte under new msg-ids (JetStream keeps both)."""
+    nc = await connect(run.cluster.nats_url, "chaos-agent-duplicates", wait_seconds=10)
+    js = nc.jetstream()
+    copied: Counter[str] = Counter()
+    try:
+        while not await run.until_done(0.4):
+            stream = run.rng.choice(AGENT_STREAMS)
+            info = await js.stream_info(stream)
+            if not info.state.last_seq:
+                continue
+            with contextlib.suppress(Exception):
+                raw = await js.get_msg(stream, run.rng.randint(info.state.first_seq, info.state.last_seq))
+                headers = {"Nats-Msg-Id": f"chaos-copy-{uuid.uuid4().hex}"}
+                await js.publish(raw.subject or "", raw.data or b"", headers=headers)
+                copied[stream] += 1
+                run.faults_injected += 1
+    finally:
+        await nc.close()
+    run.notes.append(
+        "re-published under new msg-ids: "
+        + ", ".join(f"{stream} {n}" for stream, n in sorted(copied.items()))
+    )
+
+
 async def kill_one_replica_each(run: Run) -> None:
     """With replicas sharing the durables: SIGKILL one orchestrator and one planning replica for good."""
     if await run.until_done(8.0):
@@ -230,6 +314,10 @@ async def kill_one_replica_each(run: Run) -> None:
 
 # ---------------------------------------------------------------------- the catalogue
 
+
+# The agent path: two agent workers answering through the stand-in LLM server, councils of two, one
+# round; lighter traffic (each approval makes a derivation and a council per task on two shared cores).
+AGENTS: dict[str, Any] = {"topology": Topology(agent_worker=2), "traffic_seconds": 20.0, "rate": 8.0}
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -268,6 +356,28 @@ SCENARIOS: dict[str, Scenario] = {
             planning_store="postgresql",
         ),
         Scenario("duplicates", "planning events re-published under new msg-ids, 5/s", duplicate_every=0.2),
+        Scenario("agents", "none (agent workers, councils, stand-in LLM)", **AGENTS),
+        Scenario(
+            "agents-sigkill",
+            "SIGKILL of agent workers (2) mid-deliberation, repeatedly",
+            kill_agent_workers_repeatedly,
+            **AGENTS,
+        ),
+        Scenario(
+            "agents-orchestrator-sigkill",
+            "SIGKILL of the orchestrator while councils deliberate, repeatedly",
+            kill_orchestrator_repeatedly,
+            **AGENTS,
+        ),
+        Scenario(
+            "agents-llm-restart", "LLM server SIGKILLed and restarted, twice", restart_llm_server, **AGENTS
+        ),
+        Scenario(
+            "agents-duplicates",
+            "agent commands and answers re-published under new msg-ids, 2.5/s",
+            duplicate_agent_traffic,
+            **AGENTS,
+        ),
         Scenario("poison", "poison messages of 7 kinds, 2/s", poison_every=0.5),
     )
 }
@@ -285,6 +395,7 @@ SMOKE: dict[str, Scenario] = {
         12, 10
     ),
     "smoke-nats-sigkill": replace(SCENARIOS["nats-sigkill"], name="smoke-nats-sigkill").scaled(10, 10),
+    "smoke-agents-sigkill": replace(SCENARIOS["agents-sigkill"], name="smoke-agents-sigkill").scaled(12, 6),
 }
 
 
@@ -412,7 +523,8 @@ async def _run_scenario(
         stop_healing = asyncio.Event()
         healing = asyncio.create_task(_heal(cluster, stop_healing))
         truth = await read_truth(driver)
-        scan = StreamScan()
+        agents = scenario.topology.agent_worker > 0
+        scan = StreamScan(STREAMS + AGENT_STREAMS if agents else STREAMS)
         findings, drained_at, settled_wrong_since, behind = Findings(), None, None, ""
         deadline = traffic_end + scenario.drain_deadline
         while time.monotonic() < deadline:
@@ -429,6 +541,7 @@ async def _run_scenario(
                         poison=injector.poison,
                         duplicates=injector.duplicates,
                         scan=scan,
+                        agents=agents,
                     )
                 except httpx.HTTPError as error:  # the Context API restarting: look again
                     log.info("checker: graph not readable yet (%r)", error)
@@ -447,6 +560,8 @@ async def _run_scenario(
             run.notes.append(f"{len(injector.duplicates)} events re-published under a new msg-id")
         if behind:
             run.notes.append(f"not drained after {scenario.drain_deadline:.0f} s: {behind}")
+        if agents:
+            run.notes.append(findings.agent_summary)
         return Result(
             scenario,
             findings,

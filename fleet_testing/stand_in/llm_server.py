@@ -1,6 +1,6 @@
 """A stand-in OpenAI-compatible LLM server: a real HTTP process that answers at once, no model.
 
-    python -m fleet_testing.stand_in.llm_server PORT
+    python -m fleet_testing.stand_in.llm_server PORT     # FLEET_STAND_IN_LLM_LATENCY=0.3: seconds per answer
 
 It serves what the fleet's LLM client uses: `GET /v1/models`, `GET /health` and
 `POST /v1/chat/completions`. A completion asked for with `response_format: json_schema` is a JSON
@@ -11,7 +11,9 @@ they would the real llama-server, without minutes of CPU inference on a shared m
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -73,7 +75,7 @@ def completion_for(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_app() -> FastAPI:
+def build_app(latency: float = 0.0) -> FastAPI:
     app = FastAPI(title="stand-in LLM server")
 
     @app.get("/health")
@@ -86,6 +88,8 @@ def build_app() -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> dict[str, Any]:
+        if latency > 0:  # a model's time per answer, so faults can land mid-deliberation
+            await asyncio.sleep(latency)
         return completion_for(await request.json())
 
     return app
@@ -94,7 +98,8 @@ def build_app() -> FastAPI:
 def main(port: int) -> None:
     import uvicorn
 
-    uvicorn.run(build_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    latency = float(os.environ.get("FLEET_STAND_IN_LLM_LATENCY", "0") or 0)
+    uvicorn.run(build_app(latency), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

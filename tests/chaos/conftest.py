@@ -3,6 +3,7 @@ writes RELIABILITY.md; without it a short version runs inside `make test`."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 RESULTS: list[Result] = []
+STARTED: list[float] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    STARTED.append(time.monotonic())
 
 
 @pytest.fixture
@@ -46,4 +52,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
         order = list(SCENARIOS)
         results = sorted(RESULTS, key=lambda result: order.index(result.scenario.name))
-        write_reliability(results, ROOT / "RELIABILITY.md", FULL_COMMAND)
+        seconds = time.monotonic() - STARTED[0] if STARTED else None
+        write_reliability(results, ROOT / "RELIABILITY.md", FULL_COMMAND, seconds)

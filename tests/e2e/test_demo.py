@@ -57,8 +57,8 @@ def test_the_demo_runs_twice_and_the_history_grows(llama_server, tmp_path: Path)
     second = run_demo(data_dir, councils, llama_server.url)
     assert second.returncode == 0, second.stderr[-3000:]
 
-    assert "run 1 — a story from creation to dispatched tasks" in first.stderr
-    assert "run 2 — a story from creation to dispatched tasks" in second.stderr
+    assert "run 1 — a story from creation to a tested change" in first.stderr
+    assert "run 2 — a story from creation to a tested change" in second.stderr
     assert "Story US-DEMO-001: 1 task(s), 1 dispatched" in first.stdout
     assert "Story US-DEMO-002: 1 task(s), 1 dispatched" in second.stdout
     for run in (first, second):
@@ -66,6 +66,14 @@ def test_the_demo_runs_twice_and_the_history_grows(llama_server, tmp_path: Path)
     before, after = graph_totals(first.stdout), graph_totals(second.stdout)
     # Each run adds its story, plan, approval, task, deliberation and dispatch; the probes that each
     # run's fleet verify drove through plan approval are left out of the totals.
-    for label in ("Story", "Plan", "PlanApproval", "Task", "Deliberation", "TaskDispatch"):
+    for label in ("Story", "Plan", "PlanApproval", "Task", "Deliberation", "TaskDispatch", "TaskResult"):
         assert (before[label], after[label]) == (1, 2), (label, before, after)
+    # The workspace carried each task out: a commit on the story's branch with its tests run there, or
+    # a failure that left every branch as it was (the local model may well fail: shown, not hidden).
+    for run, story in ((first, "US-DEMO-001"), (second, "US-DEMO-002")):
+        assert "What the agents did" in run.stdout
+        assert (
+            f"The sample's tests on fleet/{story}:" in run.stdout
+            or f"Nothing was committed on fleet/{story}" in run.stdout
+        )
     assert after["Proposal"] > before["Proposal"] >= 2  # a council of two proposed

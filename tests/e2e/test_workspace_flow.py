@@ -132,6 +132,14 @@ async def test_a_right_fix_is_committed_on_the_story_branch_and_its_suite_passes
     )
     assert sorted((row["step"], row["tool"]) for row in calls) == list(enumerate(tools))
 
+    # Agents of later tasks see the result in their context.
+    import httpx
+
+    async with httpx.AsyncClient(base_url=fleet.context_url, timeout=10) as http:
+        params = {"role": "DEV", "phase": "IN_PROGRESS", "token_budget": 3000}
+        pack = (await http.get(f"/v1/context/stories/{story}", params=params)).json()
+    assert f"carried out on {branch} (calc.py), tests pass" in pack["blocks"]["context"]
+
     # `fleet tasks show` tells the same story from the shell.
     shown = fleet_cli(fleet.context_url, "tasks", "show", "T-fix-1", "--diff", token=fleet.token)
     assert shown.returncode == 0, shown.stderr
@@ -165,6 +173,19 @@ async def test_a_wrong_fix_fails_naming_the_failing_test_and_changes_nothing(
     assert result["reason"] == "the tests fail after the change: test_calc.py::test_add"
     assert result["commits"] == [] and "+    return a * b" in result["patch"]  # what was tried, not applied
     assert branches(remote) == before  # no story branch, main untouched
+
+    # A story whose project names no repository: failed at once, saying so; the service goes on.
+    plain = fleet.story_with_repository(None)
+    await dispatch(js, plain, "T-norepo-1", "Write the docs", PLAN)
+    [(subject, result)] = await results_for(js, "T-norepo-1")
+    assert subject == subjects.WORKSPACE_TASK_FAILED
+    assert "names no repository" in result["reason"] and result["commits"] == []
+    # One whose repository does not exist: failed at once (not retried forever), naming it.
+    missing = fleet.story_with_repository(tmp_path / "nowhere.git")
+    await dispatch(js, missing, "T-badrepo-1", "Write the docs", PLAN)
+    [(subject, result)] = await results_for(js, "T-badrepo-1")
+    assert subject == subjects.WORKSPACE_TASK_FAILED
+    assert result["reason"].startswith(f"cannot clone {tmp_path / 'nowhere.git'}")
 
 
 async def test_a_worker_killed_mid_task_and_one_killed_after_pushing_each_give_one_result_and_one_commit(

@@ -114,14 +114,14 @@ class WorkspaceFleet:
 
     # ------------------------------------------------------------------ planning
 
-    def story_with_repository(self, repo: Path, test_command: str = TEST_COMMAND) -> str:
+    def story_with_repository(self, repo: Path | None, test_command: str = TEST_COMMAND) -> str:
         with httpx.Client(base_url=self.planning_url, timeout=10, headers=self.headers) as http:
             project = _ok(
                 http.post(
                     "/v1/projects",
                     json={
                         "name": "Calc",
-                        "repo": str(repo),
+                        "repo": str(repo) if repo is not None else None,
                         "test_command": test_command,
                     },
                 )

@@ -219,6 +219,37 @@ def context_why(
             )
 
 
+@context_app.command("usage")
+def context_usage(
+    ctx: typer.Context,
+    story_id: Annotated[str, typer.Argument(help="The story.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Where a story's tokens went: per task, council, role and kind of answer, with LLM time."""
+    usage = _call(ctx, "GET", f"/v1/context/stories/{quote(story_id, safe='')}/usage")
+    if as_json:
+        print_json(usage)
+        return
+    columns = ["group", "key", "prompt", "completion", "total", "LLM s", "calls", "answers"]
+    rows: list[tuple[Any, ...]] = []
+    for group in ("by_task", "by_deliberation", "by_role", "by_kind"):
+        for key, totals in usage[group].items():
+            rows.append((group[3:], key, *_totals(totals)))
+    rows.append(("story", story_id, *_totals(usage["total"])))
+    print_table(f"tokens of {story_id}", columns, rows)
+
+
+def _totals(totals: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        totals["prompt_tokens"],
+        totals["completion_tokens"],
+        totals["tokens"],
+        totals["llm_seconds"],
+        totals["llm_calls"],
+        totals["answers"],
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(graph_app, name="graph")
     app.add_typer(context_app, name="context")

@@ -180,6 +180,9 @@ def _print_where(s: FleetSettings, endpoints: Any, services: list[Any]) -> None:
         ),
         ("http api", api, f"OpenAPI at {api}/docs; /healthz /readyz /metrics (bearer token)"),
     ]
+    if any(service.name == "board" for service in services):
+        where = "your OIDC provider" if s.auth_jwks_url else (s.data_dir / "auth" / "po.token").resolve()
+        rows.append(("board", f"{api}/", f"the PO's board: sign in with the token in {where}"))
     for service in services:
         counts = Counter(runtime.spec.durable for runtime in service.consumers)
         durables = ", ".join(name if n == 1 else f"{name} x{n}" for name, n in counts.items()) or "-"

@@ -70,6 +70,8 @@ CATALOGUE: dict[str, SubjectSpec] = {
         SubjectSpec(
             s.WORKSPACE_TASK_FAILED, p.WorkspaceTaskFailed, "A task ended with nothing changed on its branch"
         ),
+        SubjectSpec(s.DEAD_LETTER_REPLAYED, p.DeadLetterHandled, "A person replayed a dead letter"),
+        SubjectSpec(s.DEAD_LETTER_DISCARDED, p.DeadLetterHandled, "A person discarded a dead letter"),
         SubjectSpec(
             s.WORKSPACE_REVIEW_COMPLETED,
             p.WorkspaceReviewCompleted,

@@ -329,6 +329,8 @@ class AgentResponse(Payload):
     deliberation_id: str | None = None
     agent_id: str = Id
     worker_id: str = ""
+    # The role the command asked for (copied from it by `answering`): token use is rolled up by role.
+    role: Role | None = None
 
     @classmethod
     def answering(cls, command: AgentCommand, *, worker_id: str, **fields: Any) -> Self:
@@ -485,6 +487,17 @@ class WorkspaceTaskFailed(WorkspaceTaskResult):
     """Nothing changed on `branch`: `commits` is empty; `reason` says why in one line."""
 
     reason: str = Field(min_length=1)
+
+
+class DeadLetterHandled(Payload):
+    """A person replayed or discarded a dead letter: which one, why it had failed, and who did it."""
+
+    dead_letter_seq: int = Field(ge=1)
+    original_subject: str = Field(min_length=1)
+    failure_reason: str = ""
+    by: str = Field(min_length=1)
+    note: str = ""
+    replayed_as_seq: int | None = None
 
 
 class ReviewVerdict(StrEnum):

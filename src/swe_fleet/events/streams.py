@@ -54,6 +54,9 @@ STREAMS: tuple[StreamSpec, ...] = (
         365 * DAY,
         duplicate_window_seconds=DAY,
     ),
+    StreamSpec(
+        "OPERATIONS_EVENTS", ("operations.>",), "What people did by hand to the backbone, and who", 365 * DAY
+    ),
 )
 
 STREAMS_BY_NAME = {spec.name: spec for spec in STREAMS}

@@ -43,6 +43,10 @@ WORKSPACE_TASK_FAILED = "workspace.task.failed"
 # The QA review of a committed change (issue 12): approve or request changes.
 WORKSPACE_REVIEW_COMPLETED = "workspace.review.completed"
 
+# Operations: what a person did by hand to the backbone (a dead letter replayed or discarded), and who.
+DEAD_LETTER_REPLAYED = "operations.dead_letter.replayed"
+DEAD_LETTER_DISCARDED = "operations.dead_letter.discarded"
+
 # Dead letters: `dlq.<original subject>`.
 DEAD_LETTER_PREFIX = "dlq"
 

@@ -86,6 +86,7 @@ class Label(StrEnum):
     TASK_RESULT = "TaskResult"
     COMMIT = "Commit"
     TOOL_CALL = "ToolCall"
+    LLM_CALL = "LlmCall"
 
 
 class Rel(StrEnum):
@@ -312,6 +313,29 @@ NODES: dict[str, NodeLabel] = {
                 ("at", S),
             ),
             description="One tool call of a task's agent in its workspace; arguments as JSON text",
+        ),
+        NodeLabel(
+            Label.LLM_CALL,
+            (
+                ("story_id", S),
+                ("task_id", S),
+                ("deliberation_id", S),
+                ("command_id", S),
+                ("kind", S),
+                ("role", S),
+                ("agent_id", S),
+                ("model", S),
+                ("outcome", S),
+                ("prompt_tokens", N),
+                ("completion_tokens", N),
+                ("latency_ms", F),
+                ("calls", N),
+                ("at", S),
+            ),
+            description=(
+                "The LLM use of one agent answer (all its calls, repairs included): tokens and time; "
+                "found by its story_id property (no edge: the story's context version stays put)"
+            ),
         ),
     )
 }

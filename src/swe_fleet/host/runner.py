@@ -37,6 +37,8 @@ def build_app(
     for service in services:
         for router in service.routers:
             app.include_router(router, dependencies=[Depends(authenticated)], responses=AUTH_RESPONSES)
+        for page in service.pages:
+            app.include_router(page)
         for error_type, status in service.error_statuses.items():
             app.add_exception_handler(error_type, _answer_with(status))
 

@@ -46,6 +46,9 @@ class Service:
     name: str
     consumers: list[ConsumerRuntime] = field(default_factory=list)
     routers: list[APIRouter] = field(default_factory=list)
+    # Web pages for people: mounted without the API's bearer check because they authenticate each
+    # request themselves (the board's session cookie holds a token the same verifier checks).
+    pages: list[APIRouter] = field(default_factory=list)
     loops: list[Loop] = field(default_factory=list)
     checks: dict[str, Check] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)

@@ -34,6 +34,21 @@ SERVICE_PUBLISHES: dict[str, tuple[str, ...]] = {
     "sentinel": (),
     "workspace": ("workspace.>",),
     "review": ("workspace.review.>",),
+    "board": (),
+}
+# What a service watches as it happens (plain subscriptions, no durable, nothing acknowledged): the
+# board's live pages. Its changes go through the HTTP API; replaying a dead letter is the admin's.
+SERVICE_WATCHES: dict[str, tuple[str, ...]] = {
+    "board": (
+        "planning.>",
+        "orchestration.>",
+        "agent.cmd.>",
+        "agent.response.>",
+        "context.>",
+        "workspace.>",
+        "dlq.>",
+        "operations.>",
+    ),
 }
 
 
@@ -75,10 +90,11 @@ def service_permissions(
     durables: Iterable[Durable],
     streams: Iterable[str],
     kv_buckets: Iterable[str] = (),
+    watches: Iterable[str] = (),
 ) -> Permissions:
     api = "$JS.API"
     publish: list[str] = list(publishes)
-    subscribe: list[str] = [f"{inbox_prefix(user)}.>"]
+    subscribe: list[str] = [f"{inbox_prefix(user)}.>", *watches]
     # Reading stream metadata only (no messages): services check the streams exist at start-up.
     publish += [f"{api}.STREAM.INFO.{stream}" for stream in streams]
     for d in durables:
@@ -125,6 +141,7 @@ def build_policy(
             durables=durables_by_service.get(name, ()),
             streams=stream_names,
             kv_buckets=buckets.get(name, ()),
+            watches=SERVICE_WATCHES.get(name, ()),
         )
         for name, publishes in SERVICE_PUBLISHES.items()
     }

@@ -146,6 +146,46 @@ async def test_an_agent_workers_credentials_reach_only_its_own_subjects(secured:
         assert "EXFIL" not in [info.config.name for info in await admin_js.streams_info()]
 
 
+async def test_the_boards_credentials_watch_events_and_change_nothing(secured: FleetSettings) -> None:
+    """The board's live pages subscribe to events as they happen; changes go through the HTTP API."""
+    attacker = Attacker()
+    async with as_admin(secured) as admin:
+        admin_js = admin.jetstream()
+        board = await attacker.connect(secured, "board")
+        seen: asyncio.Queue[str] = asyncio.Queue()
+
+        async def on_event(msg: Any) -> None:
+            await seen.put(msg.subject)
+
+        try:
+            await board.subscribe("planning.>", cb=on_event)
+            await board.flush()
+            await admin_js.publish("planning.story.created", b'{"story_id": "US-LIVE"}')
+            assert await asyncio.wait_for(seen.get(), 5) == "planning.story.created"
+
+            js = board.jetstream(timeout=1.5)
+            attempts = {
+                "publish planning.plan.approved": js.publish("planning.plan.approved", b'{"plan_id": "P"}'),
+                "read PLANNING_EVENTS by sequence": js.get_msg("PLANNING_EVENTS", 1),
+                "delete a dead letter": js.delete_msg("DEAD_LETTERS", 1),
+            }
+            for what, attempt in attempts.items():
+                with pytest.raises(Exception) as refused:
+                    await attempt
+                assert not isinstance(refused.value, AssertionError), what
+            await board.flush()
+            await asyncio.sleep(0.2)
+        finally:
+            await board.close()
+        violations = " ".join(attacker.violations()).lower()
+        for subject in (
+            '"planning.plan.approved"',
+            '"$JS.API.STREAM.MSG.GET.PLANNING_EVENTS"',
+            '"$JS.API.STREAM.MSG.DELETE.DEAD_LETTERS"',
+        ):
+            assert subject.lower() in violations, (subject, attacker.errors)
+
+
 async def test_every_service_works_with_its_own_credentials_only(
     secured: FleetSettings, tmp_path: Path
 ) -> None:
@@ -230,6 +270,7 @@ async def test_every_service_works_with_its_own_credentials_only(
         "sentinel",
         "workspace",
         "review",
+        "board",
     }
 
 

@@ -11,7 +11,7 @@ from swe_fleet.workspace.adapters.git_repo import (
     BaseBranchMissing,
     GitWorkspaces,
     PushRejected,
-    RepositoryUnavailable,
+    RepositoryNotFound,
 )
 
 
@@ -98,7 +98,7 @@ async def test_a_conflicting_race_pushes_nothing(remote: Path, tmp_path: Path) -
 
 async def test_a_missing_repository_or_base_branch_is_named(remote: Path, tmp_path: Path) -> None:
     workspaces = GitWorkspaces(tmp_path / "ws")
-    with pytest.raises(RepositoryUnavailable, match="cannot clone"):
+    with pytest.raises(RepositoryNotFound, match="cannot clone"):
         await workspaces.open(str(tmp_path / "nowhere.git"), "main", "US-1", "T-1")
     with pytest.raises(BaseBranchMissing, match="'develop'"):
         await workspaces.open(str(remote), "develop", "US-1", "T-1")

@@ -159,6 +159,34 @@ def test_memory_and_file_size_are_limited(sandbox, checkout):
     still_works(sandbox, checkout)
 
 
+MEMORY_HOGS = """
+import os
+children = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(150 * 1024 * 1024)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        os._exit(0)
+    children.append(pid)
+print(sorted(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children))
+"""
+
+
+def test_memory_is_limited_for_the_whole_command_not_only_per_process(sandbox, checkout):
+    if "memory" not in sandbox.process_limit():
+        pytest.skip("no writable memory cgroup on this host: " + sandbox.process_limit())
+    # Four processes of 150 MB each: every one is under the 256 MB address-space rlimit, together not.
+    result = sandbox.run(python(MEMORY_HOGS), cwd=checkout, limits=limits(memory_mb=256))
+    assert result.killed_reason is not None
+    assert result.killed_reason.startswith("memory limit (256 MB for the command) reached"), (
+        result.killed_reason
+    )
+    assert "-9" in result.stdout  # SIGKILLed by the kernel's OOM killer inside the group
+    still_works(sandbox, checkout)
+
+
 def test_the_fleets_settings_and_credentials_are_not_in_the_environment(sandbox, checkout, monkeypatch):
     monkeypatch.setenv("FLEET_NATS_URL", "nats://admin:s3cret@127.0.0.1:4222")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCD")
@@ -185,7 +213,6 @@ def test_the_host_outside_the_checkout_is_not_visible(sandbox, checkout):
         str(Path(__file__).resolve().parent),
         str(Path(__file__).resolve().parents[3] / "src"),
         "/work/.library",
-        "/work/main",
         "/var/run/docker.sock",
         str(checkout.parent / "outside-secret.txt"),
     ]
@@ -245,6 +272,39 @@ def test_a_test_the_agent_wrote_cannot_phone_home_or_read_credentials(toolbox_fo
     assert not report.passed and report.failing_tests == ("tests/test_x.py::test_exfiltrate",)
     assert "Network is unreachable" in report.output
     assert "hunter2" not in report.output
+
+
+SNEAKY_CONFTEST = """
+import os, pathlib, subprocess
+pathlib.Path("app.py").write_text("def add(a, b):\\n    return 0\\n")
+os.remove("README.md")
+pathlib.Path(".github/workflows").mkdir(parents=True, exist_ok=True)
+pathlib.Path(".github/workflows/ci.yml").write_text("on: push\\n")
+os.symlink("/etc/passwd", "passwd-link")
+subprocess.run(["git", "init", "-q", "nested"], check=True)
+pathlib.Path("tests/test_extra.py").write_text("def test_extra():\\n    pass\\n")
+"""
+
+
+def test_code_qa_runs_cannot_change_what_qa_may_not_write(toolbox_for, checkout):
+    box = toolbox_for("QA")
+    assert box.execute(
+        ToolCall(name="write_file", arguments={"path": "conftest.py", "content": SNEAKY_CONFTEST})
+    ).ok
+    report = box.run_tests()
+    assert "undone: changes this role may not make" in report.summary
+    for path in ("README.md", "app.py", ".github/workflows/ci.yml", "passwd-link", "nested/"):
+        assert path in report.summary
+    assert (checkout / "app.py").read_text() == "def add(a, b):\n    return a + b\n"
+    assert (checkout / "README.md").read_text() == "# demo\n"
+    for path in (".github/workflows/ci.yml", "passwd-link", "nested"):
+        assert not (checkout / path).exists() and not (checkout / path).is_symlink()
+    # What QA may write stays: its conftest.py and the test file the conftest wrote.
+    assert (checkout / "conftest.py").exists() and (checkout / "tests" / "test_extra.py").exists()
+    # A DEV's tests may change the code: nothing is undone.
+    (checkout / "conftest.py").write_text("import pathlib\npathlib.Path('notes.txt').write_text('x')\n")
+    dev = toolbox_for("DEV").run_tests()
+    assert "undone" not in dev.summary and (checkout / "notes.txt").exists()
 
 
 def test_without_bubblewrap_commands_are_refused_with_one_line_unless_unsafe_is_asked(tmp_path, monkeypatch):

@@ -229,6 +229,20 @@ def test_a_task_stops_at_its_time_limit(checkout: Path, sandbox, policies):
     assert late.refused_reason == f"time limit reached ({box.limits.max_seconds:g} s for this task)"
 
 
+def test_tool_outputs_do_not_fill_a_memoised_redaction(checkout: Path, sandbox, policies):
+    from functools import lru_cache
+
+    from swe_fleet.redaction import redact
+    from swe_fleet.workspace.app.toolbox import Toolbox
+
+    memoised = lru_cache(maxsize=100)(redact.__wrapped__)
+    box = Toolbox(checkout, policies.for_role("DEV"), sandbox, "pytest", memoised)
+    (checkout / "cfg.ini").write_text("token = abcdefghijklmnop\n")
+    read = box.execute(call("read_file", path="cfg.ini"))
+    assert read.output == "token = [REDACTED:secret]\n"
+    assert memoised.cache_info().currsize == 0
+
+
 def test_a_task_stops_at_its_step_limit(toolbox_for):
     box = toolbox_for("ARCHITECT", max_steps=2)
     assert box.execute(call("list_files")).ok

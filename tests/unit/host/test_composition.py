@@ -29,7 +29,7 @@ def test_an_unknown_name_is_refused_listing_the_known_ones() -> None:
 
 def test_fleet_up_runs_the_llm_dependent_services_only_with_an_llm() -> None:
     endpoints = Endpoints.from_settings(FleetSettings(llm_url=None))
-    assert services_for_up(endpoints) == ["planning", "context", "sentinel"]
+    assert services_for_up(endpoints) == ["planning", "context", "sentinel", "board"]
     endpoints.llm_url = "http://127.0.0.1:1"
     assert services_for_up(endpoints) == list(SERVICES)
 

@@ -28,13 +28,12 @@ TASK = TaskSpec(
     task_id="plan-1-T1", key="T1", title="Implement part 1 of the plan", role=Role.DEV, estimate_hours=3
 )
 T0 = 1_000.0
+DEV_COUNCIL = load_councils().for_role(Role.DEV)  # the packaged file, parsed once for every example
 
 
 def begin(agents: int = 3, rounds: int = 1, judges: int = 2) -> DeliberationState:
-    council = (
-        load_councils()
-        .for_role(Role.DEV)
-        .model_copy(update={"agents": agents, "rounds": rounds, "judges_per_proposal": judges})
+    council = DEV_COUNCIL.model_copy(
+        update={"agents": agents, "rounds": rounds, "judges_per_proposal": judges}
     )
     step = machine.start(
         deliberation_id="dlb-plan-1-T1",

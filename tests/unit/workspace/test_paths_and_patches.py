@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from swe_fleet.workspace.domain.changes import parse_porcelain_z
 from swe_fleet.workspace.domain.patches import PatchError, paths_from_numstat, touched_paths
 from swe_fleet.workspace.domain.paths import PathRefused, confine, relative
 from swe_fleet.workspace.domain.pytest_output import parse_test_output
@@ -115,6 +116,18 @@ def test_a_patch_without_files_or_making_a_symlink_is_refused():
     symlink = "diff --git a/l b/l\nnew file mode 120000\n--- /dev/null\n+++ b/l\n@@ -0,0 +1 @@\n+/etc\n"
     with pytest.raises(PatchError, match="symlink"):
         touched_paths(symlink)
+
+
+def test_porcelain_output_names_changed_and_untracked_paths():
+    output = " M app.py\x00?? .github/workflows/ci.yml\x00R  new.py\x00old.py\x00 D gone.py\x00?? nested/\x00"
+    assert [(c.code, c.path, c.untracked) for c in parse_porcelain_z(output)] == [
+        (" M", "app.py", False),
+        ("??", ".github/workflows/ci.yml", True),
+        ("R ", "new.py", False),
+        (" D", "gone.py", False),
+        ("??", "nested/", True),
+    ]
+    assert parse_porcelain_z("") == []
 
 
 def test_failing_tests_and_the_tally_are_read_from_pytest_and_unittest_output():

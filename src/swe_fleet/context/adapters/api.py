@@ -2,6 +2,7 @@
 
 GET  /v1/context/stories/{story_id}?role=&phase=&task_id=&token_budget=&as_of=&history=   a context pack
 GET  /v1/context/decisions/{decision_id}/why                             a decision's rationale chain
+GET  /v1/context/stories/{story_id}/usage                                where the story's tokens went
 POST /v1/context/rehydrate {story_id, roles, phase?, token_budget}       one pack per role
 POST /v1/graph/query {cypher, params}                                    read-only Cypher
 GET  /v1/graph/stories/{story_id}                                        a story's summary
@@ -139,6 +140,15 @@ def _context_routes(service: ContextService, reader: StoryGraphReader) -> APIRou
     )
     async def decision_why(decision_id: str) -> Any:
         return redact_value((await reader.why(decision_id)).as_dict())
+
+    @router.get(
+        "/context/stories/{story_id}/usage",
+        tags=["context"],
+        summary="Where a story's tokens went: prompt/completion tokens and LLM time per task, council, role",
+        responses={404: {"description": "no such story in the graph"}},
+    )
+    async def story_usage(story_id: str) -> Any:
+        return (await reader.usage(story_id)).as_dict()
 
     @router.post(
         "/context/rehydrate",

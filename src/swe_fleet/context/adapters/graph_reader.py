@@ -16,6 +16,7 @@ from swe_fleet.context.domain.model import (
     DecisionFacts,
     DeliberationFacts,
     DispatchFacts,
+    ExecutionFacts,
     PlanEventFacts,
     PlanFacts,
     StoryFacts,
@@ -24,6 +25,7 @@ from swe_fleet.context.domain.model import (
     TaskFacts,
     TransitionFacts,
 )
+from swe_fleet.context.domain.usage import CallUsage, StoryUsage, roll_up
 from swe_fleet.graph.port import GraphStore
 
 STORY = """
@@ -61,8 +63,11 @@ RETURN t.from_state AS from_state, t.to_state AS to_state, t.transitioned_by AS 
 
 TASKS = """
 MATCH (s:Story {id: $story_id})-[:HAS_TASK]->(t:Task)
+OPTIONAL MATCH (t)-[:HAS_RESULT]->(r:TaskResult)
 RETURN t.id AS id, t.title AS title, t.description AS description, t.role AS role,
-       t.estimate_hours AS estimate_hours, t.status AS status
+       t.estimate_hours AS estimate_hours, t.status AS status,
+       r.outcome AS executed, r.summary AS execution_summary, r.reason AS execution_reason,
+       r.branch AS execution_branch, r.files AS execution_files, r.tests_after_ok AS execution_tests_ok
 """
 
 DEPENDENCIES = """
@@ -104,6 +109,20 @@ RETURN d.id AS id, d.task_id AS task_id, d.role AS role, d.rounds AS rounds, d.a
        d.winner_agent_id AS winner_agent_id, d.failures AS failures, d.completed_at AS completed_at,
        p.id AS proposal_id, p.agent_id AS agent_id, p.summary AS summary, p.content AS content,
        p.total_score AS total_score, p.selected AS selected
+"""
+
+LLM_CALLS = """
+MATCH (c:LlmCall)
+WHERE c.story_id = $story_id
+RETURN c.id AS id, c.kind AS kind, c.role AS role, c.task_id AS task_id, c.deliberation_id AS deliberation_id,
+       c.agent_id AS agent_id, c.outcome AS outcome, c.prompt_tokens AS prompt_tokens,
+       c.completion_tokens AS completion_tokens, c.latency_ms AS llm_ms, c.calls AS calls, c.at AS at
+"""
+
+WORKSPACE_RUNS = """
+MATCH (s:Story {id: $story_id})-[:HAS_TASK]->(t:Task)-[:HAS_RESULT]->(r:TaskResult)
+RETURN r.id AS id, t.role AS role, t.id AS task_id, r.outcome AS outcome, r.prompt_tokens AS prompt_tokens,
+       r.completion_tokens AS completion_tokens, r.steps AS steps, r.at AS at
 """
 
 DISPATCHES = """
@@ -158,6 +177,20 @@ def task_facts(row: dict[str, Any], depends_on: list[str]) -> TaskFacts:
         estimate_hours=row.get("estimate_hours"),
         status=row.get("status"),
         depends_on=tuple(sorted(depends_on)),
+        execution=execution_facts(row),
+    )
+
+
+def execution_facts(row: dict[str, Any]) -> ExecutionFacts | None:
+    if not row.get("executed"):
+        return None
+    return ExecutionFacts(
+        outcome=row["executed"],
+        summary=row.get("execution_summary"),
+        reason=row.get("execution_reason"),
+        branch=row.get("execution_branch"),
+        files=_tuple(row.get("execution_files")),
+        tests_ok=row.get("execution_tests_ok"),
     )
 
 
@@ -280,6 +313,49 @@ class StoryGraphReader:
         if not results[0]:
             raise StoryNotFound(f"story {story_id!r} is not in the context graph")
         return story_graph(results, with_scores=bool(task_id))
+
+    async def usage(self, story_id: str) -> StoryUsage:
+        """Where the story's tokens went: its agents' answers and its workspace runs, rolled up."""
+        params = {"story_id": story_id}
+        story, calls, runs = await self._store.read_many(
+            [(STORY, params), (LLM_CALLS, params), (WORKSPACE_RUNS, params)]
+        )
+        if not story:
+            raise StoryNotFound(f"story {story_id!r} is not in the context graph")
+        records = [
+            CallUsage(
+                id=row["id"],
+                kind=row.get("kind") or "?",
+                role=row.get("role"),
+                task_id=row.get("task_id"),
+                deliberation_id=row.get("deliberation_id"),
+                agent_id=row.get("agent_id"),
+                outcome=row.get("outcome"),
+                prompt_tokens=int(row.get("prompt_tokens") or 0),
+                completion_tokens=int(row.get("completion_tokens") or 0),
+                llm_ms=float(row.get("llm_ms") or 0.0),
+                calls=int(row.get("calls") or 0),
+                at=row.get("at"),
+            )
+            for row in calls
+        ]
+        records += [
+            CallUsage(
+                id=row["id"],
+                kind="workspace",
+                role=row.get("role"),
+                task_id=row.get("task_id"),
+                deliberation_id=None,
+                agent_id=None,
+                outcome=row.get("outcome"),
+                prompt_tokens=int(row.get("prompt_tokens") or 0),
+                completion_tokens=int(row.get("completion_tokens") or 0),
+                calls=int(row.get("steps") or 0),
+                at=row.get("at"),
+            )
+            for row in runs
+        ]
+        return roll_up(story_id, sorted(records, key=lambda record: record.id))
 
     async def why(self, decision_id: str) -> DecisionWhy:
         """The rationale chain of one decision; raises DecisionNotFound."""

@@ -53,6 +53,18 @@ class TransitionFacts:
 
 
 @dataclass(frozen=True)
+class ExecutionFacts:
+    """What a workspace did with the task: `outcome` completed (committed on `branch`) or failed."""
+
+    outcome: str
+    summary: str | None = None
+    reason: str | None = None
+    branch: str | None = None
+    files: tuple[str, ...] = ()
+    tests_ok: bool | None = None
+
+
+@dataclass(frozen=True)
 class TaskFacts:
     id: str
     title: str | None = None
@@ -61,6 +73,7 @@ class TaskFacts:
     estimate_hours: float | None = None
     status: str | None = None
     depends_on: tuple[str, ...] = ()
+    execution: ExecutionFacts | None = None
 
 
 @dataclass(frozen=True)

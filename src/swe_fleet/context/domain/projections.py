@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from swe_fleet.context.domain import usage_projections as usage
 from swe_fleet.context.domain import workspace_projections as workspace
 from swe_fleet.events import payloads as p
 from swe_fleet.events import subjects as s
@@ -588,6 +589,8 @@ HANDLERS: dict[str, Projection[Any]] = _table(
     _projection(s.WORKSPACE_TOOL_CALLED, p.WorkspaceToolCalled, workspace.tool_called),
     _projection(s.WORKSPACE_TASK_COMPLETED, p.WorkspaceTaskCompleted, workspace.task_completed),
     _projection(s.WORKSPACE_TASK_FAILED, p.WorkspaceTaskFailed, workspace.task_failed),
+    _projection(s.AGENT_RESPONSE_COMPLETED, p.AgentResponseCompleted, usage.answer_completed),
+    _projection(s.AGENT_RESPONSE_FAILED, p.AgentResponseFailed, usage.answer_failed),
 )
 
 PROJECTED_SUBJECTS: tuple[str, ...] = tuple(HANDLERS)

@@ -162,11 +162,27 @@ def _phase_history(graph: StoryGraph, request: ContextRequest, title: str) -> Se
 def _task_line(task: TaskFacts) -> str:
     tags = ", ".join(_text(tag) for tag in (task.role, task.status) if tag)
     deps = f" (depends on {', '.join(_text(d) for d in task.depends_on)})" if task.depends_on else ""
-    return f"- {_text(task.id)} [{tags}] {_text(task.title) or '(untitled)'}{deps}"
+    done = f"; {_execution(task)}" if task.execution else ""
+    return f"- {_text(task.id)} [{tags}] {_text(task.title) or '(untitled)'}{deps}{done}"
+
+
+def _execution(task: TaskFacts) -> str:
+    """What the workspace did with the task, in one line a later task's agent can use."""
+    run = task.execution
+    if run is None:
+        return ""
+    if run.outcome == "completed":
+        files = f" ({', '.join(_text(f) for f in run.files)})" if run.files else ""
+        tests = {True: ", tests pass", False: ", tests fail", None: ""}[run.tests_ok]
+        return f"carried out on {_text(run.branch)}{files}{tests}: {_text(run.summary)}"
+    return f"carrying it out failed: {_text(run.reason)}"
 
 
 def _result(graph: StoryGraph, task_id: str) -> str | None:
-    """A task's outcome: the selected proposal of its latest council (its summary, else its content)."""
+    """A task's outcome: what its workspace did, else the selected proposal of its latest council."""
+    task = next((t for t in graph.tasks if t.id == task_id), None)
+    if task is not None and task.execution is not None:
+        return _execution(task)
     done = _newest([d for d in graph.deliberations if d.task_id == task_id and d.winner_agent_id])
     return (done[0].winner_summary or done[0].winner_content) if done else None
 

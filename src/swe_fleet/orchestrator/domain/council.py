@@ -207,7 +207,6 @@ def resolve(document: CouncilsFile) -> Councils:
 def parse_councils(text: str, *, source: str = "councils.yaml") -> Councils:
     """Validate a councils document; raise CouncilConfigError naming the bad entry and its line."""
     try:
-        root_node = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise CouncilConfigError(f"{source}: not valid YAML: {error}") from None
@@ -218,7 +217,8 @@ def parse_councils(text: str, *, source: str = "councils.yaml") -> Councils:
     except ValidationError as error:
         first = error.errors()[0]
         location = [str(part) for part in first["loc"]]
-        line = _line_of(root_node, location)
+        # The node tree (for the line number) only when there is an error to place: it doubles the parse.
+        line = _line_of(yaml.compose(text), location)
         where = ".".join(location) or "<root>"
         at_line = f" (line {line})" if line else ""
         more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""

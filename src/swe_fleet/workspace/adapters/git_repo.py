@@ -24,6 +24,7 @@ from pathlib import Path
 
 from swe_fleet.errors import TransientError
 from swe_fleet.events.payloads import CommitRecord, DiffStats
+from swe_fleet.workspace.app.execution_ports import TaskUnworkable
 
 TRAILER = "Fleet-Task"
 AUTHOR_NAME = "SWE Fleet"
@@ -44,15 +45,31 @@ class GitError(Exception):
 
 
 class RepositoryUnavailable(GitError, TransientError):
-    """The repository cannot be reached now (clone or fetch failed): retrying later may work."""
+    """The repository cannot be reached now (a network error): retrying later may work."""
 
 
-class BaseBranchMissing(GitError):
+class RepositoryNotFound(GitError, TaskUnworkable):
+    """The repository does not exist or refuses us (no such path, not a repository, no access)."""
+
+
+class BaseBranchMissing(GitError, TaskUnworkable):
     """The project's base branch does not exist in its repository: retrying will not help."""
 
 
-class PushRejected(GitError, TransientError):
+class PushRejected(GitError, TaskUnworkable):
     """The branch moved and the task's commit could not be replayed on it without a conflict."""
+
+
+# What git says when retrying cannot help: the repository is not there, or not ours to read.
+_PERMANENT_CLONE_ERRORS = (
+    "does not exist",
+    "not a git repository",
+    "not found",
+    "authentication failed",
+    "permission denied",
+    "could not read username",
+    "repository not found",
+)
 
 
 def story_branch(story_id: str) -> str:
@@ -249,6 +266,8 @@ class GitWorkspaces:
         try:
             await git("clone", "--quiet", "--no-checkout", "--no-tags", "--", repo, str(path))
         except GitError as error:
+            if any(words in str(error).lower() for words in _PERMANENT_CLONE_ERRORS):
+                raise RepositoryNotFound(f"cannot clone {repo}: {error}") from None
             raise RepositoryUnavailable(f"cannot clone {repo}: {error}") from None
         remote_branch = await git(
             "rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}", cwd=path, check=False

@@ -5,8 +5,8 @@
 `.git` read-only, a private /tmp (tmpfs) as HOME; no network (`--unshare-net`: only a loopback of its
 own), its own PID, IPC and UTS namespaces (it sees and signals no host process); no capabilities and
 no-new-privileges; `--die-with-parent` and `--new-session` (no terminal injection). Limits: rlimits via
-`prlimit` (CPU seconds, address space, file size, open files, no core) and, where the host offers a
-pids cgroup, a hard cap on processes (RLIMIT_NPROC is not enforced for root); a wall clock that kills
+`prlimit` (CPU seconds, address space, file size, open files, no core) and, where the host lets us
+write cgroups, a cap on processes and on memory for the whole command (cgroups.py); a wall clock that kills
 the whole process group; output read in chunks and capped (head and tail kept). The environment is
 built from nothing: PATH, HOME, LANG, TMPDIR and a few Python switches; never FLEET_* or credentials.
 
@@ -17,6 +17,7 @@ output cap without namespaces: for hosts without bubblewrap, by explicit choice 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import selectors
@@ -27,12 +28,12 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 from swe_fleet.errors import ConfigurationError
+from swe_fleet.workspace.adapters.cgroups import Cgroups
 from swe_fleet.workspace.app.ports import CommandResult, Sandbox, SandboxUnavailable
 from swe_fleet.workspace.domain.policy import Limits
 
@@ -135,61 +136,6 @@ def _killed_reason(exit_code: int | None, limits: Limits) -> str | None:
     elif sig is signal.SIGXFSZ:
         reason += f" ({limits.max_file_mb} MB)"
     return reason
-
-
-class _PidsCgroup:
-    """A pids cgroup per command (v1 `pids` hierarchy or v2 with the pids controller), when writable."""
-
-    V1 = Path("/sys/fs/cgroup/pids")
-    V2 = Path("/sys/fs/cgroup")
-
-    def __init__(self) -> None:
-        self.base = self._find()
-
-    def _find(self) -> Path | None:
-        if (self.V1 / "cgroup.procs").exists() and os.access(self.V1, os.W_OK):
-            return self.V1
-        controllers = self.V2 / "cgroup.controllers"
-        if controllers.exists() and "pids" in controllers.read_text().split() and os.access(self.V2, os.W_OK):
-            with contextlib.suppress(OSError):
-                subtree = self.V2 / "cgroup.subtree_control"
-                if "pids" not in subtree.read_text().split():
-                    subtree.write_text("+pids")
-                return self.V2
-        return None
-
-    def describe(self) -> str:
-        if self.base is None:
-            return "RLIMIT_NPROC only (no writable pids cgroup; not enforced for root)"
-        return f"pids cgroup under {self.base}"
-
-    def create(self, max_processes: int) -> Path | None:
-        if self.base is None:
-            return None
-        group = self.base / f"swe-fleet-{uuid.uuid4().hex[:12]}"
-        try:
-            group.mkdir()
-            (group / "pids.max").write_text(str(max_processes))
-        except OSError:
-            self.remove(group)
-            return None
-        return group
-
-    def remove(self, group: Path | None) -> None:
-        if group is None:
-            return
-        # The namespace's processes are gone once bubblewrap has exited, but the kernel may take a
-        # millisecond or so to let go of the group: retry with a short, growing pause (about 2 s at most).
-        pause = 0.0005
-        for _ in range(40):
-            try:
-                group.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(pause)
-                pause = min(pause * 2, 0.1)
 
 
 def _prlimit_argv(limits: Limits) -> list[str]:
@@ -317,12 +263,12 @@ class BubblewrapSandbox:
         self.bwrap = bwrap or shutil.which("bwrap")
         self.prlimit = shutil.which("prlimit")
         self.python_dirs = list(python_dirs) if python_dirs is not None else _python_dirs()
-        self._cgroup = _PidsCgroup()
+        self._cgroups = Cgroups()
         self._unavailable: str | None = None
         self._probed = False
 
     def process_limit(self) -> str:
-        return self._cgroup.describe()
+        return self._cgroups.describe()
 
     def available(self) -> str | None:
         if not self._probed:
@@ -410,14 +356,18 @@ class BubblewrapSandbox:
         if reason is not None:
             raise SandboxUnavailable(reason)
         command = [str(self.prlimit), *_prlimit_argv(limits)[1:], *self.bwrap_argv(cwd, limits), *_argv(argv)]
-        group = self._cgroup.create(limits.max_processes)
-        if group is not None:
-            # Joins the cgroup before bubblewrap starts, so no process escapes the cap.
-            command = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(group), *command]
+        groups = self._cgroups.create(limits)
+        # The shell joins the groups before bubblewrap starts, so no process escapes the caps.
+        command = [*groups.join_prefix(), *command]
         try:
-            return _run_capped(command, cwd=cwd, env=self._env(env), limits=limits, stdin=stdin)
+            result = _run_capped(command, cwd=cwd, env=self._env(env), limits=limits, stdin=stdin)
+            killed = groups.oom_kills()
+            if killed:
+                reason = f"memory limit ({limits.memory_mb} MB for the command) reached: {killed} killed"
+                result = dataclasses.replace(result, killed_reason=reason)
+            return result
         finally:
-            self._cgroup.remove(group)
+            self._cgroups.remove(groups)
 
     def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
         return minimal_env([str(path / "bin") for path in self.python_dirs], env)

@@ -96,7 +96,8 @@ class Checkout(Protocol):
 
 class Workspaces(Protocol):
     async def open(self, repo: str, base_branch: str, story_id: str, task_id: str) -> Checkout:
-        """Raises TransientError when the repository cannot be reached, another error when it is unusable."""
+        """Raises TransientError when the repository cannot be reached now, TaskUnworkable when it is
+        unusable (not found, no base branch); `Checkout.push` raises TaskUnworkable on a conflict."""
         ...
 
 

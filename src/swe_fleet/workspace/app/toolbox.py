@@ -13,6 +13,7 @@ import ast
 import logging
 import os
 import shlex
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import regex
 
 from swe_fleet.workspace.app.ports import Sandbox, SandboxUnavailable
+from swe_fleet.workspace.domain.changes import parse_porcelain_z
 from swe_fleet.workspace.domain.patches import PatchError, paths_from_numstat, touched_paths
 from swe_fleet.workspace.domain.paths import PathRefused, confine, relative
 from swe_fleet.workspace.domain.policy import (
@@ -113,7 +115,9 @@ class Toolbox:
         self.policy = policy
         self.sandbox = sandbox
         self.test_command = test_command
-        self.redact = redact
+        # A memoised redaction (functools.lru_cache) would keep every distinct output, and tool outputs
+        # are large and seldom repeat: the unmemoised function is used when there is one.
+        self.redact: Callable[[str], str] = getattr(redact, "__wrapped__", redact)
         self.steps_taken = 0
         self._clock = clock
         self._started: float | None = None
@@ -183,6 +187,10 @@ class Toolbox:
         try:
             argv = split_command(self.test_command)
             result = self.sandbox.run(argv, cwd=self.root, limits=self.limits)
+            try:
+                undone = self._undo_forbidden_changes()
+            except _Failed as failure:
+                undone = f"; {failure}"
         except (CommandRefused, SandboxUnavailable) as error:
             return TestReport(passed=False, exit_code=None, summary=f"tests not run: {error}")
         failing, tally = parse_test_output(result.output)
@@ -196,6 +204,7 @@ class Toolbox:
         else:
             reason = f" ({result.killed_reason})" if result.killed_reason else ""
             summary = f"tests failed (exit {result.exit_code}){reason}: {tally or 'see output'}"
+        summary += undone
         return TestReport(
             passed=result.ok,
             exit_code=result.exit_code,
@@ -433,6 +442,7 @@ class Toolbox:
             summary = f"`{shlex.join(argv)}` stopped: {result.killed_reason}"
         else:
             summary = f"`{shlex.join(argv)}` exited {result.exit_code} in {result.duration_s:.1f} s"
+        summary += self._undo_forbidden_changes()
         return Observation(
             tool=ToolName.RUN_COMMAND,
             ok=result.ok,
@@ -440,6 +450,53 @@ class Toolbox:
             output=result.output,
             truncated=result.truncated,
         )
+
+    def _undo_forbidden_changes(self) -> str:
+        """Undoes what the last command changed outside the role's write paths (git tracks the checkout);
+        returns the sentence saying so, or "" when there was nothing to undo."""
+        if not (self.root / ".git").is_dir():
+            return ""
+        # A wide output limit: a command may leave thousands of files, and every one must be seen.
+        wide = self.limits.model_copy(update={"max_output_bytes": 4 * 1024 * 1024})
+        status = self.sandbox.run(
+            ["git", "status", "--porcelain", "-z", "--untracked-files=all"], cwd=self.root, limits=wide
+        )
+        if not status.ok or status.truncated:
+            raise _Failed(f"cannot check what the command changed: {status.output.strip()[:500]}")
+        forbidden = [
+            change for change in parse_porcelain_z(status.stdout) if not self.policy.may_write(change.path)
+        ]
+        if not forbidden:
+            return ""
+        tracked = [change.path for change in forbidden if not change.untracked]
+        if tracked:
+            # The checkout's .git is read-only in the sandbox: a private index in its /tmp does the restore.
+            restore = self.sandbox.run(
+                ["sh", "-c", 'git read-tree HEAD && git checkout-index -f -- "$@"', "sh", *tracked],
+                cwd=self.root,
+                limits=self.limits,
+                env={"GIT_INDEX_FILE": "/tmp/fleet-restore-index"},
+            )
+            if not restore.ok:
+                raise _Failed(
+                    f"cannot undo changes outside this role's paths: {restore.output.strip()[:500]}"
+                )
+        for change in forbidden:
+            if change.untracked:
+                self._remove_untracked(change.path)
+        shown = ", ".join(change.path for change in forbidden[:20]) + (" ..." if len(forbidden) > 20 else "")
+        return f"; undone: changes this role may not make ({shown})"
+
+    def _remove_untracked(self, path: str) -> None:
+        # The name itself is not resolved (it may be a symlink pointing anywhere): its directory is.
+        try:
+            target = confine(self.root, str(Path(path).parent)) / Path(path).name
+        except PathRefused:
+            return
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.is_dir():  # a nested repository git shows as one entry (`dir/`)
+            shutil.rmtree(target)
 
     def _finish(self, args: FinishArgs) -> Observation:
         return Observation(tool=ToolName.FINISH, ok=True, summary=args.summary)

@@ -1,0 +1,61 @@
+// The board's own script: CSRF header for htmx requests, and live activity over server-sent events.
+// Event text is always set with textContent: whatever a title or model output holds, it stays text.
+(function () {
+  "use strict";
+  const csrf = document.body.dataset.csrf || "";
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    if (csrf) { event.detail.headers["X-CSRF-Token"] = csrf; }
+  });
+
+  // A card's "Move…" link brings its move form into the card (one listener for every card).
+  document.addEventListener("click", function (event) {
+    const link = event.target.closest ? event.target.closest("a.move-open") : null;
+    if (!link || !window.htmx) { return; }
+    event.preventDefault();
+    const card = link.closest("li");
+    const form = link.getAttribute("href").split("#")[0] + "/move-form";
+    window.htmx.ajax("GET", form, { target: card, swap: "beforeend" }).then(function () {
+      link.remove();
+      const select = card.querySelector("select");
+      if (select) { select.focus(); }
+    });
+  });
+
+  function line(event) {
+    const item = document.createElement("li");
+    const when = document.createElement("time");
+    when.textContent = (event.occurred_at || "").replace("T", " ").replace("Z", "") + " ";
+    const subject = document.createElement("span");
+    subject.className = "subject";
+    subject.textContent = event.subject + " ";
+    const summary = document.createElement("span");
+    summary.textContent = event.summary || "";
+    item.append(when, subject, summary);
+    return item;
+  }
+
+  const feed = document.getElementById("feed");
+  if (!feed || !window.EventSource) { return; }
+  const story = feed.dataset.story || "";
+  const url = "/activity/stream" + (story ? "?story=" + encodeURIComponent(story) : "");
+  const source = new EventSource(url);
+  const progress = document.getElementById("council-progress");
+  let refreshTimer = null;
+
+  source.addEventListener("fleet", function (message) {
+    const event = JSON.parse(message.data);
+    feed.prepend(line(event));
+    while (feed.children.length > 200) { feed.lastElementChild.remove(); }
+    if (progress && event.progress) { progress.textContent = event.progress; }
+    if (event.refresh && window.htmx) {
+      // Several events often arrive together: refresh the councils once for the burst.
+      clearTimeout(refreshTimer);
+      refreshTimer = setTimeout(function () {
+        const councils = document.getElementById("councils");
+        if (councils) { window.htmx.trigger(councils, "fleet:refresh"); }
+      }, 150);
+    }
+    document.dispatchEvent(new CustomEvent("fleet:event", { detail: event }));
+  });
+  source.addEventListener("open", function () { feed.dataset.connected = "true"; });
+})();

@@ -1,0 +1,1 @@
+"""What the board needs from the rest of the fleet, as ports."""

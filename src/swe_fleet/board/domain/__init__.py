@@ -1,0 +1,1 @@
+"""What the board shows, as plain data: columns, identities, councils and graph pictures."""
