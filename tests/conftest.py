@@ -29,6 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks into the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Every real-LLM test on one xdist worker: one llama-server, and inference never competes with
     # itself for the two cores (effective with `--dist loadgroup`, as `make test` runs).

@@ -20,6 +20,7 @@ import pytest
 
 from fleet_testing.auth import token_for
 from swe_fleet.embedded.child import free_port
+from swe_fleet.events.streams import STREAMS
 from tests.support.fleet_up import embedded_env, spawn_fleet_up, stop, wait_ready
 
 pytestmark = pytest.mark.llm
@@ -68,7 +69,7 @@ def test_verify_is_all_green_on_a_running_fleet(running_fleet) -> None:
     failed = [row for row in report["rows"] if not row["ok"]]
     assert failed == [] and result.returncode == 0, failed
     metrics = {metric["name"]: metric for metric in report["metrics"]}
-    assert metrics["Streams created"]["value"] == "6/6"
+    assert metrics["Streams created"]["value"] == f"{len(STREAMS)}/{len(STREAMS)}"
     assert metrics["Consumers created"]["ok"] and metrics["Graph nodes (probe)"]["ok"]
     assert int(metrics["Events published (probe)"]["value"]) >= 8
     rows = rows_by_name(report)

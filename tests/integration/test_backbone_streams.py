@@ -8,10 +8,10 @@ from swe_fleet.backbone.provisioning import Change, ensure_streams, stream_confi
 from swe_fleet.events.streams import STREAMS, STREAMS_BY_NAME
 
 
-async def test_six_streams_with_file_storage_and_limits(nc) -> None:
+async def test_every_stream_is_created_with_file_storage_and_limits(nc) -> None:
     js = nc.jetstream()
     first = await ensure_streams(js)
-    assert [p.change for p in first] == [Change.CREATED] * 6
+    assert [p.change for p in first] == [Change.CREATED] * len(STREAMS)
     for spec in STREAMS:
         info = await js.stream_info(spec.name)
         assert info.config.storage == StorageType.FILE

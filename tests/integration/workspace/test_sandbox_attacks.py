@@ -240,7 +240,6 @@ def test_the_host_outside_the_checkout_is_not_visible(sandbox, checkout):
         str(Path(__file__).resolve().parent),
         str(Path(__file__).resolve().parents[3] / "src"),
         "/work/.library",
-        "/work/main",
         "/var/run/docker.sock",
         str(checkout.parent / "outside-secret.txt"),
     ]
