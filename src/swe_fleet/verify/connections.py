@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -77,13 +78,20 @@ async def _check_nats(report: VerifyReport, s: FleetSettings) -> NATS | None:
 async def check_nats_authorisation(report: VerifyReport, s: FleetSettings) -> None:
     """Anonymous connections must be refused: every service has its own identity (ADR 0801)."""
     tls_only = {k: v for k, v in client_options(s, ADMIN).items() if k == "tls"}
-    try:
-        anonymous = await connect(s.resolved_nats_url, "fleet-verify-anonymous", options=tls_only)
-    except NatsUnavailable as error:
-        refused = "authorization" in str(error).lower()
-        found, reason = ("refused", "") if refused else ("-", str(error))
-        report.add("connections", "nats authorisation", "anonymous refused", found, refused, reason)
-        return
+    for attempt in range(3):
+        try:
+            anonymous = await connect(s.resolved_nats_url, "fleet-verify-anonymous", options=tls_only)
+        except NatsUnavailable as error:
+            refused = "authorization" in str(error).lower()
+            # The server closes a refused client at once; a loaded one may reset the socket before
+            # the client reads the refusal. Ask again: only a refusal read back is evidence.
+            if not refused and "reset by peer" in str(error) and attempt < 2:
+                await asyncio.sleep(0.5)
+                continue
+            found, reason = ("refused", "") if refused else ("-", str(error))
+            report.add("connections", "nats authorisation", "anonymous refused", found, refused, reason)
+            return
+        break
     await anonymous.close()
     report.add(
         "connections",
