@@ -431,6 +431,9 @@ async def get_context_latency(ctx: BenchContext, nats_url: str, js, requests: in
         "FLEET_VALKEY_URL": valkey.url if valkey else "",
         "FLEET_LLM_URL": "",
         "FLEET_LOG_LEVEL": "WARNING",
+        # The latency loop sends hundreds of requests as one identity: no rate limit (ADR 0800's is 600/min).
+        "FLEET_API_RATE_PER_MINUTE": "10000000",
+        "FLEET_API_RATE_BURST": "1000000",
     }
     service = subprocess.Popen(  # noqa: ASYNC220 - started once, outside the timed part
         [sys.executable, "-m", "swe_fleet.cli", "serve", "context"],

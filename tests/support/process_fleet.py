@@ -27,7 +27,7 @@ from swe_fleet.security.nats_auth import ADMIN, client_options
 from swe_fleet.settings import FleetSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("planning", "context", "sentinel", "orchestrator", "agent-worker", "workspace")
+SERVICES = ("planning", "context", "sentinel", "orchestrator", "agent-worker", "workspace", "review")
 LLM = "llm"
 
 
