@@ -6,6 +6,8 @@ Each step is a screenshot under .artifacts/board/; every page is checked with ax
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
 import httpx
 from playwright.async_api import expect
@@ -28,7 +30,32 @@ async def api_move(fleet: BoardFleet, story_id: str, to_state: str) -> None:
         assert answer.status_code == 200, answer.text
 
 
-async def test_a_product_owner_runs_a_story_from_draft_to_accepted(browser, fleet: BoardFleet, shots: Shots):
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def shown(repo: Path, what: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "show", what], capture_output=True, text=True).stdout
+
+
+async def test_a_product_owner_runs_a_story_from_draft_to_accepted(
+    browser, fleet: BoardFleet, shots: Shots, tmp_path: Path
+):
+    # The project's repository: accepting the story merges its branch into main (the delivery API).
+    repo = tmp_path / "exports"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "po@example.invalid")
+    git(repo, "config", "user.name", "PO")
+    (repo / "README.md").write_text("exports\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "start")
+    async with httpx.AsyncClient(base_url=fleet.url, headers=fleet.bearer()) as http:
+        project = await http.post("/v1/projects", json={"name": "Exports", "repo": str(repo)})
+        assert project.status_code == 201, project.text
+        epic = await http.post("/v1/epics", json={"project_id": project.json()["id"], "title": "Reports"})
+        assert epic.status_code == 201, epic.text
+
     page = await new_page(browser, fleet)
     await sign_in(page, fleet.po_token)
     await expect(page.get_by_role("heading", name=re.compile("^Board"))).to_be_visible()
@@ -44,6 +71,7 @@ async def test_a_product_owner_runs_a_story_from_draft_to_accepted(browser, flee
     await page.get_by_label("Title").fill(HOSTILE)
     await page.get_by_label("Brief").fill("<b>bold?</b> no: text")
     await page.get_by_label("Acceptance criteria").fill("exports a CSV\nnames every column")
+    await page.locator("#f-epic_id").select_option(label="Reports")
     await page.get_by_role("button", name="Create story").click()
     await expect(page.locator("#story-title")).to_have_text(HOSTILE)
     assert await page.locator("#main img").count() == 0 and page.dialogs == []
@@ -117,11 +145,20 @@ async def test_a_product_owner_runs_a_story_from_draft_to_accepted(browser, flee
     await shots.take(page, "decision approved")
 
     # The work is done elsewhere (the lifecycle moves on); at READY_TO_REVIEW the PO accepts.
-    for state in ("READY_FOR_EXECUTION", "IN_PROGRESS", "CODE_REVIEW", "TESTING", "READY_TO_REVIEW"):
+    path = ["PLANNED", "READY_FOR_EXECUTION", "IN_PROGRESS", "CODE_REVIEW", "TESTING", "READY_TO_REVIEW"]
+    async with httpx.AsyncClient(base_url=fleet.url, headers=fleet.bearer()) as http:
+        now = (await http.get(f"/v1/stories/{story_id}")).json()["state"]  # delivery may have moved it
+    for state in path[path.index(now) + 1 :]:
         await api_move(fleet, story_id, state)
+    git(repo, "checkout", "-q", "-b", f"fleet/{story_id}")  # the work, as a workspace would have pushed it
+    (repo / "export.py").write_text("def export():\n    return 'csv'\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "export")
+    git(repo, "checkout", "-q", "main")
     await page.goto(f"/stories/{story_id}")
     await page.get_by_role("button", name="Accept story").click()
     await expect(page.locator("#story-state")).to_have_text("Accepted")
+    assert "csv" in shown(repo, "main:export.py"), "the story branch was merged into main"
     await expect(page.get_by_role("cell", name=PO_NAME).last).to_be_visible()
     await assert_accessible(page)
     await shots.take(page, "story accepted")

@@ -250,7 +250,7 @@ async def test_a_tasks_workspace_timeline_diff_and_tests_appear_on_the_story_pag
         ),
     )
     workspace = page.locator(f"#task-{task_id} .workspace")
-    await expect(workspace).to_contain_text("tests/test_app.py::test_total", timeout=30_000)
+    await expect(workspace).to_contain_text("tests/test_app.py::test_total", timeout=90_000)
     assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
     await expect(workspace.locator(".tests")).to_contain_text("before: fail")
     await expect(workspace.locator(".tests")).to_contain_text("after: pass")

@@ -74,5 +74,10 @@
     }
     document.dispatchEvent(new CustomEvent("fleet:event", { detail: event }));
   });
-  source.addEventListener("open", function () { feed.dataset.connected = "true"; });
+  source.addEventListener("open", function () {
+    feed.dataset.connected = "true";
+    // What happened between the page's render and this (re)connection is not replayed: read it once.
+    const councils = document.getElementById("councils");
+    if (councils && window.htmx) { window.htmx.trigger(councils, "fleet:refresh"); }
+  });
 })();
