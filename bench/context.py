@@ -47,6 +47,10 @@ from swe_fleet.events import subjects as s
 from swe_fleet.events.envelope import Envelope, decode_event, encode_event
 from swe_fleet.events.payloads import Payload
 from swe_fleet.graph.ladybug_store import LadybugGraphStore
+from swe_fleet.security.api_auth import ensure_local_tokens
+from swe_fleet.security.client_token import bearer_headers
+from swe_fleet.security.secret_files import read_secret
+from swe_fleet.settings import FleetSettings
 
 RAW_BATCH = PROJECTION_BATCH_SIZE
 
@@ -417,6 +421,8 @@ async def get_context_latency(ctx: BenchContext, nats_url: str, js, requests: in
     if find_cache_server() is not None:
         valkey = EmbeddedValkey(ctx.scratch / "valkey", port=free_port()).start()
     port = free_port()
+    # The API wants a bearer token (ADR 0800): the embedded fleet's own issuer, under the data dir.
+    token = read_secret(ensure_local_tokens(FleetSettings(data_dir=ctx.scratch / "context-service")))
     env = {
         **os.environ,
         "FLEET_NATS_URL": nats_url,
@@ -425,6 +431,9 @@ async def get_context_latency(ctx: BenchContext, nats_url: str, js, requests: in
         "FLEET_VALKEY_URL": valkey.url if valkey else "",
         "FLEET_LLM_URL": "",
         "FLEET_LOG_LEVEL": "WARNING",
+        # The latency loop sends hundreds of requests as one identity: no rate limit (ADR 0800's is 600/min).
+        "FLEET_API_RATE_PER_MINUTE": "10000000",
+        "FLEET_API_RATE_BURST": "1000000",
     }
     service = subprocess.Popen(  # noqa: ASYNC220 - started once, outside the timed part
         [sys.executable, "-m", "swe_fleet.cli", "serve", "context"],
@@ -438,7 +447,9 @@ async def get_context_latency(ctx: BenchContext, nats_url: str, js, requests: in
         line = await asyncio.to_thread(service.stdout.readline)
         if line.strip() != "ready":
             raise RuntimeError("the context service did not start")
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=30, headers=bearer_headers(token)
+        ) as client:
             path = "/v1/context/stories/US-BIG"
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:

@@ -33,6 +33,7 @@ ALL = [
     "rehydration",
     "context_scale",
     "board",
+    "humaneval",
 ]
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from typing import Any
 
@@ -83,6 +84,7 @@ async def _result(js: Any, task_id: str, within: float = 300.0) -> dict[str, Any
 
 
 async def _measure(ctx: BenchContext, latency: float, tasks: int) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     server = ctx.nats(f"workspace-task-{latency}")
     nc = await nats.connect(server.url)
     js = nc.jetstream()
@@ -140,11 +142,13 @@ async def _measure(ctx: BenchContext, latency: float, tasks: int) -> dict[str, A
         "overhead_p90_ms": round(percentile(overheads, 90), 1),
         "overhead_share": round(median(shares), 4),
         "end_to_end_ms": round(median([r[3] for r in rows]), 1),
+        # The machine is shared: its 1-minute load average before and after, to read the tests' time by.
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
     }
 
 
 async def run(ctx: BenchContext) -> dict[str, Any]:
-    tasks = 2 if ctx.quick else 8
+    tasks = 2 if ctx.quick else 5
     return {"runs": [await _measure(ctx, latency, tasks) for latency in LATENCIES]}
 
 
@@ -167,4 +171,7 @@ def render(results: dict[str, Any]) -> str:
             f"{r['tests_ms']:.0f} | {r['overhead_ms']:.0f} ({r['overhead_p90_ms']:.0f}) | "
             f"{100 * r['overhead_share']:.1f} % | {r['end_to_end_ms']:.0f} |"
         )
+    loads = [r["load_average"] for r in results["runs"] if "load_average" in r]
+    if loads:
+        lines += ["", f"1-minute load average on the shared machine during the runs: {loads}."]
     return "\n".join(lines)

@@ -38,6 +38,7 @@ SERVICES: dict[str, Registered] = {
     "orchestrator": Registered("swe_fleet.orchestrator.bootstrap", up_needs_llm=True),
     "agent-worker": Registered("swe_fleet.agents.bootstrap", up_needs_llm=True),
     "workspace": Registered("swe_fleet.workspace.bootstrap", up_needs_llm=True),
+    "review": Registered("swe_fleet.review.bootstrap", up_needs_llm=True),
     "board": Registered("swe_fleet.board.bootstrap"),
 }
 SERVICE_NAMES = tuple(SERVICES)

@@ -135,6 +135,14 @@ async def test_a_viewer_sees_everything_and_changes_nothing(browser, fleet: Boar
     await expect(page.get_by_role("heading", name=re.compile("^Board"))).to_be_visible()
     assert await page.locator("form[method=post]:not([action='/sign-out'])").count() == 0
     await shots.take(page, "viewer board without forms")
+    # The board says when stories changed since it was shown, without redrawing itself.
+    await expect(page.locator("#board-changed")).to_have_attribute("data-connected", "true")
+    async with httpx.AsyncClient(base_url=fleet.url, headers=fleet.bearer()) as http:
+        assert (await http.post("/v1/stories", json={"title": "Added meanwhile"})).status_code == 201
+    await expect(page.locator("#board-changed")).to_contain_text("1 change since this page was shown.")
+    await page.get_by_role("link", name="Show the board as it is now").click()
+    await expect(page.get_by_role("link", name="Added meanwhile", exact=True)).to_be_visible()
+    await expect(page.locator("#board-changed")).to_be_hidden()
     # A change sent anyway (with the viewer's own valid CSRF token) is refused, and one without it too.
     csrf = await page.locator("body").get_attribute("data-csrf")
     answer = await page.request.post("/stories", form={"csrf_token": csrf or "", "title": "sneaky"})

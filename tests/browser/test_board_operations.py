@@ -15,6 +15,7 @@ from playwright.async_api import expect
 
 from fleet_testing.board_fleet import PO_NAME, BoardFleet
 from swe_fleet.backbone.dead_letters import list_dead_letters
+from swe_fleet.events.streams import OPERATIONS_EVENTS
 from tests.browser.conftest import Shots, assert_accessible, new_page, sign_in
 
 
@@ -28,10 +29,10 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: fl
 
 async def operations_events(fleet: BoardFleet) -> list[dict]:
     js = fleet.nc.jetstream()
-    info = await js.stream_info("OPERATIONS_EVENTS")
+    info = await js.stream_info(OPERATIONS_EVENTS)
     events = []
     for seq in range(info.state.first_seq or 1, info.state.last_seq + 1):
-        message = await js.get_msg("OPERATIONS_EVENTS", seq)
+        message = await js.get_msg(OPERATIONS_EVENTS, seq)
         events.append({"subject": message.subject, **json.loads(message.data or b"{}")})
     return events
 

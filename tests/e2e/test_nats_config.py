@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from swe_fleet.backbone.connection import NatsUnavailable, connect
+from swe_fleet.composition import SERVICES
 from swe_fleet.embedded.child import free_port
 from swe_fleet.embedded.nats_server import find_nats_server
 from swe_fleet.security.nats_auth import client_options
@@ -37,7 +38,7 @@ async def test_the_written_config_runs_a_server_that_admits_only_its_identities(
     assert run.returncode == 0, run.stderr
     assert run.stdout == ""  # nothing secret on stdout
     creds = {path.stem: path for path in (out / "creds").glob("*.json")}
-    assert set(creds) == {"fleet-admin", "planning", "context", "orchestrator", "agent-worker", "sentinel"}
+    assert set(creds) == {"fleet-admin", *SERVICES}  # one identity per registered service
     for path in [out / "nats-server.conf", *creds.values()]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(creds["planning"].read_text())["password"] not in run.stderr

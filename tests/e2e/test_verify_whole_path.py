@@ -39,7 +39,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessFleet]:
 
 
 def verify(fleet: ProcessFleet, deadline: int = BROKEN_DEADLINE) -> tuple[int, dict[str, dict]]:
-    ready = [f"--ready-url={fleet.url(name)}" for name in ("orchestrator", "agent-worker", "sentinel")]
+    ready = [
+        f"--ready-url={fleet.url(name)}" for name in ("orchestrator", "agent-worker", "sentinel", "workspace")
+    ]
     result = subprocess.run(
         [sys.executable, "-m", "swe_fleet.cli", "verify", "--json", "--deadline", str(deadline), *ready],
         env={**os.environ, **fleet.env},

@@ -135,7 +135,7 @@ async def test_a_right_fix_is_committed_on_the_story_branch_and_its_suite_passes
     # Agents of later tasks see the result in their context.
     import httpx
 
-    async with httpx.AsyncClient(base_url=fleet.context_url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=fleet.context_url, timeout=10, headers=fleet.headers) as http:
         params = {"role": "DEV", "phase": "IN_PROGRESS", "token_budget": 3000}
         pack = (await http.get(f"/v1/context/stories/{story}", params=params)).json()
     assert f"carried out on {branch} (calc.py), tests pass" in pack["blocks"]["context"]

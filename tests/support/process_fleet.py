@@ -7,6 +7,7 @@ planning, context, sentinel, orchestrator and agent-worker processes, each with 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -26,7 +27,7 @@ from swe_fleet.security.nats_auth import ADMIN, client_options
 from swe_fleet.settings import FleetSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("planning", "context", "sentinel", "orchestrator", "agent-worker")
+SERVICES = ("planning", "context", "sentinel", "orchestrator", "agent-worker", "workspace", "review")
 LLM = "llm"
 
 
@@ -47,6 +48,7 @@ class ProcessFleet:
         ensure_local_tokens(settings)
         authorization = embedded_authorization(settings)
         nats = EmbeddedNats(workdir / "nats", port=free_port(), extra_config=authorization).start()
+        asyncio.run(_provision(nats.url, client_options(settings, ADMIN)))  # as an operator does, first
         cache = EmbeddedValkey(workdir / "cache", port=free_port()).start()
         fleet = cls(workdir, nats, cache, extra_env=extra_env)
         fleet.ports = {name: free_port() for name in (*SERVICES, LLM)}
@@ -131,3 +133,15 @@ class ProcessFleet:
                     process.wait(10)
         self.cache.stop()
         self.nats.stop()
+
+
+async def _provision(url: str, admin: dict[str, object]) -> None:
+    """`fleet streams ensure` as the admin: service identities may not create streams."""
+    from swe_fleet.backbone.connection import connect
+    from swe_fleet.backbone.provisioning import ensure_streams
+
+    nc = await connect(url, "provisioning", wait_seconds=10, options=admin)
+    try:
+        await ensure_streams(nc.jetstream())
+    finally:
+        await nc.close()

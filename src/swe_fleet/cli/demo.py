@@ -189,6 +189,7 @@ async def summarise(driver: DemoDriver, outcome: Outcome) -> None:
         list(totals),
         [list(totals.values())],
     )
+    out.print(f"On the board: {driver.api}/stories/{outcome.story_id}", highlight=False)
 
 
 def _tests(value: Any) -> str:

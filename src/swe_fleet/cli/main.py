@@ -10,6 +10,8 @@ import typer
 from swe_fleet import __version__
 from swe_fleet.cli import agents as agents_cli
 from swe_fleet.cli import backbone, demo, up, verify
+from swe_fleet.cli import delivery as delivery_cli
+from swe_fleet.cli import evaluation as evaluation_cli
 from swe_fleet.cli import graph as graph_cli
 from swe_fleet.cli import nats_auth as nats_auth_cli
 from swe_fleet.cli import orchestrator as orchestrator_cli
@@ -56,3 +58,5 @@ demo.register(app)
 tasks_cli.register(app)
 tokens_cli.register(app)
 nats_auth_cli.register(app)
+evaluation_cli.register(app)
+delivery_cli.register(app)

@@ -292,6 +292,7 @@ async def _serve_one(name: str, s: FleetSettings, *, http: bool) -> None:
     from swe_fleet.backbone.provisioning import ensure_streams
     from swe_fleet.backbone.supervision import on_termination
     from swe_fleet.composition import build_service, registered
+    from swe_fleet.errors import ConfigurationError
     from swe_fleet.host.runner import ServiceHost, check_http_port
     from swe_fleet.host.service import Endpoints
     from swe_fleet.security.api_auth import HttpAuth
@@ -301,9 +302,20 @@ async def _serve_one(name: str, s: FleetSettings, *, http: bool) -> None:
     faults.arm(s.faults)
     if http:
         check_http_port(s.host, s.http_port)  # before touching NATS
-    nc = await connect(s.resolved_nats_url, f"fleet-{name}", wait_seconds=30, options=client_options(s, name))
+    options = client_options(s, name)
+    nc = await connect(s.resolved_nats_url, f"fleet-{name}", wait_seconds=30, options=options)
     try:
-        await ensure_streams(nc.jetstream())
+        try:
+            await ensure_streams(nc.jetstream())
+        except Exception as error:
+            if "user" not in options:
+                raise
+            # A service identity may read stream metadata but never create a stream (ADR 0801).
+            raise ConfigurationError(
+                f"the streams cannot be checked or created as NATS user {options['user']} "
+                f"({error or 'timeout'}): run `fleet streams ensure` with the admin's credentials "
+                "(FLEET_NATS_CREDS=…/fleet-admin.json) first"
+            ) from None
         built = await build_service(name, s, nc, Endpoints.from_settings(s))
         stop, ready = asyncio.Event(), asyncio.Event()
         on_termination(stop.set)

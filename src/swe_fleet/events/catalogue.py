@@ -72,6 +72,11 @@ CATALOGUE: dict[str, SubjectSpec] = {
         ),
         SubjectSpec(s.DEAD_LETTER_REPLAYED, p.DeadLetterHandled, "A person replayed a dead letter"),
         SubjectSpec(s.DEAD_LETTER_DISCARDED, p.DeadLetterHandled, "A person discarded a dead letter"),
+        SubjectSpec(
+            s.WORKSPACE_REVIEW_COMPLETED,
+            p.WorkspaceReviewCompleted,
+            "A QA review approved a task's change or requested changes",
+        ),
     )
 }
 

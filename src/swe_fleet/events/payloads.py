@@ -498,3 +498,24 @@ class DeadLetterHandled(Payload):
     by: str = Field(min_length=1)
     note: str = ""
     replayed_as_seq: int | None = None
+
+
+class ReviewVerdict(StrEnum):
+    APPROVE = "approve"
+    REQUEST_CHANGES = "request_changes"
+
+
+class WorkspaceReviewCompleted(Payload):
+    """A QA review of one task's committed change: the diff and its tests against the task and the story."""
+
+    review_id: str = Id
+    task_id: str = Id
+    story_id: str = Id
+    reviewer: str = Field(min_length=1)  # the reviewing agent
+    verdict: ReviewVerdict
+    summary: str = Field(min_length=1)
+    findings: list[str] = Field(default_factory=list)
+    # The commit reviewed (the task's last commit on the story branch).
+    head: str | None = None
+    # Checks made without the model (tests after the change, a change present); a failed one decides.
+    checks: list[ObjectiveCheck] = Field(default_factory=list)

@@ -40,6 +40,8 @@ WORKSPACE_TASK_STARTED = "workspace.task.started"
 WORKSPACE_TOOL_CALLED = "workspace.tool.called"
 WORKSPACE_TASK_COMPLETED = "workspace.task.completed"
 WORKSPACE_TASK_FAILED = "workspace.task.failed"
+# The QA review of a committed change (issue 12): approve or request changes.
+WORKSPACE_REVIEW_COMPLETED = "workspace.review.completed"
 
 # Operations: what a person did by hand to the backbone (a dead letter replayed or discarded), and who.
 DEAD_LETTER_REPLAYED = "operations.dead_letter.replayed"

@@ -10,12 +10,16 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 from nats.aio.client import Client as NATS
 
+from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.provisioning import ensure_streams
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
 from swe_fleet.planning.adapters.database import Database, StoreUnavailable
+from swe_fleet.planning.adapters.delivery_consumers import delivery_consumers
+from swe_fleet.planning.adapters.delivery_http import build_delivery_router
 from swe_fleet.planning.adapters.http_api import ERROR_STATUSES, build_router
 from swe_fleet.planning.adapters.outbox import OutboxRelay, OutboxStore
+from swe_fleet.planning.adapters.story_branch_merge import GitStoryBranches
 from swe_fleet.planning.adapters.unit_of_work import unit_of_work_factory
 from swe_fleet.planning.app.planning_app import PlanningApp
 from swe_fleet.planning.app.use_cases import PRODUCER
@@ -79,9 +83,12 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
     async def close_database() -> None:
         await asyncio.to_thread(database.dispose)
 
+    # The lifecycle driven by results: execution's events move stories on (planning.app.delivery).
+    consumers = delivery_consumers(nc, parts.app, DeadLetterWriter(EventPublisher(nc.jetstream(), PRODUCER)))
     return Service(
         name="planning",
-        routers=[parts.router],
+        consumers=consumers,
+        routers=[parts.router, build_delivery_router(parts.app, GitStoryBranches())],
         loops=[relay.run],
         checks={"database": database_check, "outbox": outbox_check},
         closers=[close_database],

@@ -33,6 +33,7 @@ SERVICE_PUBLISHES: dict[str, tuple[str, ...]] = {
     "agent-worker": ("agent.response.>",),
     "sentinel": (),
     "workspace": ("workspace.>",),
+    "review": ("workspace.review.>",),
     "board": (),
 }
 # What a service watches as it happens (plain subscriptions, no durable, nothing acknowledged): the

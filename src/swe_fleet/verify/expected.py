@@ -11,6 +11,8 @@ def expected_consumers() -> list[tuple[str, ConsumerSpec]]:
     from swe_fleet.backbone.sentinel import sentinel_specs
     from swe_fleet.context.consumers import consumer_specs
     from swe_fleet.orchestrator.bootstrap import CONSUMERS
+    from swe_fleet.planning.adapters.delivery_consumers import CONSUMERS as PLANNING_CONSUMERS
+    from swe_fleet.review.bootstrap import TASK_COMPLETED as REVIEW_CONSUMER
     from swe_fleet.workspace.app.executor import dispatch_consumer_spec
 
     return (
@@ -19,4 +21,6 @@ def expected_consumers() -> list[tuple[str, ConsumerSpec]]:
         + [("agent-worker", command_consumer_spec())]
         + [("sentinel", spec) for spec in sentinel_specs()]
         + [("workspace", dispatch_consumer_spec())]
+        + [("planning", spec) for spec in PLANNING_CONSUMERS]
+        + [("review", REVIEW_CONSUMER)]
     )

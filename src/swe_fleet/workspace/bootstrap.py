@@ -88,7 +88,7 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
     async def sandbox_check() -> CheckResult:
         if unavailable is not None:
             return CheckResult(Health.DEGRADED, unavailable)
-        return CheckResult(Health.OK, f"commands run in {type(sandbox).__name__}")
+        return CheckResult(Health.OK, sandbox.describe())
 
     return Service(
         name=SERVICE_NAME,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from swe_fleet.errors import ConfigurationError
+from swe_fleet.workspace.adapters import seccomp
 from swe_fleet.workspace.adapters.sandbox import (
     BubblewrapSandbox,
     UnavailableSandbox,
@@ -187,6 +188,32 @@ def test_memory_is_limited_for_the_whole_command_not_only_per_process(sandbox, c
     still_works(sandbox, checkout)
 
 
+FILL_DISK = """
+import time
+for n in range(400):
+    with open(f"fill-{n}.bin", "wb") as f:
+        f.write(b"x" * 1024 * 1024)
+    time.sleep(0.02)
+print("wrote 400 MB")
+"""
+
+
+def test_file_after_file_cannot_fill_the_disk(checkout):
+    # Each file is under the file-size limit; the guard watches the free space of the checkout's disk.
+    # The floor is set just under what is free now, so the test writes tens of MB, not a disk's worth.
+    stats = os.statvfs(checkout)
+    floor_mb = (stats.f_bavail * stats.f_frsize) // (1024 * 1024) - 40
+    guarded = BubblewrapSandbox(min_free_disk_mb=floor_mb)
+    result = guarded.run(python(FILL_DISK), cwd=checkout, limits=limits(max_file_mb=2, wall_timeout_s=120))
+    assert not result.ok and not result.timed_out
+    assert result.killed_reason == (
+        f"disk nearly full (under {floor_mb} MB free where the checkout is): the process group was killed"
+    )
+    assert "wrote 400 MB" not in result.stdout
+    written = sum(path.stat().st_size for path in checkout.glob("fill-*.bin"))
+    assert written < 400 * 1024 * 1024
+
+
 def test_the_fleets_settings_and_credentials_are_not_in_the_environment(sandbox, checkout, monkeypatch):
     monkeypatch.setenv("FLEET_NATS_URL", "nats://admin:s3cret@127.0.0.1:4222")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCD")
@@ -213,7 +240,6 @@ def test_the_host_outside_the_checkout_is_not_visible(sandbox, checkout):
         str(Path(__file__).resolve().parent),
         str(Path(__file__).resolve().parents[3] / "src"),
         "/work/.library",
-        "/work/main",
         "/var/run/docker.sock",
         str(checkout.parent / "outside-secret.txt"),
     ]
@@ -246,6 +272,45 @@ def test_system_dirs_and_git_internals_are_read_only_and_capabilities_dropped(sa
     # Writing the checkout itself is what the sandbox is for.
     assert sandbox.run(["touch", "made-inside.txt"], cwd=checkout, limits=LIMITS).ok
     assert (checkout / "made-inside.txt").exists()
+
+
+SYSCALLS = """
+import ctypes, os, subprocess, threading
+libc = ctypes.CDLL(None, use_errno=True)
+def check(name, result):
+    print(name, result, ctypes.get_errno())
+check("ptrace", libc.ptrace(0, 0, 0, 0))
+check("keyctl", libc.syscall(250, 0, 0))
+check("bpf", libc.syscall(321, 0, 0, 0))
+check("io_uring_setup", libc.syscall(425, 1, 0))
+check("userfaultfd", libc.syscall(323, 0))
+check("unshare_user", libc.unshare(0x10000000))
+check("clone3", libc.syscall(435, 0, 0))
+print(subprocess.run(["unshare", "-U", "-r", "true"], capture_output=True, text=True).stderr.strip())
+pid = os.fork()
+if pid == 0:
+    os._exit(7)
+print("fork", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+worker = threading.Thread(target=print, args=("thread",))
+worker.start()
+worker.join()
+"""
+
+
+def test_system_calls_a_test_never_needs_are_refused_by_seccomp(sandbox, checkout):
+    if not seccomp.supported():
+        pytest.skip(seccomp.describe())
+    result = sandbox.run(python(SYSCALLS), cwd=checkout, limits=LIMITS)
+    assert result.ok, result.output
+    lines = result.stdout.splitlines()
+    for name in ("ptrace", "keyctl", "bpf", "io_uring_setup", "userfaultfd", "unshare_user"):
+        assert f"{name} -1 1" in lines, (name, lines)  # EPERM
+    assert "clone3 -1 38" in lines  # ENOSYS: glibc falls back to clone, whose flags the filter reads
+    assert "unshare: unshare failed: Operation not permitted" in lines
+    assert "fork 7" in lines and "thread" in lines  # ordinary processes and threads still work
+    # Outside the sandbox the same unshare works: the refusal is the filter's.
+    outside = subprocess.run(["unshare", "-U", "-r", "true"], capture_output=True, text=True)
+    assert outside.returncode == 0, outside.stderr
 
 
 def test_host_processes_are_invisible(sandbox, checkout):
@@ -316,7 +381,8 @@ def test_without_bubblewrap_commands_are_refused_with_one_line_unless_unsafe_is_
         "bubblewrap (bwrap) is not installed: apt-get install bubblewrap; commands are refused "
         "(FLEET_SANDBOX=unsafe-none runs them without isolation)"
     )
-    assert isinstance(select_sandbox("unsafe-none"), UnconfinedSandbox)
+    unsafe = select_sandbox("unsafe-none")
+    assert isinstance(unsafe, UnconfinedSandbox) and unsafe.describe().startswith("UNCONFINED")
     with pytest.raises(
         ConfigurationError, match="FLEET_SANDBOX='docker' is not one of bubblewrap, unsafe-none"
     ):

@@ -142,3 +142,32 @@ def test_diff_lines_are_classified_for_colouring() -> None:
     assert [kind for kind, _ in councils.diff_lines(patch)] == [
         "file", "file", "file", "hunk", "del", "add", "context"
     ]  # fmt: skip
+
+
+def test_graph_hops_follow_the_vocabulary_and_take_ids_as_parameters() -> None:
+    from swe_fleet.board.domain import graph_picture
+    from swe_fleet.graph.schema import RELS
+
+    hops = graph_picture.hops_from(["Story"])
+    assert {(h.rel, h.new_label) for h in hops} >= {
+        ("HAS_TASK", "Task"),
+        ("HAS_PLAN", "Plan"),
+        ("CONTAINS", "Epic"),
+    }
+    for hop in hops:
+        assert (hop.start, hop.end) in RELS[hop.rel].ends and "$ids" in hop.cypher
+        assert hop.new_label not in graph_picture.LEFT_OUT
+
+
+def test_a_picture_stops_at_its_node_limit_and_keeps_only_edges_between_drawn_nodes() -> None:
+    from swe_fleet.board.domain import graph_picture
+
+    picture = graph_picture.Picture()
+    picture.add_node("S", "Story", "s")
+    (hop,) = [h for h in graph_picture.hops_from(["Story"]) if h.rel == "HAS_TASK"]
+    rows = [{"source": "S", "target": f"T{n}", "caption": n} for n in range(graph_picture.MAX_NODES + 5)]
+    added = picture.add_rows(hop, rows)
+    assert len(picture.nodes) == graph_picture.MAX_NODES and picture.truncated
+    assert len(added["Task"]) == graph_picture.MAX_NODES - 1
+    assert all(e["target"] in picture.nodes for e in picture.edges.values())
+    assert picture.elements()[0] == {"group": "nodes", "data": {"id": "S", "label": "Story", "caption": "s"}}

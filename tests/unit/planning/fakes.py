@@ -7,6 +7,7 @@ import copy
 from swe_fleet.events.envelope import Envelope
 from swe_fleet.events.probes import is_probe
 from swe_fleet.planning.app.ports import Page, StoryFilter
+from swe_fleet.planning.domain.delivery import StoryDelivery
 from swe_fleet.planning.domain.errors import Conflict
 from swe_fleet.planning.domain.model import (
     Decision,
@@ -90,12 +91,29 @@ class FakeDecisions(_Table):
         return rows[page.offset : page.offset + page.limit]
 
 
+class FakeDeliveries:
+    def __init__(self) -> None:
+        self.rows: dict[str, StoryDelivery] = {}
+
+    def get(self, story_id: str) -> StoryDelivery | None:
+        found = self.rows.get(story_id)
+        return copy.deepcopy(found) if found is not None else None
+
+    def save(self, delivery: StoryDelivery) -> None:
+        stored = self.rows.get(delivery.story_id)
+        if (stored.version if stored else 0) != delivery.version:
+            raise Conflict(f"delivery of {delivery.story_id} is stale")
+        delivery.version += 1
+        self.rows[delivery.story_id] = copy.deepcopy(delivery)
+
+
 class FakeUnitOfWork:
     """Changes are staged on copies and kept only on commit(), like a transaction."""
 
     def __init__(self) -> None:
         self.projects, self.epics, self.stories = FakeProjects(), FakeEpics(), FakeStories()
         self.plans, self.decisions = FakePlans(), FakeDecisions()
+        self.deliveries = FakeDeliveries()
         self.published: list[Envelope] = []  # the committed outbox
         self._staged: list[Envelope] = []
         self._snapshot: tuple | None = None
@@ -103,7 +121,7 @@ class FakeUnitOfWork:
 
     def _state(self) -> tuple:
         return copy.deepcopy(
-            (self.projects, self.epics, self.stories, self.plans, self.decisions),
+            (self.projects, self.epics, self.stories, self.plans, self.decisions, self.deliveries),
         )
 
     def __enter__(self) -> FakeUnitOfWork:
@@ -122,7 +140,9 @@ class FakeUnitOfWork:
 
     def rollback(self) -> None:
         if self._snapshot is not None:
-            self.projects, self.epics, self.stories, self.plans, self.decisions = self._snapshot
+            (self.projects, self.epics, self.stories, self.plans, self.decisions, self.deliveries) = (
+                self._snapshot
+            )
         self._staged, self._snapshot = [], None
 
     def record(self, envelope: Envelope) -> None:

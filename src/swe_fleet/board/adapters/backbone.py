@@ -24,9 +24,9 @@ from swe_fleet.board.app.ports import Json, Refused
 from swe_fleet.board.domain.identity import Identity
 from swe_fleet.events import subjects
 from swe_fleet.events.payloads import DeadLetterHandled
-from swe_fleet.events.streams import STREAMS_BY_NAME
+from swe_fleet.events.streams import DEAD_LETTERS, STREAMS_BY_NAME
 
-DLQ_STREAM = "DEAD_LETTERS"
+DLQ_STREAM = DEAD_LETTERS
 LIVE_QUEUE = 1000  # events kept for a page that reads slowly; older ones are dropped, not the server
 
 VerifyTable = Callable[[], Any]

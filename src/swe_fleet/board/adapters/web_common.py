@@ -130,5 +130,6 @@ def refusal_message(error: Refused) -> str:
     return error.detail
 
 
-def set_session(response: Response, token: str) -> None:
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path="/")
+def set_session(response: Response, token: str, *, secure: bool) -> None:
+    # Secure whenever the board is reached over HTTPS (behind TLS the cookie never travels in clear).
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", path="/", secure=secure)

@@ -89,7 +89,10 @@ def build_pages(board: BoardContext) -> APIRouter:
     async def sign_in_page(request: Request) -> Response:
         presession = request.cookies.get(PRESESSION_COOKIE) or new_presession()
         response = render(board, request, "sign_in.html", None, errors={}, presession=presession)
-        response.set_cookie(PRESESSION_COOKIE, presession, httponly=True, samesite="strict", path="/")
+        secure = request.url.scheme == "https"
+        response.set_cookie(
+            PRESESSION_COOKIE, presession, httponly=True, samesite="strict", path="/", secure=secure
+        )
         return response
 
     @router.post("/sign-in")
@@ -106,7 +109,7 @@ def build_pages(board: BoardContext) -> APIRouter:
             )
             return render(board, request, "sign_in.html", None, 401, errors={"token": message})
         response = see_other("/")
-        set_session(response, token)
+        set_session(response, token, secure=request.url.scheme == "https")
         response.delete_cookie(PRESESSION_COOKIE, path="/")
         return response
 

@@ -12,6 +12,7 @@ from swe_fleet.events.payloads import Role, StoryState
 from swe_fleet.events.probes import PROBE_PREFIX
 from swe_fleet.planning.adapters import tables as t
 from swe_fleet.planning.app.ports import Page, StoryFilter
+from swe_fleet.planning.domain.delivery import StoryDelivery
 from swe_fleet.planning.domain.errors import Conflict
 from swe_fleet.planning.domain.model import (
     Decision,
@@ -341,3 +342,28 @@ class SqlDecisions:
             rationale=row["rationale"],
             version=row["version"],
         )
+
+
+class SqlDeliveries:
+    def __init__(self, connection: Connection) -> None:
+        self._db = connection
+
+    def get(self, story_id: str) -> StoryDelivery | None:
+        query = sa.select(t.story_deliveries).where(t.story_deliveries.c.story_id == story_id)
+        row = self._db.execute(query).mappings().first()
+        return StoryDelivery.from_document(story_id, row["document"], row["version"]) if row else None
+
+    def save(self, delivery: StoryDelivery) -> None:
+        values = {"document": delivery.to_document(), "updated_at": datetime.now(UTC)}
+        table = t.story_deliveries
+        if delivery.version == 0:
+            self._db.execute(table.insert().values(story_id=delivery.story_id, version=1, **values))
+        else:
+            result = self._db.execute(
+                table.update()
+                .where(table.c.story_id == delivery.story_id, table.c.version == delivery.version)
+                .values(version=delivery.version + 1, **values)
+            )
+            if result.rowcount != 1:
+                raise Conflict(f"the delivery of story {delivery.story_id} changed meanwhile; retry")
+        delivery.version += 1

@@ -107,6 +107,16 @@ decisions = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
 )
 
+# A story's delivery: its tasks' results from execution (planning/domain/delivery.py), one document.
+story_deliveries = sa.Table(
+    "planning_story_deliveries",
+    metadata,
+    sa.Column("story_id", Id, sa.ForeignKey("planning_stories.id"), primary_key=True),
+    sa.Column("document", sa.JSON, nullable=False),
+    sa.Column("updated_at", When, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
 # The transactional outbox: each row is a full encoded envelope, written in the transaction of the
 # change it records, published by the relay in `seq` order and then stamped `published_at`.
 outbox = sa.Table(

@@ -13,9 +13,17 @@ from sqlalchemy.engine import Connection
 from swe_fleet.events.envelope import Envelope, encode_event
 from swe_fleet.planning.adapters import tables as t
 from swe_fleet.planning.adapters.database import Database, StoreUnavailable
-from swe_fleet.planning.adapters.repository import SqlDecisions, SqlEpics, SqlPlans, SqlProjects, SqlStories
+from swe_fleet.planning.adapters.repository import (
+    SqlDecisions,
+    SqlDeliveries,
+    SqlEpics,
+    SqlPlans,
+    SqlProjects,
+    SqlStories,
+)
 from swe_fleet.planning.app.ports import (
     DecisionRepository,
+    DeliveryRepository,
     EpicRepository,
     PlanRepository,
     ProjectRepository,
@@ -32,6 +40,7 @@ class SqlUnitOfWork:
     stories: StoryRepository
     plans: PlanRepository
     decisions: DecisionRepository
+    deliveries: DeliveryRepository
 
     def __init__(self, database: Database, *, write: bool = True) -> None:
         self._database = database
@@ -53,6 +62,7 @@ class SqlUnitOfWork:
         self.stories = SqlStories(connection)
         self.plans = SqlPlans(connection)
         self.decisions = SqlDecisions(connection)
+        self.deliveries = SqlDeliveries(connection)
         return self
 
     def __exit__(

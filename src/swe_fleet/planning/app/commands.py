@@ -96,3 +96,27 @@ class RejectDecision:
     decision_id: str
     by: str
     rationale: str
+
+
+@dataclass(frozen=True)
+class AcceptStory:
+    story_id: str
+    by: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RecordAcceptance:
+    story_id: str
+    by: str
+    note: str
+    merge_commit: str
+    base_branch: str
+    branch: str
+
+
+@dataclass(frozen=True)
+class SendBack:
+    story_id: str
+    by: str
+    reason: str

@@ -13,6 +13,7 @@ from typing import Protocol, Self
 
 from swe_fleet.events.envelope import Envelope
 from swe_fleet.events.payloads import StoryState
+from swe_fleet.planning.domain.delivery import StoryDelivery
 from swe_fleet.planning.domain.model import (
     Decision,
     DecisionStatus,
@@ -78,12 +79,23 @@ class DecisionRepository(Protocol):
     def update(self, decision: Decision, read_version: int) -> None: ...
 
 
+class DeliveryRepository(Protocol):
+    """A story's delivery (its tasks' results), stored as one versioned document per story."""
+
+    def get(self, story_id: str) -> StoryDelivery | None: ...
+    def save(self, delivery: StoryDelivery) -> None:
+        """Insert (version 0) or update if the stored version is still `delivery.version`, else Conflict;
+        bumps `delivery.version`."""
+        ...
+
+
 class UnitOfWork(Protocol):
     projects: ProjectRepository
     epics: EpicRepository
     stories: StoryRepository
     plans: PlanRepository
     decisions: DecisionRepository
+    deliveries: DeliveryRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -98,3 +110,20 @@ class UnitOfWork(Protocol):
 
 # Opens a unit of work; `write=False` gives a read-only one (no writer lock is taken).
 UnitOfWorkFactory = Callable[..., UnitOfWork]
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    merge_commit: str
+    base_before: str
+    story_head: str
+    already_merged: bool = False  # found from an earlier acceptance (a retried request)
+
+
+class StoryBranches(Protocol):
+    """The repository side of the PO's acceptance."""
+
+    async def merge(self, repo: str, base: str, branch: str, message: str) -> MergeResult:
+        """Merge `branch` into `base` with a merge commit (idempotent); MergeRefused/MergeConflict
+        leave the repository as it was."""
+        ...

@@ -47,3 +47,14 @@ class InvalidInput(PlanningError):
 
 class InvalidPlan(InvalidInput):
     pass
+
+
+class MergeRefused(ActionNotAllowed):
+    """The story branch cannot be merged into the base branch as asked: nothing in the repository changed."""
+
+
+class MergeConflict(MergeRefused):
+    def __init__(self, base: str, branch: str, files: list[str]) -> None:
+        shown = ", ".join(files[:20]) or "(git named no file)"
+        super().__init__(f"merging {branch} into {base} conflicts in {shown}; nothing was merged")
+        self.files = files

@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import IO
 
 from swe_fleet.errors import ConfigurationError
+from swe_fleet.workspace.adapters import seccomp
 from swe_fleet.workspace.adapters.cgroups import Cgroups
-from swe_fleet.workspace.app.ports import CommandResult, Sandbox, SandboxUnavailable
+from swe_fleet.workspace.app.ports import CommandResult, SandboxUnavailable
 from swe_fleet.workspace.domain.policy import Limits
 
 SANDBOX_MODES = ("bubblewrap", "unsafe-none")
@@ -55,6 +56,8 @@ _ETC_FILES = (
 # Variables the caller may not add: the fleet's own settings and anything that looks like a secret.
 _FORBIDDEN_ENV = re.compile(r"^FLEET_|TOKEN|SECRET|PASSW|CREDENTIAL|API_?KEY|ACCESS_?KEY|PRIVATE|AUTH", re.I)
 _READ_CHUNK = 65536
+# A command is killed when the checkout's file system has less free space than this.
+MIN_FREE_DISK_MB = 1024
 _TMPFS_BYTES = 256 * 1024 * 1024
 
 
@@ -167,6 +170,8 @@ def _run_capped(
     env: dict[str, str],
     limits: Limits,
     stdin: str | None,
+    pass_fds: tuple[int, ...] = (),
+    min_free_bytes: int = 0,
 ) -> CommandResult:
     """Runs `argv` in its own process group; reads at most the output cap; kills the group at the deadline."""
     started = time.monotonic()
@@ -179,6 +184,7 @@ def _run_capped(
         stderr=subprocess.PIPE,
         start_new_session=True,
         close_fds=True,
+        pass_fds=pass_fds,
     )
     if stdin is not None and process.stdin is not None:
         # A thread writes, so a large patch cannot deadlock against output the command writes meanwhile.
@@ -192,15 +198,16 @@ def _run_capped(
         selector.register(pipe.fileno(), selectors.EVENT_READ)
     deadline = started + limits.wall_timeout_s
     timed_out = False
+    disk = _DiskGuard(cwd, min_free_bytes)
     open_pipes = len(pipes)
     while open_pipes:
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            timed_out = True
+        if remaining <= 0 or disk.nearly_full():
+            timed_out = remaining <= 0
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
             break
-        for key, _ in selector.select(timeout=min(remaining, 1.0)):
+        for key, _ in selector.select(timeout=min(remaining, disk.poll_seconds)):
             try:
                 chunk = os.read(key.fd, _READ_CHUNK)
             except BlockingIOError:
@@ -211,32 +218,69 @@ def _run_capped(
                 selector.unregister(key.fd)
                 open_pipes -= 1
     selector.close()
-    try:
-        exit_code: int | None = process.wait(timeout=max(deadline - time.monotonic(), 0) + 5)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        exit_code = process.wait()
+    # The pipes are closed; the process may still run (it closed them itself): same deadline, same guard.
+    exit_code: int | None = None
+    while exit_code is None:
+        try:
+            exit_code = process.wait(timeout=disk.poll_seconds)
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline or disk.nearly_full():
+                timed_out = not disk.full
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                exit_code = process.wait()
     # Whatever is left in the group (a child that closed its pipes) goes with it.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     for pipe in pipes:
         pipe.close()
-    reason = (
-        f"wall-clock timeout ({limits.wall_timeout_s:g} s): the process group was killed"
-        if timed_out
-        else None
-    )
+    if timed_out:
+        reason: str | None = f"wall-clock timeout ({limits.wall_timeout_s:g} s): the process group was killed"
+    elif disk.full:
+        reason = (
+            f"disk nearly full (under {min_free_bytes // (1024 * 1024)} MB free where the checkout is): "
+            "the process group was killed"
+        )
+    else:
+        reason = _killed_reason(exit_code, limits)
     return CommandResult(
         exit_code=None if timed_out else exit_code,
         stdout=out.text(),
         stderr=err.text(),
         truncated=bool(out.dropped or err.dropped),
         timed_out=timed_out,
-        killed_reason=reason or _killed_reason(exit_code, limits),
+        killed_reason=reason,
         duration_s=round(time.monotonic() - started, 4),
     )
+
+
+class _DiskGuard:
+    """Watches the free space of the checkout's file system while a command runs: a command that writes
+    file after file (each under the file-size limit) must not fill the host's disk."""
+
+    def __init__(self, path: Path, min_free_bytes: int) -> None:
+        self.path = path
+        self.min_free_bytes = min_free_bytes
+        self.full = False
+        self.poll_seconds = 0.25 if min_free_bytes > 0 else 1.0
+
+    def nearly_full(self) -> bool:
+        if self.min_free_bytes <= 0 or self.full:
+            return self.full
+        try:
+            stats = os.statvfs(self.path)
+        except OSError:
+            return False
+        self.full = stats.f_bavail * stats.f_frsize < self.min_free_bytes
+        return self.full
+
+
+def _seccomp_fd() -> int:
+    """An in-memory file holding the filter, read by bubblewrap from the inherited descriptor."""
+    fd = os.memfd_create("swe-fleet-seccomp")
+    os.write(fd, seccomp.program())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def _argv(command: Sequence[str] | str) -> list[str]:
@@ -259,8 +303,14 @@ def _python_dirs() -> list[Path]:
 class BubblewrapSandbox:
     """Each command in a fresh bubblewrap sandbox (see the module's docstring for what it gives)."""
 
-    def __init__(self, bwrap: str | None = None, python_dirs: Sequence[Path] | None = None) -> None:
+    def __init__(
+        self,
+        bwrap: str | None = None,
+        python_dirs: Sequence[Path] | None = None,
+        min_free_disk_mb: int = MIN_FREE_DISK_MB,
+    ) -> None:
         self.bwrap = bwrap or shutil.which("bwrap")
+        self.min_free_bytes = min_free_disk_mb * 1024 * 1024
         self.prlimit = shutil.which("prlimit")
         self.python_dirs = list(python_dirs) if python_dirs is not None else _python_dirs()
         self._cgroups = Cgroups()
@@ -269,6 +319,10 @@ class BubblewrapSandbox:
 
     def process_limit(self) -> str:
         return self._cgroups.describe()
+
+    def describe(self) -> str:
+        """What confines a command here, for health checks and benchmarks."""
+        return f"bubblewrap; {self._cgroups.describe()}; {seccomp.describe()}"
 
     def available(self) -> str | None:
         if not self._probed:
@@ -281,31 +335,28 @@ class BubblewrapSandbox:
             return "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
         if self.prlimit is None:
             return "prlimit (util-linux) is not installed"
+        seccomp_fd = _seccomp_fd() if seccomp.supported() else None
+        filter_args = ["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []
         try:
+            probe_argv = [self.bwrap, "--unshare-net", "--unshare-pid", "--cap-drop", "ALL", *filter_args]
             probe = subprocess.run(
-                [
-                    self.bwrap,
-                    "--unshare-net",
-                    "--unshare-pid",
-                    "--cap-drop",
-                    "ALL",
-                    "--ro-bind",
-                    "/",
-                    "/",
-                    "true",
-                ],
+                [*probe_argv, "--ro-bind", "/", "/", "true"],
                 capture_output=True,
                 timeout=30,
                 env=minimal_env(),
+                pass_fds=(seccomp_fd,) if seccomp_fd is not None else (),
             )
         except (OSError, subprocess.TimeoutExpired) as error:
             return f"bubblewrap does not start: {error}"
+        finally:
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
         if probe.returncode != 0:
             detail = probe.stderr.decode(errors="replace").strip().splitlines()
             return f"bubblewrap cannot create namespaces here: {detail[-1] if detail else probe.returncode}"
         return None
 
-    def bwrap_argv(self, cwd: Path, limits: Limits) -> list[str]:
+    def bwrap_argv(self, cwd: Path, limits: Limits, seccomp_fd: int | None = None) -> list[str]:
         """The bubblewrap options for a command working in `cwd` (exposed for review and tests)."""
         if self.bwrap is None:
             raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
@@ -340,6 +391,8 @@ class BubblewrapSandbox:
         git = root / ".git"
         if git.exists() and not git.is_symlink():
             argv += ["--ro-bind", str(git), str(git)]
+        if seccomp_fd is not None:
+            argv += ["--seccomp", str(seccomp_fd)]
         argv += ["--chdir", str(root), "--"]
         return argv
 
@@ -355,19 +408,33 @@ class BubblewrapSandbox:
         reason = self.available()
         if reason is not None:
             raise SandboxUnavailable(reason)
-        command = [str(self.prlimit), *_prlimit_argv(limits)[1:], *self.bwrap_argv(cwd, limits), *_argv(argv)]
-        groups = self._cgroups.create(limits)
-        # The shell joins the groups before bubblewrap starts, so no process escapes the caps.
-        command = [*groups.join_prefix(), *command]
+        seccomp_fd = _seccomp_fd() if seccomp.supported() else None
         try:
-            result = _run_capped(command, cwd=cwd, env=self._env(env), limits=limits, stdin=stdin)
-            killed = groups.oom_kills()
-            if killed:
-                reason = f"memory limit ({limits.memory_mb} MB for the command) reached: {killed} killed"
-                result = dataclasses.replace(result, killed_reason=reason)
-            return result
+            bwrap = self.bwrap_argv(cwd, limits, seccomp_fd)
+            command = [str(self.prlimit), *_prlimit_argv(limits)[1:], *bwrap, *_argv(argv)]
+            groups = self._cgroups.create(limits)
+            # The shell joins the groups before bubblewrap starts, so no process escapes the caps.
+            command = [*groups.join_prefix(), *command]
+            try:
+                result = _run_capped(
+                    command,
+                    cwd=cwd,
+                    env=self._env(env),
+                    limits=limits,
+                    stdin=stdin,
+                    pass_fds=(seccomp_fd,) if seccomp_fd is not None else (),
+                    min_free_bytes=self.min_free_bytes,
+                )
+                killed = groups.oom_kills()
+                if killed:
+                    reason = f"memory limit ({limits.memory_mb} MB for the command) reached: {killed} killed"
+                    result = dataclasses.replace(result, killed_reason=reason)
+                return result
+            finally:
+                self._cgroups.remove(groups)
         finally:
-            self._cgroups.remove(groups)
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
 
     def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
         return minimal_env([str(path / "bin") for path in self.python_dirs], env)
@@ -377,8 +444,12 @@ class UnconfinedSandbox:
     """FLEET_SANDBOX=unsafe-none: rlimits, a clean environment, the timeout and the output cap, but no
     isolation: a command can read and write anything this process can, and reach the network."""
 
-    def __init__(self) -> None:
+    def __init__(self, min_free_disk_mb: int = MIN_FREE_DISK_MB) -> None:
         self.prlimit = shutil.which("prlimit")
+        self.min_free_bytes = min_free_disk_mb * 1024 * 1024
+
+    def describe(self) -> str:
+        return "UNCONFINED (FLEET_SANDBOX=unsafe-none): rlimits, clean environment and wall clock only"
 
     def available(self) -> str | None:
         return None
@@ -395,7 +466,12 @@ class UnconfinedSandbox:
         prefix = [self.prlimit, *_prlimit_argv(limits)[1:]] if self.prlimit else []
         python_bin = [str(Path(sys.prefix) / "bin")]
         return _run_capped(
-            [*prefix, *_argv(argv)], cwd=cwd, env=minimal_env(python_bin, env), limits=limits, stdin=stdin
+            [*prefix, *_argv(argv)],
+            cwd=cwd,
+            env=minimal_env(python_bin, env),
+            limits=limits,
+            stdin=stdin,
+            min_free_bytes=self.min_free_bytes,
         )
 
 
@@ -404,6 +480,9 @@ class UnavailableSandbox:
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
+
+    def describe(self) -> str:
+        return f"no sandbox: {self.reason}"
 
     def available(self) -> str | None:
         return self.reason
@@ -420,7 +499,7 @@ class UnavailableSandbox:
         raise SandboxUnavailable(self.reason)
 
 
-def select_sandbox(mode: str | None) -> Sandbox:
+def select_sandbox(mode: str | None) -> BubblewrapSandbox | UnconfinedSandbox | UnavailableSandbox:
     """The sandbox FLEET_SANDBOX asks for: `bubblewrap` (the default) or `unsafe-none` (no isolation).
 
     Without bubblewrap the result refuses every command with one line saying why and what to do."""

@@ -34,6 +34,23 @@
     return item;
   }
 
+  // The board itself is not redrawn under the reader's eyes: it says how many stories changed since.
+  const changed = document.getElementById("board-changed");
+  if (changed && window.EventSource) {
+    let changes = 0;
+    const watch = new EventSource("/activity/stream");
+    watch.addEventListener("fleet", function (message) {
+      const event = JSON.parse(message.data);
+      if (!/^planning\.(story|epic|project)\./.test(event.subject)) { return; }
+      changes += 1;
+      changed.querySelector("span").textContent =
+        changes === 1 ? "1 change since this page was shown." : changes + " changes since this page was shown.";
+      changed.querySelector("a").href = window.location.pathname + window.location.search;
+      changed.hidden = false;
+    });
+    watch.addEventListener("open", function () { changed.dataset.connected = "true"; });
+  }
+
   const feed = document.getElementById("feed");
   if (!feed || !window.EventSource) { return; }
   const story = feed.dataset.story || "";

@@ -1,0 +1,1 @@
+"""The benchmark run: problems through a solver, hidden tests afterwards, one outcome per problem."""

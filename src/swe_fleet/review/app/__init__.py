@@ -1,0 +1,1 @@
+"""The reviewer: one completed task in, one review event out."""

@@ -1,0 +1,1 @@
+"""The review rules: objective checks, the prompt, the verdict."""
