@@ -78,7 +78,7 @@ async def run_fleet(
     from swe_fleet.cli.nats_auth import embedded_authorization
     from swe_fleet.host.runner import ServiceHost, check_http_port
     from swe_fleet.host.stack import EmbeddedStack
-    from swe_fleet.security.api_auth import HttpAuth, ensure_local_tokens
+    from swe_fleet.security.api_auth import HttpAuth
     from swe_fleet.security.nats_auth import ADMIN, client_options
 
     faults.arm(s.faults)
@@ -93,12 +93,7 @@ async def run_fleet(
     if announce:
         err.print(f"fleet up: data in {s.data_dir.resolve()}", highlight=False)
     if not s.auth_jwks_url:
-        # First start: the issuer's key, the PO's token and the in-process services' token (0600 files).
-        po_token = ensure_local_tokens(s)
-        if announce:
-            _report(
-                "auth", "ok", f"Product Owner token in {po_token.resolve()} (the CLI reads it from there)"
-            )
+        _local_tokens(s, announce=announce)
     # On this (main) thread on purpose: the servers are tied to it and die with this process.
     endpoints = stack.start()
     nc = None
@@ -128,6 +123,15 @@ async def run_fleet(
         await asyncio.to_thread(stack.stop)
         if announce:
             err.print("fleet: stopped", highlight=False)
+
+
+def _local_tokens(s: FleetSettings, *, announce: bool) -> None:
+    """First start: the issuer's key, the PO's token and the in-process services' token (0600 files)."""
+    from swe_fleet.security.api_auth import ensure_local_tokens
+
+    po_token = ensure_local_tokens(s)
+    if announce:
+        _report("auth", "ok", f"Product Owner token in {po_token.resolve()} (the CLI reads it from there)")
 
 
 async def _build_services(
