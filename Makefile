@@ -35,15 +35,17 @@ browser:
 install: $(STAMP) $(VENDOR)/.vendored browser
 
 # Two workers (tests/README.md): every real-LLM test on one of them (xdist group "llm"), the rest shared.
+# `make test TEST_WORKERS=0` runs everything in one process, as before ADR 0007.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest -q -ra -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) --dist loadgroup
 
 # The same run with line coverage of src/swe_fleet (in-process; the figure quoted in tests/README.md).
 test-cov: install
-	$(BIN)/python -m pytest -q -ra -n 2 --dist loadgroup --cov=swe_fleet --cov-report=term
+	$(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) --dist loadgroup --cov=swe_fleet --cov-report=term
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -ra -n 2 -m "not llm and not slow"
+	$(BIN)/python -m pytest -q -ra -n $(TEST_WORKERS) -m "not llm and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench fleet_testing

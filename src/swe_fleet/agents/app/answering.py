@@ -122,17 +122,7 @@ class CommandAnswerer:
         if context.problem:
             metrics.CONTEXT_MISSING.labels(kind=kind.value).inc()
         prompt = build_prompt(kind, command.role, inputs, context.pack, agent_id=command.agent_id)
-        suspected = suspected_injection(prompt.user)
-        if suspected:
-            # Recorded, not obeyed: the text is fenced as data and the answer must still validate.
-            metrics.INJECTION_SUSPECTED.labels(kind=kind.value).inc()
-            log.warning(
-                "agent command %s (story %s, %s): instruction-like text in its data (%s); answered as data",
-                command.command_id,
-                command.story_id,
-                kind.value,
-                ", ".join(suspected),
-            )
+        _note_suspected_injection(command, prompt.user)
         first_messages = [ChatMessage(role, content) for role, content in prompt.messages()]
         messages = first_messages
         usage = UsageTally()
@@ -266,3 +256,17 @@ def repair_messages(
         ChatMessage("assistant", redact(echo_of(completion.content))),
         ChatMessage("user", repair),
     ]
+
+
+def _note_suspected_injection(command: AgentCommand, user_text: str) -> None:
+    """Recorded, not obeyed: the text is fenced as data and the answer must still validate."""
+    suspected = suspected_injection(user_text)
+    if suspected:
+        metrics.INJECTION_SUSPECTED.labels(kind=command.kind.value).inc()
+        log.warning(
+            "agent command %s (story %s, %s): instruction-like text in its data (%s); answered as data",
+            command.command_id,
+            command.story_id,
+            command.kind.value,
+            ", ".join(suspected),
+        )
