@@ -51,7 +51,8 @@ async def test_the_written_config_runs_a_server_that_admits_only_its_identities(
         nc = await connect(url, "planning", wait_seconds=10, options=client_options(planning, "planning"))
         assert nc.is_connected
         await nc.close()
-        with pytest.raises(NatsUnavailable, match=r"(?i)authorization"):
+        # The server closes a refused client at once; a loaded machine may show that as a reset.
+        with pytest.raises(NatsUnavailable, match=r"(?i)authorization|reset by peer"):
             await connect(url, "anonymous", wait_seconds=2)
     finally:
         server.terminate()

@@ -207,7 +207,7 @@ def show_executions(repo: Path, outcome: Outcome) -> None:
             r["task"],
             r["outcome"] or "no result yet",
             r["branch"] or "-",
-            (r["commit"] or "-")[:12],
+            (r["commit_sha"] or "-")[:12],
             f"{_tests(r['before'])} → {_tests(r['after'])}",
             ", ".join(r["failing"] or []) or "-",
             ", ".join(r["files"] or []) or "-",
@@ -218,7 +218,7 @@ def show_executions(repo: Path, outcome: Outcome) -> None:
     columns = ["task", "outcome", "branch", "commit", "tests", "failing", "files", "why not"]
     print_table("What the agents did (fleet tasks show TASK for the timeline and diff)", columns, rows)
     branch = f"fleet/{outcome.story_id}"
-    if any(r["commit"] for r in outcome.results):
+    if any(r["commit_sha"] for r in outcome.results):
         passed, line = tests_on_branch(repo, branch)
         verdict = "pass" if passed else "FAIL"
         out.print(f"\nThe sample's tests on {branch}: {verdict} ({line})", highlight=False)

@@ -146,7 +146,7 @@ class DemoDriver:
                 "OPTIONAL MATCH (t)-[:HAS_COMMIT]->(c:Commit) "
                 "RETURN DISTINCT t.id AS task, t.title AS title, r.outcome AS outcome, r.branch AS branch, "
                 "r.tests_before_ok AS before, r.tests_after_ok AS after, r.failing_after AS failing, "
-                "r.files AS files, r.reason AS reason, r.steps AS steps, c.id AS commit ORDER BY t.id",
+                "r.files AS files, r.reason AS reason, r.steps AS steps, c.id AS commit_sha ORDER BY t.id",
                 story=story_id,
             )
             if (

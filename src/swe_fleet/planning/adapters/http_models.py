@@ -83,7 +83,12 @@ class ProjectIn(RequestBody):
     description: Text = ""
     id: EntityId | None = Field(default=None, description="Choose the id; one is generated if omitted")
     repo: Name | None = Field(default=None, description="The project's git repository: a path or a URL")
-    base_branch: Name = Field(default="main", description="The branch the fleet's branches start from")
+    base_branch: str = Field(
+        default="main",
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$",
+        description="The branch the fleet's branches start from (a name git accepts)",
+    )
     test_command: Name | None = Field(
         default=None, description="How the project's tests run, from the repository's root"
     )
