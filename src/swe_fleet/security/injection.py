@@ -27,7 +27,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"\b(run|execute|exec|eval)\b[^.\n]{0,40}\b(commands?|shell|bash|sh|curl|wget|script)\b"
             r"|\brm\s+-rf\b|\bcurl\s+\S+\s*\|\s*(ba)?sh\b",
         ),
-        ("fence escape", r"<<<\s*END DATA|<\s*/?\s*(system|assistant)\s*>"),
+        # A fence marker inside data arrives broken up ("< < <"); either form is an attempt.
+        ("fence escape", r"<\s*<\s*<\s*END DATA|<\s*/?\s*(system|assistant)\s*>"),
     )
 )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -258,9 +259,13 @@ def repair_messages(
     ]
 
 
+_OWN_FENCE = re.compile(r"^<<<(END )?DATA [^\n]*$", re.MULTILINE)
+
+
 def _note_suspected_injection(command: AgentCommand, user_text: str) -> None:
     """Recorded, not obeyed: the text is fenced as data and the answer must still validate."""
-    suspected = suspected_injection(user_text)
+    # The fences the prompt builder wrote itself are not the data's: scan what lies between them.
+    suspected = suspected_injection(_OWN_FENCE.sub("", user_text))
     if suspected:
         metrics.INJECTION_SUSPECTED.labels(kind=command.kind.value).inc()
         log.warning(
