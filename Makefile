@@ -53,19 +53,19 @@ lint: $(STAMP)
 	$(BIN)/mypy src fleet_testing
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
+bench: $(STAMP) $(VENDOR)/.vendored
 	$(BIN)/python -m bench.run
 
 chaos: $(STAMP)
 	$(BIN)/python -m pytest -q -ra tests/chaos --chaos-full
 
-demo: $(STAMP)
+demo: $(STAMP) $(VENDOR)/.vendored
 	$(BIN)/fleet demo
 
-up: $(STAMP)
+up: $(STAMP) $(VENDOR)/.vendored
 	$(BIN)/fleet up
 
-verify: $(STAMP)
+verify: $(STAMP) $(VENDOR)/.vendored
 	$(BIN)/fleet verify
 
 schemas: $(STAMP)

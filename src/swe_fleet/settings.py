@@ -60,7 +60,7 @@ class FleetSettings(BaseSettings):
     llm_structured_output: str = Field(default="auto", pattern="^(auto|json_schema|json_object|none)$")
     # Tokens one request may use (prompt and answer): the embedded llama-server's context per parallel
     # slot, and what agent workers fit their prompts into. CPU threads of the embedded server (None: all).
-    llm_context_per_slot: int = Field(default=4096, ge=512)
+    llm_context_per_slot: int = Field(default=8192, ge=512)
     llm_threads: int | None = Field(default=None, ge=1)
 
     # Agent workers: concurrent pullers on the shared durable, commands per fetch, lease, answer

@@ -16,7 +16,7 @@ from swe_fleet.embedded.llm_server import EmbeddedLlamaServer
 
 # Enough slots for a council of 3 plus one; the tests' prompts fit well within 4096 tokens a slot.
 PARALLEL = 4
-CONTEXT_PER_SLOT = 4096
+CONTEXT_PER_SLOT = 8192
 
 _server: EmbeddedLlamaServer | None = None
 

@@ -65,7 +65,7 @@ class EmbeddedLlamaServer(ChildServer):
         host: str = "127.0.0.1",
         port: int = 18080,
         parallel: int = 4,
-        context_per_slot: int = 4096,
+        context_per_slot: int = 8192,
         threads: int | None = None,
         alias: str = "gemma-3-270m",
         extra_args: Sequence[str] = (),
