@@ -58,6 +58,7 @@ class ChildServer:
         self.data_dir = Path(data_dir)
         self.host, self.port = host, port
         self.process: subprocess.Popen | None = None
+        self._log_start = 0
         # Set by long-lived owners that start servers from their main thread (fleet up): a crash of
         # the owner then takes its servers with it instead of leaving orphans holding the ports.
         self.die_with_parent = False
@@ -74,6 +75,13 @@ class ChildServer:
     def log_path(self) -> Path:
         return self.data_dir / f"{self.name}.log"
 
+    def log_since_start(self) -> str:
+        """What this run has logged so far (the log file is appended to across restarts)."""
+        with contextlib.suppress(OSError), self.log_path.open("rb") as log_file:
+            log_file.seek(self._log_start)
+            return log_file.read().decode(errors="replace")
+        return ""
+
     def start(self, timeout: float = 30.0) -> ChildServer:
         if self.running:
             return self
@@ -85,6 +93,7 @@ class ChildServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = list(self.command())
         with self.log_path.open("ab") as log_file:
+            self._log_start = log_file.tell()
             self.process = subprocess.Popen(
                 command,
                 stdout=log_file,
@@ -98,7 +107,8 @@ class ChildServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 break
-            if self.is_ready():
+            # Alive after answering: another server that took the port in the meantime answers too.
+            if self.is_ready() and self.process.poll() is None:
                 return self
             time.sleep(0.05)
         tail = self.log_tail()

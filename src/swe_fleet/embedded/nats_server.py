@@ -63,6 +63,11 @@ class EmbeddedNats(ChildServer):
             file.write("\n".join(lines) + "\n")
         return [find_nats_server(), "-c", str(config)]
 
+    def is_ready(self) -> bool:
+        # Its own log must say so: a port that answers may belong to another server that took it
+        # between our check and our bind (parallel test workers, ADR 0007).
+        return "Server is ready" in self.log_since_start() and super().is_ready()
+
     def start(self, timeout: float = 30.0) -> EmbeddedNats:
         super().start(timeout)
         return self

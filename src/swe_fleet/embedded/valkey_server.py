@@ -54,6 +54,10 @@ class EmbeddedValkey(ChildServer):
             str(self.data_dir),
         ]
 
+    def is_ready(self) -> bool:
+        # Its own log must say so, as for nats-server: the port may have been taken by another server.
+        return "Ready to accept connections" in self.log_since_start() and super().is_ready()
+
     def start(self, timeout: float = 30.0) -> EmbeddedValkey:
         super().start(timeout)
         return self

@@ -87,16 +87,23 @@ async def as_admin(settings: FleetSettings) -> AsyncIterator[Any]:
         await nc.close()
 
 
+async def refusal(url: str, name: str, options: dict | None = None) -> str:
+    """Why the server refused this client. The server sends `-ERR 'Authorization Violation'` and closes;
+    a loaded client may read the close (a reset) before the error, so a reset is tried again."""
+    reasons = []
+    for _ in range(5):
+        with pytest.raises(NatsUnavailable) as refused:
+            await connect(url, name, wait_seconds=2, options=options)
+        reasons.append(str(refused.value))
+        if "reset by peer" not in reasons[-1]:
+            break
+    return reasons[-1]
+
+
 async def test_anonymous_and_wrong_password_connections_are_refused(secured: FleetSettings) -> None:
-    with pytest.raises(NatsUnavailable, match=r"(?i)authorization"):
-        await connect(secured.resolved_nats_url, "anonymous", wait_seconds=2)
-    with pytest.raises(NatsUnavailable, match=r"(?i)authorization"):
-        await connect(
-            secured.resolved_nats_url,
-            "guessing",
-            wait_seconds=2,
-            options={"user": "planning", "password": "guessed", "inbox_prefix": "_INBOX_planning"},
-        )
+    assert "authorization" in (await refusal(secured.resolved_nats_url, "anonymous")).lower()
+    wrong = {"user": "planning", "password": "guessed", "inbox_prefix": "_INBOX_planning"}
+    assert "authorization" in (await refusal(secured.resolved_nats_url, "guessing", wrong)).lower()
 
 
 async def test_an_agent_workers_credentials_reach_only_its_own_subjects(secured: FleetSettings) -> None:

@@ -30,6 +30,10 @@ class _Unavailable(Exception):
     """The Context service could not answer this time (unreachable, 429 or 5xx)."""
 
 
+class _NotYetProjected(_Unavailable):
+    """The Context service does not hold the story (yet): its projection may lag the command."""
+
+
 class HttpContextSource:
     def __init__(
         self,
@@ -65,6 +69,9 @@ class HttpContextSource:
             async for attempt in self._backoff.retrying(_Unavailable):
                 with attempt:
                     response = await self._get(path, params)
+        except _NotYetProjected as error:
+            log.warning("context for story %s: %s after %d attempts", story_id, error, self._attempts)
+            return ContextOutcome(None, f"{error} after {self._attempts} attempts", transient=True)
         except _Unavailable as error:
             log.warning("context for story %s: %s after %d attempts", story_id, error, self._attempts)
             return ContextOutcome(None, f"{error} after {self._attempts} attempts", reachable=False)
@@ -87,6 +94,8 @@ class HttpContextSource:
             ) from error
         if response.status_code in _RETRYABLE_STATUS:
             raise _Unavailable(f"Context service answered {response.status_code}")
+        if response.status_code == 404:
+            raise _NotYetProjected(f"Context service refused (404): {_detail(response)}")
         return response
 
     async def reachable(self) -> tuple[bool, str]:

@@ -207,7 +207,7 @@ class CommandAnswerer:
             token_budget=token_budget,
         )
         metrics.CONTEXT_REACHABLE.set(1 if context.reachable else 0)
-        if not context.reachable and (policy or self.context_policy) == ContextPolicy.WAIT:
+        if context.worth_waiting_for and (policy or self.context_policy) == ContextPolicy.WAIT:
             metrics.CONTEXT_HELD.labels(kind=command.kind.value).inc()
             raise ContextUnavailable(f"{context.problem}; the context policy is to wait for it")
         return context

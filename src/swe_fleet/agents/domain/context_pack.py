@@ -24,6 +24,13 @@ class ContextOutcome:
     # False when the Context service could not be reached at all (as opposed to refusing the request):
     # the one case the worker's context policy may choose to wait out.
     reachable: bool = True
+    # True when the service answered but cannot give this context yet (it has not projected the story):
+    # like an outage, a case the "wait" policy waits out.
+    transient: bool = False
+
+    @property
+    def worth_waiting_for(self) -> bool:
+        return not self.reachable or self.transient
 
 
 class ContextPolicy:
