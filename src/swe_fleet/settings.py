@@ -82,6 +82,8 @@ class FleetSettings(BaseSettings):
     council_agents: int | None = Field(default=None, ge=1, le=9)
     council_rounds: int | None = Field(default=None, ge=1, le=5)
     council_deadline_seconds: float | None = Field(default=None, gt=0)
+    # Tokens a story's agents may spend unless the PO sets the story's own budget (ADR 0209); unset: none.
+    story_token_budget: int | None = Field(default=None, ge=1)
     orchestrator_bucket: str = "FLEET_ORCHESTRATOR"
     orchestrator_tick_seconds: float = Field(default=0.5, gt=0)
 

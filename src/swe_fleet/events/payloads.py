@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -82,6 +82,14 @@ class StoryTransitioned(Payload):
     to_state: StoryState
     transitioned_by: str = Field(min_length=1)
     reason: str | None = None
+
+
+class StoryTokenBudgetSet(Payload):
+    """The tokens a story's agents may spend (None: the fleet's default, FLEET_STORY_TOKEN_BUDGET)."""
+
+    story_id: str = Id
+    token_budget: int | None = Field(default=None, ge=1)
+    set_by: str = Field(min_length=1)
 
 
 class PlanCreated(Payload):
@@ -260,6 +268,25 @@ class DeliberationCancelled(Payload):
     role: Role
     reason: str = Field(min_length=1)
     story_state: StoryState | None = None
+
+
+class DeliberationBudgeted(Payload):
+    """The story's token budget shaped a council: cut to fewer agents or rounds, waiting, or resumed."""
+
+    deliberation_id: str = Id
+    story_id: str = Id
+    plan_id: str | None = None
+    task_id: str = Id
+    role: Role
+    verdict: Literal["cut", "waiting", "resumed"]
+    agents: int = Field(ge=1)  # the council that runs (or, waiting, the configured one)
+    rounds: int = Field(ge=1)
+    configured_agents: int = Field(ge=1)
+    configured_rounds: int = Field(ge=1)
+    token_budget: int = Field(ge=0)
+    committed_tokens: int = Field(ge=0)  # spent by the story, plus what its running councils may spend
+    estimated_tokens: int = Field(ge=0)  # what the council that runs may spend (waiting: the smallest)
+    reason: str = Field(min_length=1)
 
 
 class TaskDispatched(Payload):

@@ -5,6 +5,8 @@ PROJECT_CREATED = "planning.project.created"
 EPIC_CREATED = "planning.epic.created"
 STORY_CREATED = "planning.story.created"
 STORY_TRANSITIONED = "planning.story.transitioned"
+# The PO set (or cleared) a story's token budget: the orchestrator holds its councils to it.
+STORY_TOKEN_BUDGET_SET = "planning.story.token_budget_set"
 PLAN_CREATED = "planning.plan.created"
 PLAN_APPROVED = "planning.plan.approved"
 PLAN_REJECTED = "planning.plan.rejected"
@@ -18,6 +20,8 @@ DELIBERATION_COMPLETED = "orchestration.deliberation.completed"
 TASK_DISPATCHED = "orchestration.task.dispatched"
 DELIBERATION_FAILED = "orchestration.deliberation.failed"
 DELIBERATION_CANCELLED = "orchestration.deliberation.cancelled"
+# A council was cut to the story's token budget, waits for the PO to raise it, or resumed after a raise.
+DELIBERATION_BUDGETED = "orchestration.deliberation.budgeted"
 # The orchestrator got an agent worker's answer to a `fleet verify` probe: the whole path answered.
 PROBE_ANSWERED = "orchestration.probe.answered"
 

@@ -3,7 +3,8 @@
     service = await build(settings, nc, endpoints)    # then ServiceHost([service], ...).serve(stop)
 
 Consumers (durable pull, shared by every replica): `orchestrator-plan-approved`
-(planning.plan.approved), `orchestrator-story-transitioned` (planning.story.transitioned) and
+(planning.plan.approved), `orchestrator-story-transitioned` (planning.story.transitioned),
+`orchestrator-story-token-budget` (planning.story.token_budget_set) and
 `orchestrator-agent-responses` (agent.response.>). One loop: the deadline/settling timer.
 """
 
@@ -21,7 +22,7 @@ from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.provisioning import ensure_streams
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.events import streams, subjects
-from swe_fleet.events.payloads import AgentResponse, PlanApproved, StoryTransitioned
+from swe_fleet.events.payloads import AgentResponse, PlanApproved, StoryTokenBudgetSet, StoryTransitioned
 from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
 from swe_fleet.orchestrator.adapters.outbox_publisher import OutboxPublisher
 from swe_fleet.orchestrator.adapters.state_store import StateStore
@@ -51,6 +52,14 @@ STORY_TRANSITIONED = ConsumerSpec(
     ack_wait_seconds=ACK_WAIT_SECONDS,
     batch_size=50,
 )
+STORY_TOKEN_BUDGET = ConsumerSpec(
+    durable="orchestrator-story-token-budget",
+    stream=streams.PLANNING_EVENTS,
+    filter_subject=subjects.STORY_TOKEN_BUDGET_SET,
+    description="Orchestrator: hold councils to the PO's token budget; start waiting ones after a raise",
+    ack_wait_seconds=ACK_WAIT_SECONDS,
+    batch_size=20,
+)
 AGENT_RESPONSES = ConsumerSpec(
     durable="orchestrator-agent-responses",
     stream=streams.AGENT_RESPONSES,
@@ -60,7 +69,7 @@ AGENT_RESPONSES = ConsumerSpec(
     batch_size=50,
     fetch_wait_seconds=0.5,
 )
-CONSUMERS = (PLAN_APPROVED, STORY_TRANSITIONED, AGENT_RESPONSES)
+CONSUMERS = (PLAN_APPROVED, STORY_TRANSITIONED, STORY_TOKEN_BUDGET, AGENT_RESPONSES)
 
 
 def councils_from(settings: FleetSettings) -> Councils:
@@ -86,7 +95,13 @@ async def build(
     await ensure_streams(js)
     store = await StateStore.open(js, settings.orchestrator_bucket)
     publisher = EventPublisher(js, PRODUCER)
-    orchestrator = Orchestrator(store, OutboxPublisher(publisher), councils, clock=clock)
+    orchestrator = Orchestrator(
+        store,
+        OutboxPublisher(publisher),
+        councils,
+        clock=clock,
+        story_token_budget=settings.story_token_budget,
+    )
     dead_letters = DeadLetterWriter(publisher)
     # One statement each: inside an annotated list mypy would infer Any and not check handler vs payload.
     approvals = ConsumerRuntime(
@@ -99,10 +114,17 @@ async def build(
         dead_letters,
         payload_type=StoryTransitioned,
     )
+    budgets = ConsumerRuntime(
+        nc,
+        STORY_TOKEN_BUDGET,
+        orchestrator.handle_token_budgets,
+        dead_letters,
+        payload_type=StoryTokenBudgetSet,
+    )
     responses = ConsumerRuntime(
         nc, AGENT_RESPONSES, orchestrator.handle_agent_responses, dead_letters, payload_type=AgentResponse
     )
-    consumers: list[ConsumerRuntime[Any]] = [approvals, transitions, responses]
+    consumers: list[ConsumerRuntime[Any]] = [approvals, transitions, budgets, responses]
 
     async def responses_backlog() -> int:
         info = await js.consumer_info(AGENT_RESPONSES.stream, AGENT_RESPONSES.durable)

@@ -22,6 +22,7 @@ from swe_fleet.events.payloads import (
     AgentResponseCompleted,
     CommandKind,
     PlanApproved,
+    StoryTokenBudgetSet,
     StoryTransitioned,
     TaskSpec,
 )
@@ -32,6 +33,13 @@ from swe_fleet.orchestrator.domain import deliberation as deliberations
 from swe_fleet.orchestrator.domain import ids
 from swe_fleet.orchestrator.domain import probe as probes
 from swe_fleet.orchestrator.domain import story as stories
+from swe_fleet.orchestrator.domain.budget import (
+    BudgetDecision,
+    CouncilCost,
+    committed_tokens,
+    estimate_tokens,
+)
+from swe_fleet.orchestrator.domain.budgeted_start import resume, start_within_budget
 from swe_fleet.orchestrator.domain.council import Councils
 from swe_fleet.orchestrator.domain.deliberation_state import DeliberationState
 from swe_fleet.orchestrator.domain.messages import Outgoing, Step, without_published
@@ -49,11 +57,14 @@ class Orchestrator:
         councils: Councils,
         *,
         clock: Callable[[], float] = time.time,
+        story_token_budget: int | None = None,
     ) -> None:
         self.store = store
         self.outbox = outbox
         self.councils = councils
         self.clock = clock
+        # Every story's budget unless the PO set its own (FLEET_STORY_TOKEN_BUDGET; None: no budget).
+        self.story_token_budget = story_token_budget
 
     # ------------------------------------------------------------------ consumers' handlers
 
@@ -105,6 +116,17 @@ class Orchestrator:
             await self.settle_story(transition.story_id)
             if changed is not None and transition.to_state not in stories.CANCELLING_STATES:
                 await self._follow_story_phase(changed)
+
+    async def handle_token_budgets(self, deliveries: Sequence[Delivery[StoryTokenBudgetSet]]) -> None:
+        """The PO set a story's budget: waiting councils that now fit start (cut down if they must)."""
+        for delivery in deliveries:
+            budget = delivery.payload
+
+            def set_budget(record: StoryRecord | None, budget=budget, seq=delivery.stream_seq):
+                return stories.on_token_budget_set(record, budget, seq=seq)
+
+            await self._change_story(budget.story_id, set_budget)
+            await self.resume_waiting(budget.story_id)
 
     async def handle_agent_responses(self, deliveries: Sequence[Delivery[AgentResponse]]) -> None:
         """Responses are grouped per story or deliberation: one compare-and-set per group and batch."""
@@ -184,12 +206,15 @@ class Orchestrator:
         """Create the derivation's deliberations (as tombstones if the story moved back) or cancel them."""
         cancel_reason = derivation.cancel_reason
         if not derivation.deliberations_created:
+            # Deliberations created before a crash are in this figure already; new ones are added below.
+            committed = await self._committed_tokens(record)
             for task in derivation.tasks:
-                started = self._start_deliberation(record, derivation, task)
+                started, decision = self._start_deliberation(record, derivation, task, committed)
                 if cancel_reason is not None:
                     started = deliberations.tombstone(started, cancel_reason, record.cancel_state)
                 created = await self.store.create(deliberation_key(started.deliberation_id), started)
                 if created:
+                    committed += decision.estimate if decision.starts and cancel_reason is None else 0
                     fault_point("orchestrator.after_deliberation_created")
                 elif cancel_reason is not None:
                     await self._cancel_deliberation(started.deliberation_id, cancel_reason, record)
@@ -207,9 +232,9 @@ class Orchestrator:
         )
 
     def _start_deliberation(
-        self, record: StoryRecord, derivation: Derivation, task: TaskSpec
-    ) -> DeliberationState:
-        return deliberations.start(
+        self, record: StoryRecord, derivation: Derivation, task: TaskSpec, committed: int
+    ) -> tuple[DeliberationState, BudgetDecision]:
+        step, decision = start_within_budget(
             deliberation_id=ids.deliberation_id(task.task_id),
             story_id=record.story_id,
             plan_id=derivation.plan_id,
@@ -219,7 +244,51 @@ class Orchestrator:
             story_phase=record.command_phase,
             correlation_id=derivation.correlation_id,
             now=self.clock(),
-        ).state
+            budget=record.budget(self.story_token_budget),
+            committed=committed,
+        )
+        return step.state, decision
+
+    async def _story_deliberations(self, record: StoryRecord) -> list[DeliberationState]:
+        """Every deliberation of the story's derived tasks that exists (one KV read each)."""
+        found = []
+        for derivation in record.derivations.values():
+            for task in derivation.tasks:
+                state = await self.store.deliberation(ids.deliberation_id(task.task_id))
+                if state is not None:
+                    found.append(state)
+        return found
+
+    async def _committed_tokens(self, record: StoryRecord) -> int:
+        costs = [
+            CouncilCost(
+                spent=state.spent_tokens,
+                estimate=estimate_tokens(state.council),
+                running=state.status is deliberations.Status.DELIBERATING,
+            )
+            for state in await self._story_deliberations(record)
+        ]
+        return committed_tokens(record.derivation_tokens, costs)
+
+    async def resume_waiting(self, story_id: str) -> None:
+        """Start, one by one and in task order, the story's waiting councils that the budget now allows."""
+        record = await self.store.story(story_id)
+        if record is None:
+            return
+        for state in await self._story_deliberations(record):
+            if state.status is not deliberations.Status.WAITING_FOR_BUDGET:
+                continue
+            committed = await self._committed_tokens(record)
+            budget = record.budget(self.story_token_budget)
+            await self._change_deliberation(
+                state.deliberation_id,
+                lambda current, budget=budget, committed=committed: (
+                    Step(current)
+                    if current is None
+                    else resume(current, budget=budget, committed=committed, now=self.clock())
+                ),
+            )
+            await self.settle_deliberation(state.deliberation_id)
 
     async def _cancel_deliberation(self, deliberation_id: str, reason: str, record: StoryRecord) -> None:
         await self._change_deliberation(
@@ -278,6 +347,9 @@ class Orchestrator:
         if mutation is None and await self.store.deliberation(deliberation_id) is None:
             log.warning("answers for unknown deliberation %s ignored", deliberation_id)
         await self.settle_deliberation(deliberation_id)
+        if mutation is not None and mutation.status.terminal:
+            # It may have spent less than it might have: a council waiting on the budget may now fit.
+            await self.resume_waiting(mutation.story_id)
 
     # ------------------------------------------------------------------ state writes
 

@@ -35,6 +35,7 @@ from swe_fleet.events.payloads import (
 )
 from swe_fleet.orchestrator.domain import ids
 from swe_fleet.orchestrator.domain.assignments import critic_for, judges_for
+from swe_fleet.orchestrator.domain.budget import answer_tokens
 from swe_fleet.orchestrator.domain.council import Council, DeliberationPhase, criterion_key
 from swe_fleet.orchestrator.domain.deliberation_state import (
     CritiqueEntry,
@@ -101,6 +102,7 @@ def on_response(state: DeliberationState, response: AgentResponse, now: float) -
         return Step(state)
     state = state.model_copy(deep=True)
     del state.pending[response.command_id]
+    state.spent_tokens += answer_tokens(response)  # a pending command is answered once: counted once
     if isinstance(response, AgentResponseCompleted):
         problem = _record_answer(state, pending, response.output)
         if problem:

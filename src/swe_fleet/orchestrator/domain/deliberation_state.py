@@ -15,13 +15,15 @@ from swe_fleet.orchestrator.domain.messages import Outgoing
 
 class Status(StrEnum):
     DELIBERATING = "deliberating"
+    # Not started: even the smallest council would exceed the story's token budget (domain.budget).
+    WAITING_FOR_BUDGET = "waiting_for_budget"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
 
     @property
     def terminal(self) -> bool:
-        return self is not Status.DELIBERATING
+        return self in (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 
 
 class Stage(StrEnum):
@@ -98,6 +100,11 @@ class DeliberationState(_Model):
     failures: list[AgentFailure] = Field(default_factory=list)
     winner: str | None = None
     outcome: str = ""  # why it was selected, failed or cancelled
+    # Tokens its agents' answers reported (each answer counted once), and what the story's budget did:
+    # the council as configured when it was cut or waits, and why.
+    spent_tokens: int = 0
+    configured: Council | None = None
+    budget_note: str = ""
     outbox: list[Outgoing] = Field(default_factory=list)
 
     @property

@@ -28,12 +28,14 @@ from swe_fleet.events.payloads import (
     AgentResponseCompleted,
     PlanApproved,
     StoryState,
+    StoryTokenBudgetSet,
     StoryTransitioned,
     TaskDerivationFailed,
     TasksDerived,
     TaskSpec,
 )
 from swe_fleet.orchestrator.domain import ids
+from swe_fleet.orchestrator.domain.budget import answer_tokens
 from swe_fleet.orchestrator.domain.council import Councils
 from swe_fleet.orchestrator.domain.derivation import validate_derived_tasks
 from swe_fleet.orchestrator.domain.messages import Outgoing, Step
@@ -65,6 +67,7 @@ class Attempt(_Model):
     outcome: str = ""  # why it did not yield tasks ("" while waiting, "accepted" when it did)
     answer: dict[str, Any] | None = None  # an unusable answer, shown to the agent on its next attempt
     repair: str = ""  # the repair message the next attempt carries
+    tokens: int | None = None  # what its answer reported (None until it answered)
 
 
 class Derivation(_Model):
@@ -106,6 +109,9 @@ class StoryRecord(_Model):
     cancel_reason: str = ""
     derivations: dict[str, Derivation] = Field(default_factory=dict)
     outbox: list[Outgoing] = Field(default_factory=list)
+    # The PO's budget for the story (None: the fleet's default) and the planning event that set it.
+    token_budget: int | None = None
+    token_budget_seq: int = 0
 
     @property
     def command_phase(self) -> str:
@@ -116,6 +122,15 @@ class StoryRecord(_Model):
 
     def needs_follow_up(self) -> bool:
         return bool(self.outbox) or any(d.needs_follow_up() for d in self.derivations.values())
+
+    @property
+    def derivation_tokens(self) -> int:
+        """Tokens the deriving agents' answers reported, over every plan of the story."""
+        return sum(a.tokens or 0 for d in self.derivations.values() for a in d.attempts)
+
+    def budget(self, default: int | None) -> int | None:
+        """The story's own budget if the PO set one, else the fleet's default (None: no budget)."""
+        return self.token_budget if self.token_budget is not None else default
 
 
 # ------------------------------------------------------------------ plan approved
@@ -179,6 +194,8 @@ def on_derive_response(
     derivation = record.derivations[found[0].plan_id]  # the same attempt, in the copy we change
     attempt = derivation.attempts[position]
     current = attempt is derivation.attempts[-1]
+    if attempt.tokens is None:
+        attempt.tokens = answer_tokens(response)
     sent: list[Outgoing] = []
     if not isinstance(response, AgentResponseCompleted):
         attempt.outcome = f"the agent failed: {response.failure}"
@@ -272,6 +289,19 @@ def on_story_transitioned(
             elif derivation.status is DerivationStatus.DERIVED and derivation.cancel_reason is None:
                 derivation.cancel_reason = reason
     return _step(record, sent)
+
+
+# ------------------------------------------------------------------ the PO sets the budget
+
+
+def on_token_budget_set(
+    record: StoryRecord | None, budget: StoryTokenBudgetSet, *, seq: int
+) -> Step[StoryRecord]:
+    """The newest setting wins (PLANNING_EVENTS order); a redelivered or older one changes nothing."""
+    record = record or StoryRecord(story_id=budget.story_id)
+    if seq <= record.token_budget_seq:
+        return Step(record)
+    return Step(record.model_copy(update={"token_budget": budget.token_budget, "token_budget_seq": seq}))
 
 
 # ------------------------------------------------------------------ helpers
