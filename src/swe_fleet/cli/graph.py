@@ -230,16 +230,40 @@ def context_usage(
     if as_json:
         print_json(usage)
         return
-    columns = ["group", "key", "prompt", "completion", "total", "LLM s", "calls", "answers"]
+    rows = usage_rows(usage, ("by_task", "by_deliberation", "by_role", "by_kind"))
+    rows.append(("story", story_id, *usage_totals(usage["total"])))
+    print_table(f"tokens of {story_id}", USAGE_COLUMNS, rows)
+
+
+def story_usage(ctx: typer.Context, story_id: str) -> tuple[dict[str, Any] | None, str]:
+    """A story's token roll-up from the Context service, or why there is none (other views go on)."""
+    s = settings(ctx)
+    try:
+        headers = bearer_headers(client_token(s))
+        response = httpx.get(
+            f"{s.resolved_context_url}/v1/context/stories/{quote(story_id, safe='')}/usage",
+            timeout=15.0,
+            headers=headers,
+        )
+    except (SecretFileError, httpx.TransportError) as error:
+        return None, f"the Context service cannot be asked ({type(error).__name__})"
+    if response.status_code >= 400:
+        return None, f"the Context service answered HTTP {response.status_code}"
+    return response.json(), ""
+
+
+def usage_rows(usage: dict[str, Any], groups: tuple[str, ...]) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
-    for group in ("by_task", "by_deliberation", "by_role", "by_kind"):
+    for group in groups:
         for key, totals in usage[group].items():
-            rows.append((group[3:], key, *_totals(totals)))
-    rows.append(("story", story_id, *_totals(usage["total"])))
-    print_table(f"tokens of {story_id}", columns, rows)
+            rows.append((group[3:], key, *usage_totals(totals)))
+    return rows
 
 
-def _totals(totals: dict[str, Any]) -> tuple[Any, ...]:
+USAGE_COLUMNS = ["group", "key", "prompt", "completion", "total", "LLM s", "calls", "answers"]
+
+
+def usage_totals(totals: dict[str, Any]) -> tuple[Any, ...]:
     return (
         totals["prompt_tokens"],
         totals["completion_tokens"],

@@ -102,9 +102,15 @@ def deliberations_show(ctx: typer.Context, deliberation_id: str, as_json: JsonFl
                 raise CliError(f"no deliberation {deliberation_id!r} (see `fleet deliberations ls`)", 4)
             return state
 
+    from swe_fleet.cli.graph import story_usage
+    from swe_fleet.orchestrator.domain.budget import estimate_tokens
+
     state = run(body())
+    usage, why_not = story_usage(ctx, state.story_id)
+    recorded = (usage or {}).get("by_deliberation", {}).get(state.deliberation_id)
     if as_json:
-        print_json(state.model_dump(mode="json", exclude={"outbox"}))
+        document = state.model_dump(mode="json", exclude={"outbox"})
+        print_json({**document, "usage": recorded, "usage_error": why_not or None})
         return
     typer.echo(f"{state.deliberation_id}: {state.council.role.value} council on {state.task.title!r}")
     typer.echo(f"story {state.story_id}, plan {state.plan_id}, task {state.task.task_id}")
@@ -113,6 +119,20 @@ def deliberations_show(ctx: typer.Context, deliberation_id: str, as_json: JsonFl
         f"{state.council.rounds} round(s), started {_when(state.started_at)}, "
         f"ended {_when(state.ended_at) or '-'}"
     )
+    typer.echo(
+        f"tokens: {state.spent_tokens} reported by its answers, up to {estimate_tokens(state.council)} "
+        "estimated for its council"
+    )
+    if recorded is not None:
+        typer.echo(
+            f"recorded calls: {recorded['prompt_tokens']} prompt + "
+            f"{recorded['completion_tokens']} completion tokens, "
+            f"{recorded['llm_seconds']} s of LLM time over {recorded['llm_calls']} call(s)"
+        )
+    elif why_not:
+        typer.echo(f"recorded calls: unknown ({why_not})")
+    if state.budget_note:
+        typer.echo(f"budget: {state.budget_note}")
     for pending in state.pending.values():
         typer.echo(
             f"waiting for {pending.agent_id}: {pending.kind.value} of {pending.target_agent_id}'s proposal "

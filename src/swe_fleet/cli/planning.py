@@ -227,6 +227,7 @@ STORY_FIELDS = (
     "brief",
     "acceptance_criteria",
     "version",
+    "token_budget",
     "correlation_id",
     "created_by",
     "created_at",
@@ -262,11 +263,21 @@ def story_create(
 @story_app.command("show")
 def story_show(ctx: typer.Context, story_id: str, as_json: JsonFlag = False) -> None:
     """A story with its history and plans."""
+    from swe_fleet.cli.graph import USAGE_COLUMNS, story_usage, usage_rows, usage_totals
+
     story = _call(ctx, "GET", f"/v1/stories/{story_id}")
+    usage, why_not = story_usage(ctx, story_id)
     if as_json:
-        print_json(story)
+        print_json({**story, "usage": usage, "usage_error": why_not or None})
         return
     _show(story, STORY_FIELDS, False)
+    out.print()
+    if usage is None:
+        out.print(f"tokens: unknown ({why_not})", markup=False, highlight=False)
+    else:
+        rows = usage_rows(usage, ("by_deliberation", "by_role"))
+        rows.append(("story", story_id, *usage_totals(usage["total"])))
+        print_table(f"tokens (budget: {story.get('token_budget') or 'fleet default'})", USAGE_COLUMNS, rows)
     if story["history"]:
         out.print()
         print_table(
@@ -284,6 +295,21 @@ def story_show(ctx: typer.Context, story_id: str, as_json: JsonFlag = False) -> 
                 for p in story["plans"]
             ],
         )
+
+
+@story_app.command("budget")
+def story_budget(
+    ctx: typer.Context,
+    story_id: str,
+    tokens: Annotated[int | None, typer.Argument(min=1, help="Tokens the story's agents may spend.")] = None,
+    default: Annotated[bool, typer.Option("--default", help="Back to FLEET_STORY_TOKEN_BUDGET.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set a story's token budget; councils waiting on it start if they now fit (ADR 0209)."""
+    if (tokens is None) == (not default):
+        fail("give a number of tokens, or --default (not both)", EXIT_INVALID)
+    body = {"token_budget": tokens}
+    _show(_call(ctx, "PUT", f"/v1/stories/{story_id}/token-budget", body=body), STORY_FIELDS, as_json)
 
 
 @story_app.command("ls")

@@ -37,6 +37,7 @@ from swe_fleet.planning.adapters.http_models import (
     StoryDetailOut,
     StoryIn,
     StoryOut,
+    TokenBudgetIn,
     TransitionIn,
 )
 from swe_fleet.planning.app import commands as c
@@ -304,6 +305,20 @@ def stories_router(app: PlanningApp) -> APIRouter:
             expected_version=expected_version(if_match, body.expected_version),
         )
         story = await app.execute(uc.transition_story, command)
+        _etag(response, story.version)
+        return StoryOut.of(story)
+
+    @router.put(
+        "/stories/{story_id}/token-budget",
+        response_model=StoryOut,
+        responses=_errors(400, 404, 409),
+        summary="Set the tokens a story's agents may spend (councils waiting on the budget then start)",
+    )
+    async def set_token_budget(
+        story_id: PathId, body: TokenBudgetIn, response: Response, who: ProductOwner
+    ) -> StoryOut:
+        command = c.SetStoryTokenBudget(story_id=story_id, token_budget=body.token_budget, by=who.subject)
+        story = await app.execute(uc.set_story_token_budget, command)
         _etag(response, story.version)
         return StoryOut.of(story)
 

@@ -121,6 +121,12 @@ class TransitionIn(RequestBody):
     )
 
 
+class TokenBudgetIn(RequestBody):
+    token_budget: int | None = Field(
+        ge=1, le=2**31 - 1, description="Tokens the story's agents may spend; null: the fleet's default"
+    )
+
+
 class PlanIn(RequestBody):
     description: Prose
     acceptance_criteria: list[Item] = Field(min_length=1, max_length=200)
@@ -192,6 +198,9 @@ class StoryOut(BaseModel):
     allowed_transitions: list[StoryState] = Field(description="States this story may move to next")
     version: int = Field(description="Send it back as If-Match (or expected_version) to change the story")
     correlation_id: str = Field(description="The correlation id every event about this story carries")
+    token_budget: int | None = Field(
+        default=None, description="Tokens its agents may spend (null: the fleet's FLEET_STORY_TOKEN_BUDGET)"
+    )
     created_by: str
     created_at: datetime
     updated_at: datetime

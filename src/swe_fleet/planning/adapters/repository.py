@@ -150,6 +150,7 @@ class SqlStories:
             "created_at": story.created_at,
             "updated_at": story.updated_at,
             "correlation_id": story.correlation_id,
+            "token_budget": story.token_budget,
             "version": story.version,
         }
 
@@ -226,6 +227,7 @@ class SqlStories:
             correlation_id=row["correlation_id"],
             state=StoryState(row["state"]),
             version=row["version"],
+            token_budget=row.get("token_budget"),
         )
 
 

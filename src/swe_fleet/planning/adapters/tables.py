@@ -54,6 +54,8 @@ stories = sa.Table(
     sa.Column("created_at", When, nullable=False),
     sa.Column("updated_at", When, nullable=False),
     sa.Column("correlation_id", sa.String(64), nullable=False),
+    # Tokens the story's agents may spend (NULL: the fleet's FLEET_STORY_TOKEN_BUDGET; ADR 0209).
+    sa.Column("token_budget", sa.Integer, nullable=True),
     # Optimistic concurrency: every write is `UPDATE ... WHERE id = ? AND version = <read version>`.
     sa.Column("version", sa.Integer, nullable=False),
 )

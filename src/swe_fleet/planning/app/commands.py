@@ -49,6 +49,13 @@ class TransitionStory:
 
 
 @dataclass(frozen=True)
+class SetStoryTokenBudget:
+    story_id: str
+    token_budget: int | None  # None: back to the fleet's default
+    by: str
+
+
+@dataclass(frozen=True)
 class CreatePlan:
     story_id: str
     description: str

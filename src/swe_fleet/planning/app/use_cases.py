@@ -213,6 +213,18 @@ def transition_story(cmd: c.TransitionStory, uow: UnitOfWork) -> Story:
     return story
 
 
+def set_story_token_budget(cmd: c.SetStoryTokenBudget, uow: UnitOfWork) -> Story:
+    """The PO's budget for the story, published for the orchestrator (which starts councils that now fit)."""
+    with uow:
+        story = _story(uow, cmd.story_id)
+        read_version = story.version
+        event = story.set_token_budget(cmd.token_budget, by=cmd.by, at=now())
+        uow.stories.update(story, read_version)
+        _record(uow, subjects.STORY_TOKEN_BUDGET_SET, event, correlation_id=story.correlation_id)
+        uow.commit()
+    return story
+
+
 # ------------------------------------------------------------------ plans
 
 

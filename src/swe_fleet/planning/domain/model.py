@@ -129,6 +129,8 @@ class Story:
     correlation_id: str
     state: StoryState = lifecycle.INITIAL_STATE
     version: int = 1
+    # Tokens its agents may spend (None: the fleet's default); the orchestrator holds councils to it.
+    token_budget: int | None = None
 
     def created_event(self) -> events.StoryCreated:
         return events.StoryCreated(
@@ -159,6 +161,15 @@ class Story:
             reason=reason,
         )
         return event, record
+
+    def set_token_budget(self, tokens: int | None, *, by: str, at: datetime) -> events.StoryTokenBudgetSet:
+        if tokens is not None and tokens < 1:
+            raise InvalidInput("token_budget", f"a positive number of tokens, not {tokens}")
+        self.token_budget = tokens
+        self.touch(at)
+        return events.StoryTokenBudgetSet(
+            story_id=self.id, token_budget=tokens, set_by=required_text("by", by)
+        )
 
     def touch(self, at: datetime) -> None:
         """Mark a change that concerns the story, so that changes to one story are serialized."""
