@@ -43,6 +43,8 @@ class Script:
     derive_outputs: list[dict[str, Any]] = field(default_factory=list)  # per derive attempt, then valid
     broken_artifact_agents: frozenset[str] = frozenset()
     delay_seconds: float = 0.0  # added to every answer's latency
+    # (prompt, completion) tokens an answer reports, as an LLM server's usage would
+    tokens: Callable[[AgentCommand], tuple[int, int]] = lambda command: (0, 0)
 
 
 class StandInWorker:
@@ -93,7 +95,15 @@ class StandInWorker:
         wait = self.script.delay_seconds + self.script.latency(command)
         if wait > 0:
             await asyncio.sleep(wait)
-        usage = LlmUsage(model="stand-in", latency_ms=wait * 1000, started_at=started, ended_at=utc_now())
+        prompt, completion = self.script.tokens(command)
+        usage = LlmUsage(
+            model="stand-in",
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            latency_ms=wait * 1000,
+            started_at=started,
+            ended_at=utc_now(),
+        )
         payload: AgentResponseCompleted | AgentResponseFailed
         if self.script.failing(command):
             payload = AgentResponseFailed.answering(

@@ -43,14 +43,26 @@ def fast_councils(*, agents: int = 3, rounds: int = 1, deadline: float = 30.0) -
 class RunningOrchestrator:
     """An orchestrator replica in this process, with its own NATS connection."""
 
-    def __init__(self, url: str, councils: Councils, *, bucket: str = "FLEET_ORCHESTRATOR") -> None:
+    def __init__(
+        self,
+        url: str,
+        councils: Councils,
+        *,
+        bucket: str = "FLEET_ORCHESTRATOR",
+        story_token_budget: int | None = None,
+    ) -> None:
         self.url, self.councils, self.bucket = url, councils, bucket
+        self.story_token_budget = story_token_budget
         self.stop = asyncio.Event()
         self.service: Any = None
 
     async def __aenter__(self) -> RunningOrchestrator:
         self.nc = await connect(self.url, "orchestrator-test", wait_seconds=5)
-        settings = FleetSettings(orchestrator_tick_seconds=0.1, orchestrator_bucket=self.bucket)
+        settings = FleetSettings(
+            orchestrator_tick_seconds=0.1,
+            orchestrator_bucket=self.bucket,
+            story_token_budget=self.story_token_budget,
+        )
         endpoints = Endpoints.from_settings(settings)
         self.service = await build(settings, self.nc, endpoints, councils=self.councils)
         started = asyncio.Event()

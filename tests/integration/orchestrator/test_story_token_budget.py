@@ -1,0 +1,80 @@
+"""A story's token budget stops a council, and the PO's raise lets it go on (real nats-server, real
+orchestrator; the stand-in agents report the tokens an LLM server would)."""
+
+from __future__ import annotations
+
+from swe_fleet.backbone.publisher import EventPublisher
+from swe_fleet.events import subjects
+from swe_fleet.events.payloads import AgentCommand, Role, StoryTokenBudgetSet
+from swe_fleet.orchestrator.adapters.state_store import StateStore
+from swe_fleet.orchestrator.domain.budget import estimate_tokens
+from swe_fleet.orchestrator.domain.deliberation_state import Status
+from swe_fleet.orchestrator.domain.ids import deliberation_id
+from tests.integration.orchestrator.support import (
+    RunningOrchestrator,
+    Script,
+    ScriptedWorker,
+    eventually,
+    fast_councils,
+    orchestration_events,
+    publish_approval,
+)
+from tests.integration.orchestrator.test_orchestrator_flow import count
+
+SECOND = deliberation_id("PL-B-T2")
+PER_ANSWER = (1_700, 300)  # every answer reports 2,000 tokens; the councils' per-call budget is 2,048
+BUDGET = 20_000
+
+
+def _tokens(command: AgentCommand) -> tuple[int, int]:
+    return PER_ANSWER
+
+
+async def test_a_budget_cuts_one_council_stops_the_next_and_a_raise_lets_it_go_on(
+    nats_server, nc, js
+) -> None:
+    councils = fast_councils(agents=3, rounds=1)
+    script = Script(tokens=_tokens)
+    async with (
+        ScriptedWorker(nc, script) as worker,
+        RunningOrchestrator(nats_server.url, councils, story_token_budget=BUDGET),
+    ):
+        await publish_approval(js, story_id="US-B", plan_id="PL-B", roles=[Role.DEV, Role.QA])
+
+        async def budgeted(n: int) -> bool:
+            return await count(js, subjects.DELIBERATION_BUDGETED) >= n
+
+        await eventually(lambda: budgeted(2), what="both councils shaped by the budget")
+        # The derivation reported 2,000 tokens; the first council (3 agents: 15 calls x 2,048) does
+        # not fit the 18,000 left, two agents (8 calls) do; the second does not fit even as one agent.
+        cut, waiting = (e.payload for e in await orchestration_events(js, subjects.DELIBERATION_BUDGETED))
+        assert (cut.verdict, cut.task_id, cut.agents, cut.configured_agents) == ("cut", "PL-B-T1", 2, 3)
+        assert cut.committed_tokens == 2_000 and cut.estimated_tokens == 8 * 2_048
+        assert (waiting.verdict, waiting.task_id, waiting.agents) == ("waiting", "PL-B-T2", 3)
+        assert "raise the story's token budget" in waiting.reason
+
+        await eventually(lambda: _count_is(js, subjects.TASK_DISPATCHED, 1), what="the cut council's task")
+        store = await StateStore.open(js, "FLEET_ORCHESTRATOR")
+        stopped = await store.deliberation(SECOND)
+        assert stopped is not None and stopped.status is Status.WAITING_FOR_BUDGET
+        assert not [c for c in worker.commands if c.deliberation_id == SECOND], "a stopped council sent work"
+        spent = sum(PER_ANSWER) * len(worker.commands)
+        assert spent <= BUDGET, "the story never spent more than its budget"
+        assert worker.kinds() == {"derive": 1, "generate": 2, "critique": 2, "revise": 2, "score": 2}
+
+        # The PO raises the budget (as Planning publishes it): the waiting council starts, whole.
+        raise_to = BUDGET + estimate_tokens(councils.for_role(Role.QA))
+        budget = StoryTokenBudgetSet(story_id="US-B", token_budget=raise_to, set_by="po@example.com")
+        await EventPublisher(js, "planning-test").publish(subjects.STORY_TOKEN_BUDGET_SET, budget)
+        await eventually(
+            lambda: _count_is(js, subjects.TASK_DISPATCHED, 2), what="the waiting council's task"
+        )
+        resumed = (await orchestration_events(js, subjects.DELIBERATION_BUDGETED))[-1].payload
+        assert (resumed.verdict, resumed.task_id, resumed.agents) == ("resumed", "PL-B-T2", 3)
+        started = [c for c in worker.commands if c.deliberation_id == SECOND]
+        assert sorted({c.agent_id for c in started}) == ["qa-1", "qa-2", "qa-3"]
+        assert sum(PER_ANSWER) * len(worker.commands) <= raise_to
+
+
+async def _count_is(js, subject: str, expected: int) -> bool:
+    return await count(js, subject) >= expected
