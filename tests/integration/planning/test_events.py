@@ -223,3 +223,23 @@ async def test_if_match_guards_a_transition(js, nats_server, sqlite_store: Store
         assert garbage.status_code == 422 and "if-match" in garbage.text
         events = await drain(js, sqlite_store)
     assert [s.envelope.event_type for s in events] == [subjects.STORY_CREATED, subjects.STORY_TRANSITIONED]
+
+
+async def test_the_po_sets_a_storys_token_budget_and_the_orchestrator_is_told(
+    js, nats_server, sqlite_store: StoreTarget, tmp_path
+) -> None:
+    async with running_planning(nats_server.url, sqlite_store, tmp_path) as client:
+        sid = (await client.post("/v1/stories", json={"title": "t", "owner": "po"})).json()["id"]
+        url = f"/v1/stories/{sid}/token-budget"
+        raised = await client.put(url, json={"token_budget": 50_000})
+        assert raised.status_code == 200 and raised.json()["token_budget"] == 50_000
+        assert (await client.get(f"/v1/stories/{sid}")).json()["token_budget"] == 50_000
+        cleared = await client.put(url, json={"token_budget": None})
+        assert cleared.status_code == 200 and cleared.json()["token_budget"] is None
+        zero = await client.put(url, json={"token_budget": 0})
+        assert zero.status_code == 422 and "token_budget" in zero.text
+        missing = await client.put("/v1/stories/US-NOPE/token-budget", json={"token_budget": 10})
+        assert missing.status_code == 404
+        events = await drain(js, sqlite_store)
+    budgets = [e.envelope.payload for e in events if e.envelope.event_type == subjects.STORY_TOKEN_BUDGET_SET]
+    assert [(b.story_id, b.token_budget) for b in budgets] == [(sid, 50_000), (sid, None)]
