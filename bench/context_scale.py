@@ -35,7 +35,6 @@ from swe_fleet.context.app.service import ContextService
 from swe_fleet.context.consumers import PROJECTION_BATCH_SIZE, consumer_specs
 from swe_fleet.context.domain.policy import load_policy
 from swe_fleet.context.domain.projections import project
-from swe_fleet.context.domain.tokens import EstimatingCounter
 from swe_fleet.embedded.child import free_port
 from swe_fleet.embedded.valkey_server import EmbeddedValkey, find_cache_server
 from swe_fleet.events import payloads as p
@@ -43,6 +42,7 @@ from swe_fleet.events import subjects as s
 from swe_fleet.events.envelope import Envelope
 from swe_fleet.events.payloads import ContextUpdated, Payload
 from swe_fleet.graph.ladybug_store import LadybugGraphStore
+from swe_fleet.tokens import EstimatingCounter
 
 SIZES, QUICK_SIZES = (100, 1_000, 10_000), (100, 1_000)
 REQUESTS, QUICK_REQUESTS = 200, 50

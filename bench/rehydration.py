@@ -28,15 +28,15 @@ from typing import Any
 
 from bench.harness import BenchContext
 from bench.rehydration_cases import Case, generate
-from swe_fleet.context.adapters.tokenizer import LlamaCppTokenizer
 from swe_fleet.context.domain.assembly import BLOCK_SEPARATOR, fit_text
 from swe_fleet.context.domain.assembly import assemble as fleet_assemble
 from swe_fleet.context.domain.model import StoryGraph
 from swe_fleet.context.domain.policy import ScopePolicy, load_policy
 from swe_fleet.context.domain.sections import BUILDERS, Section
-from swe_fleet.context.domain.tokens import EstimatingCounter, TokenCounter
 from swe_fleet.embedded.child import EmbeddedServerError, free_port
 from swe_fleet.embedded.llm_server import EmbeddedLlamaServer
+from swe_fleet.llm.tokenizer import llama_cpp_counter
+from swe_fleet.tokens import EstimatingCounter, TokenCounter
 
 BUDGETS = (256, 512, 1024, 2048)
 CONTENDERS = ("fleet", "dump", "original", "original_cut")
@@ -240,11 +240,12 @@ def model_tokenizer(ctx: BenchContext) -> Iterator[TokenCounter | None]:
         print(f"bench: rehydration: no local model tokenizer ({error}); the estimate only", file=sys.stderr)
         yield None
         return
-    tokenizer = LlamaCppTokenizer(server.url, cache_size=1_000_000)
+    tokenizer = llama_cpp_counter(server.url, cache_size=1_000_000)
     try:
-        yield _Memo(tokenizer) if tokenizer.probe() else None
+        yield _Memo(tokenizer) if tokenizer is not None else None
     finally:
-        tokenizer.close()
+        if tokenizer is not None:
+            tokenizer.close()
         server.stop()
 
 

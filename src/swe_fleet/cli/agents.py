@@ -135,23 +135,18 @@ def llm_tokens(
     text: Annotated[str, typer.Argument(help="Text to count ('-' reads stdin).")],
     llm_url: UrlOption = None,
 ) -> None:
-    """The exact token count of TEXT with the server's own tokenizer."""
-    from swe_fleet.llm.tokens import TokenCounter
+    """The exact token count of TEXT with the server's own tokenizer (the counter Context packs with)."""
+    from swe_fleet.llm.tokenizer import llama_cpp_counter
 
     if text == "-":
         text = sys.stdin.read()
     client = _client(ctx, llm_url)
-
-    async def body() -> int | None:
-        try:
-            return await TokenCounter(client).count(text)
-        finally:
-            await client.aclose()
-
-    count = run(body(), translate=_unavailable())
-    if count is None:
+    url = client.config.base_url
+    run(client.aclose())
+    counter = llama_cpp_counter(url)
+    if counter is None:
         raise CliError("the LLM server offers no tokenizer endpoint, or could not be reached")
-    typer.echo(count)
+    typer.echo(counter.count(text))
 
 
 @llm_app.command("parallel")

@@ -25,14 +25,12 @@ from swe_fleet.context.adapters.api import build_router
 from swe_fleet.context.adapters.cache import ValkeyContextCache
 from swe_fleet.context.adapters.graph_reader import StoryGraphReader
 from swe_fleet.context.adapters.task_api import build_task_router
-from swe_fleet.context.adapters.tokenizer import choose_counter
 from swe_fleet.context.app.projector import Projector
 from swe_fleet.context.app.service import ContextService, PhaseUnknown
 from swe_fleet.context.consumers import PROJECTION_BATCH_SIZE, consumer_specs
 from swe_fleet.context.domain.history import BadInstant, DecisionNotFound
 from swe_fleet.context.domain.model import StoryNotFound, TaskNotInStory
 from swe_fleet.context.domain.policy import ScopeDenied, load_policy
-from swe_fleet.context.domain.tokens import TokenCounter
 from swe_fleet.events import subjects
 from swe_fleet.events.envelope import deterministic_event_id
 from swe_fleet.events.payloads import ContextUpdated, Payload
@@ -40,7 +38,9 @@ from swe_fleet.graph.factory import open_graph_store
 from swe_fleet.graph.port import GraphQueryError, GraphStore, GraphUnavailable
 from swe_fleet.graph.readonly import WriteQueryRefused
 from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
+from swe_fleet.llm.tokenizer import choose_counter
 from swe_fleet.settings import FleetSettings
+from swe_fleet.tokens import TokenCounter
 
 log = logging.getLogger(__name__)
 

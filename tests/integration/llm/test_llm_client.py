@@ -17,8 +17,9 @@ from swe_fleet.embedded.llm_server import EmbeddedLlamaServer
 from swe_fleet.errors import TransientError
 from swe_fleet.events.agent_protocol import LLM_KINDS, OUTPUT_MODEL_FOR_KIND, CommandKind
 from swe_fleet.events.payloads import AgentCommand, AgentResponseCompleted
-from swe_fleet.llm import ChatMessage, LlmClient, LlmConfig, LlmUnavailable, StructuredOutput, TokenCounter
+from swe_fleet.llm import ChatMessage, LlmClient, LlmConfig, LlmUnavailable, StructuredOutput
 from swe_fleet.llm.config import RetryPolicy
+from swe_fleet.llm.tokenizer import llama_cpp_counter
 from tests.unit.agents.samples import INPUTS
 
 pytestmark = pytest.mark.llm
@@ -93,12 +94,17 @@ async def test_json_schema_output_is_grammar_constrained(llm):
 
 
 async def test_tokenize_gives_the_models_exact_token_count(llm):
-    counter = TokenCounter(llm)
     tokens = await llm.tokenize("The planning service publishes planning.plan.approved.")
     assert tokens and all(isinstance(token, int) for token in tokens)
-    assert await counter.count("The planning service publishes planning.plan.approved.") == len(tokens)
-    assert counter.exact is True
-    assert await counter.count("word " * 200) > await counter.count("word " * 20)
+    # The fleet's one counter, with the same server's tokenizer, agrees with the client's ids.
+    counter = await asyncio.to_thread(llama_cpp_counter, llm.config.base_url)
+    assert counter is not None and counter.name == "llama.cpp"
+    try:
+        text = "The planning service publishes planning.plan.approved."
+        assert await asyncio.to_thread(counter.count, text) == len(tokens)
+        assert counter.count("word " * 200) > counter.count("word " * 20)
+    finally:
+        counter.close()
 
 
 async def test_the_concurrency_limit_is_respected(llama_server):

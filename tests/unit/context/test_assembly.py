@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from swe_fleet.context.domain.assembly import assemble, fit_text
 from swe_fleet.context.domain.model import ContextRequest
 from swe_fleet.context.domain.policy import ScopeDenied, load_policy
-from swe_fleet.context.domain.tokens import EstimatingCounter
+from swe_fleet.tokens import EstimatingCounter
 
 from .factories import story_graph
 

@@ -9,7 +9,7 @@ import pytest
 from swe_fleet.context.app.service import ContextService, PhaseUnknown
 from swe_fleet.context.domain.model import StoryNotFound
 from swe_fleet.context.domain.policy import ScopeDenied, load_policy
-from swe_fleet.context.domain.tokens import EstimatingCounter
+from swe_fleet.tokens import EstimatingCounter
 from tests.unit.context.factories import story_graph
 from tests.unit.context.fakes import MemoryCache, MemoryReader
 

@@ -10,7 +10,7 @@ from swe_fleet.context.domain.assembly import assemble
 from swe_fleet.context.domain.history import BadInstant, as_of, explain, normalise_instant
 from swe_fleet.context.domain.model import ContextRequest, DecisionFacts, TransitionFacts
 from swe_fleet.context.domain.policy import load_policy
-from swe_fleet.context.domain.tokens import EstimatingCounter
+from swe_fleet.tokens import EstimatingCounter
 
 from .factories import story_graph
 

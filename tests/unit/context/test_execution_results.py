@@ -7,7 +7,7 @@ from dataclasses import replace
 from swe_fleet.context.domain.assembly import assemble
 from swe_fleet.context.domain.model import ContextRequest, ExecutionFacts
 from swe_fleet.context.domain.policy import load_policy
-from swe_fleet.context.domain.tokens import EstimatingCounter
+from swe_fleet.tokens import EstimatingCounter
 
 from .factories import story_graph
 

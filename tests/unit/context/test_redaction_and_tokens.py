@@ -8,7 +8,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from swe_fleet.context.domain.redaction import redact
-from swe_fleet.context.domain.tokens import EstimatingCounter, estimate_tokens
+from swe_fleet.tokens import EstimatingCounter, estimate_tokens
 
 ALNUM = string.ascii_letters + string.digits
 VALUE = st.text(alphabet=ALNUM, min_size=12, max_size=32)

@@ -15,7 +15,7 @@ from bench.rehydration_cases import Case, Fact, generate
 from swe_fleet.context.domain.assembly import assemble
 from swe_fleet.context.domain.model import ContextRequest, DecisionFacts
 from swe_fleet.context.domain.policy import load_policy
-from swe_fleet.context.domain.tokens import EstimatingCounter
+from swe_fleet.tokens import EstimatingCounter
 
 from .factories import story_graph
 

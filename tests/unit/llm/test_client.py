@@ -10,7 +10,6 @@ from swe_fleet.errors import TransientError
 from swe_fleet.llm import ChatMessage, LlmClient, LlmConfig, LlmRejected, LlmTimedOut, LlmUnavailable
 from swe_fleet.llm.completion import StructuredOutput
 from swe_fleet.llm.config import RetryPolicy
-from swe_fleet.llm.tokens import TokenCounter
 
 MESSAGES = [ChatMessage("user", "hi")]
 SCHEMA = StructuredOutput("Answer", {"type": "object", "properties": {"a": {"type": "string"}}})
@@ -198,24 +197,6 @@ async def test_tokenize_speaks_llama_cpp_and_vllm():
     )
     assert await client(vllm).tokenize("ab") == [1, 2]
     assert json.loads(vllm.requests[1].content)["prompt"] == "ab"
-
-
-async def test_the_token_counter_is_exact_cached_and_none_without_a_tokenizer():
-    server = FakeServer(httpx.Response(200, json={"tokens": [1, 2, 3, 4]}))
-    counter = TokenCounter(client(server))
-    assert await counter.count("four tokens here") == 4 and counter.exact is True
-    assert await counter.count("four tokens here") == 4 and len(server.requests) == 1
-    assert await counter.count("") == 0
-
-    missing = FakeServer(httpx.Response(404, text="not found"))
-    blind = TokenCounter(client(missing))
-    assert await blind.count("text") is None and blind.exact is False
-    assert await blind.count("other") is None and len(missing.requests) == 2  # asked once, both dialects
-
-
-async def test_the_token_counter_answers_none_while_the_server_is_down():
-    counter = TokenCounter(client(FakeServer(httpx.ConnectError("refused"))))
-    assert await counter.count("text") is None and counter.exact is None
 
 
 async def test_a_refusal_unrelated_to_the_output_format_keeps_the_grammar():

@@ -37,6 +37,7 @@ from swe_fleet.llm.completion import ChatMessage, Completion, StructuredOutput
 from swe_fleet.llm.errors import LlmRejected, LlmTimedOut
 from swe_fleet.redaction import redact
 from swe_fleet.security.injection import suspected_injection
+from swe_fleet.tokens import estimate_tokens
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,8 @@ _MIN_BUDGET = 64  # AgentCommand's own lower bound
 
 
 def estimate_prompt_tokens(prompt: Prompt) -> int:
-    """A count that errs high: ~3 characters a token where English runs ~4 (no round trip needed)."""
-    return (len(prompt.system) + len(prompt.user)) // 3 + 1
+    """The fleet's one estimate (swe_fleet.tokens: errs high, no round trip needed)."""
+    return estimate_tokens(prompt.system) + estimate_tokens(prompt.user)
 
 
 @dataclass

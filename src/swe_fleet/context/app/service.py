@@ -19,7 +19,7 @@ from swe_fleet.context.domain.history import as_of as as_of_graph
 from swe_fleet.context.domain.history import normalise_instant
 from swe_fleet.context.domain.model import ContextPack, ContextRequest
 from swe_fleet.context.domain.policy import ScopeDenied, ScopePolicy
-from swe_fleet.context.domain.tokens import EstimatingCounter, TokenCounter
+from swe_fleet.tokens import EstimatingCounter, TokenCounter
 
 MAX_TOKEN_BUDGET = 1_000_000
 

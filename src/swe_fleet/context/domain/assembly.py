@@ -18,7 +18,7 @@ from swe_fleet.context.domain.model import ContextPack, ContextRequest, StoryGra
 from swe_fleet.context.domain.policy import RolePolicy, ScopePolicy
 from swe_fleet.context.domain.redaction import redact
 from swe_fleet.context.domain.sections import BUILDERS, Section, omission_line
-from swe_fleet.context.domain.tokens import TokenCounter
+from swe_fleet.tokens import TokenCounter
 
 BLOCK_SEPARATOR = "\n\n"
 ELLIPSIS = "…"
