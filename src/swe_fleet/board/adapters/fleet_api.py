@@ -157,6 +157,12 @@ class HttpFleetApi:
         answer = await self._call(who, "POST", url, json={"cypher": cypher, "params": dict(params)})
         return list(answer["rows"])
 
+    async def usage(self, who: Identity, story_id: str) -> Json | None:
+        try:
+            return await self._call(who, "GET", f"{self._context}/v1/context/stories/{story_id}/usage")
+        except Refused:  # the page shows the rest; the tokens section says they are unknown
+            return None
+
 
 def _refusal(response: httpx.Response) -> Refused:
     try:

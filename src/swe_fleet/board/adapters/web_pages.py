@@ -244,10 +244,11 @@ def build_pages(board: BoardContext) -> APIRouter:
         entered: dict[str, str] | None = None,
     ) -> Response:
         try:
-            story, decisions, delivery = await asyncio.gather(
+            story, decisions, delivery, usage = await asyncio.gather(
                 board.api.story(who, story_id),
                 board.api.decisions(who, story_id=story_id, status=None),
                 board.api.delivery(who, story_id),
+                board.api.usage(who, story_id),
             )
         except Refused as error:
             return render(board, request, "refused.html", who, error.status, message=refusal_message(error))
@@ -261,6 +262,7 @@ def build_pages(board: BoardContext) -> APIRouter:
             story=story,
             decisions=decisions,
             delivery=delivery,
+            usage=usage,
             councils=council_views,
             council_error=council_error,
             move_error=move_error,
