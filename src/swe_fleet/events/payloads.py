@@ -235,7 +235,7 @@ class DeliberationCompleted(Payload):
     plan_id: str | None = None
     task_id: str = Id
     role: Role
-    rounds: int = Field(ge=1)
+    rounds: int = Field(ge=0)  # 0: proposals went straight to the judges
     agents: list[str] = Field(min_length=1)
     proposals: list[ProposalRecord] = Field(min_length=1)
     scores: list[ScoreRecord] = Field(default_factory=list)
@@ -280,9 +280,9 @@ class DeliberationBudgeted(Payload):
     role: Role
     verdict: Literal["cut", "waiting", "resumed"]
     agents: int = Field(ge=1)  # the council that runs (or, waiting, the configured one)
-    rounds: int = Field(ge=1)
+    rounds: int = Field(ge=0)
     configured_agents: int = Field(ge=1)
-    configured_rounds: int = Field(ge=1)
+    configured_rounds: int = Field(ge=0)
     token_budget: int = Field(ge=0)
     committed_tokens: int = Field(ge=0)  # spent by the story, plus what its running councils may spend
     estimated_tokens: int = Field(ge=0)  # what the council that runs may spend (waiting: the smallest)

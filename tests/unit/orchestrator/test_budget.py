@@ -61,6 +61,15 @@ def test_agents_are_cut_when_one_round_is_still_too_much() -> None:
     assert (decision.council.agents, decision.council.rounds) == (2, 1) and decision.estimate == 8_000
 
 
+def test_a_council_without_rounds_is_cut_in_seats_only() -> None:
+    lean = council(agents=3, rounds=0, judges=1)  # 3 x (1 + 0 + 1) = 6 calls
+    assert estimate_tokens(lean) == 6_000
+    decision = decide(lean, budget=5_000, committed=0)
+    assert decision.verdict is Verdict.CUT and (decision.council.agents, decision.council.rounds) == (2, 0)
+    waiting = decide(lean, budget=1_500, committed=0)
+    assert waiting.verdict is Verdict.WAIT and waiting.estimate == 2_000  # one agent: generate + score
+
+
 def test_when_even_one_agent_overspends_the_council_waits_and_says_what_would_let_it_go_on() -> None:
     decision = decide(council(), budget=10_000, committed=7_000)  # one agent, one round: 4,000
     assert decision.verdict is Verdict.WAIT and not decision.starts
@@ -80,7 +89,7 @@ def test_committed_counts_running_councils_at_their_estimate_and_ended_ones_at_w
 
 @given(
     agents=st.integers(1, 9),
-    rounds=st.integers(1, 5),
+    rounds=st.integers(0, 5),
     judges=st.integers(1, 8),
     per_call=st.integers(64, 4096),
     budget=st.integers(1, 400_000),
@@ -100,7 +109,7 @@ def test_a_council_never_starts_on_more_than_the_budget_leaves(
             bigger = decision.council.model_copy(update={"rounds": decision.council.rounds + 1})
             assert estimate_tokens(bigger) > budget - committed
     else:
-        smallest = configured.model_copy(update={"agents": 1, "rounds": 1})
+        smallest = configured.model_copy(update={"agents": 1, "rounds": min(rounds, 1)})
         assert estimate_tokens(smallest) > budget - committed
 
 

@@ -221,6 +221,18 @@ def test_a_council_of_one_critiques_and_judges_itself() -> None:
     assert critique.payload["inputs"]["self_critique"] is True
 
 
+def test_a_council_without_rounds_sends_its_proposals_straight_to_the_judges() -> None:
+    state = run_to_end(begin(rounds=0, judges=1), lambda m: completed(m))
+    assert state.status is Status.COMPLETED
+    assert Counter(m.payload["kind"] for m in unsent(state)) == {"generate": 3, "score": 3}
+    (done,) = events(state, subjects.DELIBERATION_COMPLETED)
+    payload = done.model()
+    assert isinstance(payload, DeliberationCompleted) and payload.rounds == 0
+    assert all(p.revision == 0 and not p.critiques for p in payload.proposals)
+    judged = [m for m in unsent(state) if m.payload["kind"] == "score"]
+    assert all(m.payload["agent_id"] not in m.payload["inputs"]["proposal_id"] for m in judged)
+
+
 def test_duplicates_late_answers_and_early_ticks_change_nothing() -> None:
     state = begin()
     first = unsent(state)[0]

@@ -67,9 +67,12 @@ class BudgetDecision:
 
 
 def _smaller_councils(council: Council) -> Iterator[Council]:
-    """The configured council, then fewer rounds, then fewer seats: the most deliberation first."""
+    """The configured council, then fewer rounds, then fewer seats: the most deliberation first.
+
+    Rounds are cut down to one, not to none: a council configured with critique keeps it.
+    """
     for agents in range(council.agents, 0, -1):
-        for rounds in range(council.rounds, 0, -1):
+        for rounds in range(council.rounds, min(council.rounds, 1) - 1, -1):
             yield council.model_copy(update={"agents": agents, "rounds": rounds})
 
 
@@ -91,7 +94,7 @@ def decide(council: Council, *, budget: int | None, committed: int) -> BudgetDec
             f"{max(room, 0)} of its {budget} left"
         )
         return BudgetDecision(Verdict.CUT, candidate, cost, budget, committed, reason)
-    smallest = council.model_copy(update={"agents": 1, "rounds": 1})
+    smallest = council.model_copy(update={"agents": 1, "rounds": min(council.rounds, 1)})
     need = estimate_tokens(smallest)
     reason = (
         f"waiting for the Product Owner: the story has committed {committed} of its {budget} tokens and "

@@ -67,7 +67,8 @@ class CriterionConfig(_Strict):
 
 class CouncilDefaults(_Strict):
     agents: int = Field(default=3, ge=1, le=9)
-    rounds: int = Field(default=1, ge=1, le=5, description="critique/revise rounds")
+    # 0: no critique or revision, the proposals go straight to the judges (ADR 0209's bench)
+    rounds: int = Field(default=1, ge=0, le=5, description="critique/revise rounds")
     judges_per_proposal: int = Field(default=2, ge=1, le=8)
     token_budget: int = Field(default=2048, ge=64)
     deadlines: PhaseDeadlines = PhaseDeadlines()
@@ -78,7 +79,7 @@ class CouncilEntry(_Strict):
     """One role's council in the file: anything left out comes from `defaults`."""
 
     agents: int | None = Field(default=None, ge=1, le=9)
-    rounds: int | None = Field(default=None, ge=1, le=5)
+    rounds: int | None = Field(default=None, ge=0, le=5)
     judges_per_proposal: int | None = Field(default=None, ge=1, le=8)
     token_budget: int | None = Field(default=None, ge=64)
     deadlines: PhaseDeadlines | None = None
@@ -121,7 +122,7 @@ class Council(_Strict):
 
     role: Role
     agents: int = Field(ge=1, le=9)
-    rounds: int = Field(ge=1, le=5)
+    rounds: int = Field(ge=0, le=5)
     judges_per_proposal: int = Field(ge=1, le=8)
     token_budget: int = Field(ge=64)
     deadlines: PhaseDeadlines
@@ -194,7 +195,7 @@ def resolve(document: CouncilsFile) -> Councils:
         councils[role] = Council(
             role=role,
             agents=entry.agents or defaults.agents,
-            rounds=entry.rounds or defaults.rounds,
+            rounds=defaults.rounds if entry.rounds is None else entry.rounds,
             judges_per_proposal=entry.judges_per_proposal or defaults.judges_per_proposal,
             token_budget=entry.token_budget or defaults.token_budget,
             deadlines=entry.deadlines or defaults.deadlines,

@@ -251,7 +251,10 @@ def _move_on(state: DeliberationState, author: str, now: float, sent: list[Outgo
     if waiting or progress.stage in (Stage.OUT, Stage.DONE):
         return
     if progress.stage is Stage.GENERATE:
-        _critique(state, author, 1, now, sent)
+        if state.council.rounds:
+            _critique(state, author, 1, now, sent)
+        else:  # a council without critique rounds: the proposal goes straight to its judges
+            _after_revision(state, author, now, sent)
     elif progress.stage is Stage.CRITIQUE:
         if any(c.author == author and c.round == progress.round for c in state.critiques):
             progress.stage = Stage.REVISE
