@@ -28,6 +28,7 @@ ALL = [
     "backbone",
     "context",
     "orchestrator",
+    "councils",
     "workspace",
     "workspace_task",
     "rehydration",
