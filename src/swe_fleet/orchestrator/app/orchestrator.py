@@ -171,11 +171,13 @@ class Orchestrator:
         await self.settle_story(story_id)
 
     async def deliberation_deadline(self, deliberation_id: str) -> None:
-        await self._change_deliberation(
+        changed = await self._change_deliberation(
             deliberation_id,
             lambda state: Step(state) if state is None else deliberations.on_deadline(state, self.clock()),
         )
         await self.settle_deliberation(deliberation_id)
+        if changed is not None and changed.status.terminal:
+            await self.resume_waiting(changed.story_id)  # it may have left budget unspent
 
     # ------------------------------------------------------------------ settling
 
