@@ -19,10 +19,15 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
+
+import httpx
 
 from bench.harness import BenchContext
 from bench.orchestrator import _orchestrator, wait_terminal
@@ -152,6 +157,7 @@ async def one_run(
         "commands": council_commands(agents, rounds, judges),
         "wall_seconds": round((final.ended_at or time.time()) - final.started_at, 1),
         "quality": quality(final),
+        "first_failure": final.failures[0].error[:200] if final.failures else None,
         **await _usage(js, deliberation_id),
     }
 
@@ -187,75 +193,131 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"protocols": by_protocol, "best_council_of_3": best, "best_within_goal": bool(within)}
 
 
-async def run(ctx: BenchContext) -> dict[str, Any]:
-    nats = ctx.nats("councils")
+async def _measure(ctx: BenchContext, name: str, llm_url: str, tasks: int) -> list[dict[str, Any]]:
+    """Every protocol on the first `tasks` tasks, interleaved, with the real orchestrator and worker."""
+    nats = ctx.nats(name)
     settings = FleetSettings(
-        data_dir=ctx.scratch,
+        data_dir=ctx.scratch / name,
         nats_url=nats.url,
         context_url=f"http://127.0.0.1:{free_port()}",  # nothing listens: the same bare prompt for all
         agent_context_attempts=1,
+        llm_url=llm_url,
     )
-    llm = EmbeddedLlamaServer(
-        ctx.scratch / "llm", port=free_port(), parallel=settings.llm_parallel_slots, alias=settings.llm_model
-    )
-    llm.start(timeout=300)
-    nc = await connect(nats.url, "bench-councils", wait_seconds=10)
+    nc = await connect(nats.url, f"bench-{name}", wait_seconds=10)
     runs: list[dict[str, Any]] = []
     try:
         js = nc.jetstream()
         await ensure_streams(js)
         councils = councils_from(settings)
-        with_llm = settings.model_copy(update={"llm_url": llm.url})
-        worker = await build_worker(with_llm, nc, Endpoints.from_settings(with_llm))
+        worker = await build_worker(settings, nc, Endpoints.from_settings(settings))
         async with _orchestrator(settings, nc, councils, worker) as (store, orchestrator):
             await one_run(js, store, orchestrator, councils, BASELINE, 0)  # warm-up, not measured
             names = list(PROTOCOLS)
-            for task_index in range(1 if ctx.quick else len(TASKS)):
+            for task_index in range(tasks):
                 shift = task_index % len(names)
                 for protocol in itertools.chain(names[shift:], names[:shift]):
                     runs.append(await one_run(js, store, orchestrator, councils, protocol, task_index))
                     # One line per run: a run cut short still leaves its figures behind.
-                    print(f"bench: councils: {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
+                    print(f"bench: {name}: {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
     finally:
         with contextlib.suppress(Exception):
             await nc.close()
-        llm.stop()
-    configured = councils_from(settings).for_role(Role.DEV)
-    return {
-        "model": settings.llm_model,
-        "tasks": [task.task_id for task, _ in TASKS[: 1 if ctx.quick else len(TASKS)]],
-        "packaged_default": [configured.agents, configured.rounds, configured.judges_per_proposal],
-        **summarise(runs),
-        "runs": runs,
+    return runs
+
+
+@contextlib.contextmanager
+def _stand_in_llm() -> Iterator[str]:
+    """The stand-in OpenAI-compatible server (fleet_testing): instant, minimal valid answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fleet_testing.stand_in.llm_server", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def run(ctx: BenchContext) -> dict[str, Any]:
+    tasks = 1 if ctx.quick else len(TASKS)
+    with _stand_in_llm() as url:
+        stand_in = summarise(await _measure(ctx, "councils-stand-in", url, len(TASKS)))
+    results: dict[str, Any] = {
+        "tasks": [task.task_id for task, _ in TASKS[:tasks]],
         "goal_tokens_vs_one_agent_max": TOKEN_RATIO_GOAL,
+        "stand_in_llm": {"protocols": stand_in["protocols"]},
     }
+    configured = councils_from(FleetSettings()).for_role(Role.DEV)
+    results["packaged_default"] = [configured.agents, configured.rounds, configured.judges_per_proposal]
+    if os.environ.get("FLEET_BENCH_COUNCILS_REAL_LLM", "1") == "0":
+        return results  # the local model's part skipped (a machine too loaded for it), and said so
+    settings = FleetSettings()
+    llm = EmbeddedLlamaServer(
+        ctx.scratch / "llm", port=free_port(), parallel=settings.llm_parallel_slots, alias=settings.llm_model
+    )
+    llm.start(timeout=300)
+    try:
+        runs = await _measure(ctx, "councils", llm.url, tasks)
+    finally:
+        llm.stop()
+    results.update(model=settings.llm_model, **summarise(runs), runs=runs)
+    return results
 
 
 def render(results: dict[str, Any]) -> str:
+    default = " x ".join(str(n) for n in results["packaged_default"])
+    goal = results["goal_tokens_vs_one_agent_max"]
     lines = [
         "## Council protocols: tokens and quality per token",
         "",
-        f"Real Orchestrator and agent worker on the local model ({results['model']}), tasks "
-        f"{', '.join(results['tasks'])}, every protocol on every task (bench/councils.py). Quality = the "
-        "selected proposal's objective checks (0..10; 0 when the council selected nothing); tokens = prompt "
-        "+ completion tokens of every answer of the deliberation. The packaged default is "
-        f"{results['packaged_default'][0]} agents x {results['packaged_default'][1]} round(s) x "
-        f"{results['packaged_default'][2]} judge(s).",
+        "Every protocol deliberates the same tasks with the real Orchestrator and agent worker "
+        f"(bench/councils.py; tasks {', '.join(results['tasks'])}). Tokens = prompt + completion tokens of "
+        "every answer of the deliberation. Quality = the selected proposal's objective checks (0..10; 0 when "
+        f"the council selected nothing). The packaged default is {default} (agents x rounds x judges). "
+        f"Goal: a council of 3 at <= {goal}x the tokens of one agent.",
         "",
-        "| protocol | agents x rounds x judges | runs (completed) | mean tokens | vs one agent "
-        "| mean quality | quality per 1k tokens | median wall s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "**Stand-in LLM** (fleet_testing's OpenAI-compatible server: the worker's real prompts, minimal "
+        "valid answers; prompt tokens = characters / 4). Tokens only: its answers carry no quality.",
+        "",
+        "| protocol | agents x rounds x judges | commands | mean tokens | vs one agent |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for name, entry in results["stand_in_llm"]["protocols"].items():
+        shape = entry["agents_rounds_judges"]
+        lines.append(
+            f"| {name} | {' x '.join(map(str, shape))} | {council_commands(*shape)} | {entry['mean_tokens']} "
+            f"| {entry['tokens_vs_one_agent']}x |"
+        )
+    if "protocols" not in results:
+        lines += ["", "**Local model**: not run in this measurement (FLEET_BENCH_COUNCILS_REAL_LLM=0)."]
+        return "\n".join(lines)
+    lines += [
+        "",
+        f"**Local model** ({results['model']}, llama-server):",
+        "",
+        "| protocol | runs (completed) | mean tokens | vs one agent | mean quality | quality per 1k tokens "
+        "| median wall s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, entry in results["protocols"].items():
-        shape = " x ".join(str(n) for n in entry["agents_rounds_judges"])
         mark = " **best**" if name == results["best_council_of_3"] else ""
         lines.append(
-            f"| {name}{mark} | {shape} | {entry['runs']} ({entry['completed']}) | {entry['mean_tokens']} "
+            f"| {name}{mark} | {entry['runs']} ({entry['completed']}) | {entry['mean_tokens']} "
             f"| {entry['tokens_vs_one_agent']}x | {entry['mean_quality']} | {entry['quality_per_1k_tokens']} "
             f"| {entry['median_wall_seconds']} |"
         )
-    goal = results["goal_tokens_vs_one_agent_max"]
-    best = results["best_council_of_3"]
     within = "within" if results["best_within_goal"] else "none of the councils is within"
-    lines += ["", f"Goal: a council of 3 at <= {goal}x the tokens of one agent ({within} it); best: {best}."]
+    lines += [
+        "",
+        f"Best council of 3 by quality per token ({within} the goal): {results['best_council_of_3']}.",
+    ]
     return "\n".join(lines)
