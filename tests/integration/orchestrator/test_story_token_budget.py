@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.events import subjects
-from swe_fleet.events.payloads import AgentCommand, Role, StoryTokenBudgetSet
+from swe_fleet.events.payloads import AgentCommand, Role, StoryCreated, StoryTokenBudgetSet
 from swe_fleet.orchestrator.adapters.state_store import StateStore
 from swe_fleet.orchestrator.domain.budget import estimate_tokens
 from swe_fleet.orchestrator.domain.deliberation_state import Status
 from swe_fleet.orchestrator.domain.ids import deliberation_id
+from tests.integration.context.support import running_context
 from tests.integration.orchestrator.support import (
     RunningOrchestrator,
     Script,
@@ -78,3 +79,54 @@ async def test_a_budget_cuts_one_council_stops_the_next_and_a_raise_lets_it_go_o
 
 async def _count_is(js, subject: str, expected: int) -> bool:
     return await count(js, subject) >= expected
+
+
+TOKENS_BY_KIND = {
+    "derive": (3_000, 500),
+    "generate": (1_200, 400),
+    "critique": (900, 150),
+    "revise": (1_100, 380),
+    "score": (800, 60),
+}
+
+
+def _by_kind(command: AgentCommand) -> tuple[int, int]:
+    return TOKENS_BY_KIND[command.kind]
+
+
+async def test_a_storys_total_is_the_sum_of_its_recorded_calls_and_what_its_budget_counted(
+    nats_server, nc, js, tmp_path
+) -> None:
+    """The Context service's roll-up (recorded calls, real projection and API) and the orchestrator's
+    own count (what the budget is held to) both equal the tokens the agents reported, call by call."""
+    councils = fast_councils(agents=3, rounds=1)
+    async with (
+        ScriptedWorker(nc, Script(tokens=_by_kind)) as worker,
+        RunningOrchestrator(nats_server.url, councils, story_token_budget=10**9),
+        running_context(nc, tmp_path, valkey_url=None) as ctx,
+    ):
+        created = StoryCreated(story_id="US-T", title="Tokens", owner="po", created_by="po", state="PLANNED")
+        await ctx.publisher.publish(subjects.STORY_CREATED, created)
+        await publish_approval(js, story_id="US-T", plan_id="PL-T", roles=[Role.DEV])
+        await eventually(lambda: _count_is(js, subjects.TASKS_DERIVED, 1), what="tasks derived")
+        (derived,) = await orchestration_events(js, subjects.TASKS_DERIVED)
+        tasks = [task.task_id for task in derived.payload.tasks]
+        await eventually(lambda: _count_is(js, subjects.TASK_DISPATCHED, len(tasks)), what="every task")
+        reported = [_by_kind(c) for c in worker.commands]
+        assert len(reported) == 1 + 15 * len(tasks)  # derive, then 3 + 3 + 3 + 6 per council
+
+        async def recorded() -> bool:
+            response = await ctx.http.get("/v1/context/stories/US-T/usage")
+            return response.status_code == 200 and response.json()["total"]["answers"] == len(reported)
+
+        await eventually(recorded, what="every answer recorded by the Context service")
+        total = (await ctx.http.get("/v1/context/stories/US-T/usage")).json()["total"]
+        assert total["prompt_tokens"] == sum(p for p, _ in reported)
+        assert total["completion_tokens"] == sum(c for _, c in reported)
+
+        store = await StateStore.open(js, "FLEET_ORCHESTRATOR")
+        story = await store.story("US-T")
+        spent = [await store.deliberation(deliberation_id(task)) for task in tasks]
+        assert story is not None and all(council is not None for council in spent)
+        counted = story.derivation_tokens + sum(council.spent_tokens for council in spent if council)
+        assert counted == total["tokens"] == sum(map(sum, reported))
