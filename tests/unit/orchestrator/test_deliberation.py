@@ -268,7 +268,7 @@ ACTIONS = ["answer", "answer", "answer", "fail", "invalid", "silent"]
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     agents=st.integers(min_value=1, max_value=5),
-    rounds=st.integers(min_value=1, max_value=3),
+    rounds=st.integers(min_value=0, max_value=3),  # 0: straight to the judges
     judges=st.integers(min_value=1, max_value=4),
     data=st.data(),
 )
