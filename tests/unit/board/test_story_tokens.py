@@ -31,3 +31,14 @@ def test_the_budget_and_the_recorded_totals_are_shown() -> None:
 def test_without_a_budget_or_recorded_calls_the_section_says_so() -> None:
     html = render({"token_budget": None}, None)
     assert "the fleet&#39;s default" in html and "cannot be read now" in html
+
+
+def test_the_activity_page_says_why_a_council_was_cut_or_waits() -> None:
+    from swe_fleet.board.domain.activity import summarise
+
+    reason = "waiting for the Product Owner: raise the story's token budget to at least 40192 to go on"
+    payload = {"story_id": "US-1", "task_id": "PL-1-T2", "verdict": "waiting", "reason": reason}
+    summary, _ = summarise("orchestration.deliberation.budgeted", {"payload": payload})
+    assert summary.startswith("task PL-1-T2: waiting: waiting for the Product Owner") and "US-1" in summary
+    raised = {"story_id": "US-1", "token_budget": 90000, "set_by": "po"}
+    assert "token budget 90000 set by po" in summarise("planning.story.token_budget_set", raised)[0]

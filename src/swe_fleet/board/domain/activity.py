@@ -88,6 +88,10 @@ def summarise(subject: str, envelope: Mapping[str, Any]) -> tuple[str, Mapping[s
             parts.append(f"failed: {p.get('error') or p.get('reason')}")
     elif subject == "orchestration.deliberation.completed":
         parts.append(f"task {p.get('task_id')}: winner {p.get('winner_agent_id', '')}")
+    elif subject == "orchestration.deliberation.budgeted":  # a council cut to, or waiting on, the budget
+        parts.append(f"task {p.get('task_id')}: {p.get('verdict')}: {p.get('reason', '')}")
+    elif subject == "planning.story.token_budget_set":
+        parts.append(f"token budget {p.get('token_budget') or 'the default'} set by {p.get('set_by')}")
     elif subject == "orchestration.task.dispatched":
         parts.append(f"task {p.get('task_id')} to {p.get('agent_id', '')}")
     elif subject.startswith("dlq."):
