@@ -159,3 +159,51 @@ async def test_verdicts_for_tasks_not_parked_here_or_contrary_to_the_record_carr
     await resumer.resume(verdict(approval(), False))  # contrary to the verdict recorded
     assert carried == []
     assert store.records["T-1"].verdicts()["pip install requests"].approved
+
+
+async def test_a_task_is_carried_out_once_at_a_time_in_a_worker() -> None:
+    import asyncio
+
+    from swe_fleet.errors import TransientError
+    from swe_fleet.workspace.app.executor import TaskExecutor
+
+    class SlowLedger:
+        def __init__(self) -> None:
+            self.release = asyncio.Event()
+            self.asked = 0
+
+        async def get(self, task_id: str) -> bytes | None:
+            self.asked += 1
+            await self.release.wait()
+            raise RuntimeError("stopped here")
+
+    ledger = SlowLedger()
+    executor = TaskExecutor(  # only the ledger is reached before the test stops it
+        source=None,
+        workspaces=None,
+        ledger=ledger,
+        publisher=None,
+        sandbox=None,  # type: ignore[arg-type]
+        policies=None,
+        model_for=None,
+        redact=str,  # type: ignore[arg-type]
+    )
+    envelope = Envelope.new(
+        "orchestration.task.dispatched",
+        TaskDispatched(
+            task_id="T-1", story_id="US-1", role=Role.DEV, agent_id="dev-1", deliberation_id="D-1"
+        ),
+        producer="orchestrator",
+    )
+    dispatch = Dispatch(envelope, envelope.payload)  # type: ignore[arg-type]
+    first = asyncio.create_task(executor.carry_out(dispatch))
+    while ledger.asked == 0:
+        await asyncio.sleep(0)
+    with pytest.raises(TransientError, match="being carried out here already"):
+        await executor.carry_out(dispatch)
+    ledger.release.set()
+    with pytest.raises(RuntimeError):
+        await first
+    with pytest.raises(RuntimeError):  # free again: this one reaches the ledger
+        await executor.carry_out(dispatch)
+    assert ledger.asked == 2

@@ -24,6 +24,7 @@ from ulid import ULID
 from swe_fleet.backbone.consumer import Delivery
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.publisher import EventPublisher
+from swe_fleet.errors import TransientError
 from swe_fleet.events import streams, subjects
 from swe_fleet.events.envelope import Envelope, decode_event, deterministic_event_id, encode_event
 from swe_fleet.events.payloads import (
@@ -133,12 +134,25 @@ class TaskExecutor:
         self._history_characters = history_characters
         # Without a desk, a command needing approval is refused to the agent (nothing can wait).
         self._approvals = approvals
+        self._running: set[str] = set()
 
     async def handle(self, deliveries: Sequence[Delivery[TaskDispatched]]) -> None:
         for delivery in deliveries:
             await self.carry_out(Dispatch(delivery.envelope, delivery.payload, delivery.num_delivered))
 
     async def carry_out(self, delivery: Dispatch) -> None:
+        task_id = delivery.payload.task_id
+        if task_id in self._running:
+            # Its dispatch redelivered while its verdict resumes it (or the reverse): the runtime retries
+            # this one in place, and it then finds the result recorded.
+            raise TransientError(f"task {task_id} is being carried out here already")
+        self._running.add(task_id)
+        try:
+            await self._carry_out(delivery)
+        finally:
+            self._running.discard(task_id)
+
+    async def _carry_out(self, delivery: Dispatch) -> None:
         task = delivery.payload
         decided = await self._ledger.get(task.task_id)
         if decided is not None:
