@@ -148,6 +148,8 @@ async def test_a_task_waits_through_a_restart_for_the_approval_then_runs_the_com
     assert pending["task_id"] == "T-apr-1" and pending["title"] == f"Approve `{COMMAND}` for task T-apr-1"
     listed = fleet_cli(fleet, "approvals", "list")
     assert listed.returncode == 0 and request["approval_id"] in listed.stdout, listed.stderr
+    delivery = fleet_cli(fleet, "story", "delivery", story, "--json")
+    assert f"the PO's verdict on {request['approval_id']}" in delivery.stdout, delivery.stderr
 
     # The worker dies while the task waits; the PO approves while no worker runs; a new worker goes on.
     worker.kill()

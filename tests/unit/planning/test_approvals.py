@@ -90,3 +90,15 @@ def test_an_ordinary_decision_is_no_approval(uow: FakeUnitOfWork, story_id: str)
     assert aq.list_approvals(uow, None, Page()) == []
     with pytest.raises(NotFound, match="approval"):
         aq.get_approval(uow, plain.id)
+
+
+def test_a_story_says_it_waits_for_the_pos_verdict_while_an_approval_is_pending(
+    uow: FakeUnitOfWork, story_id: str
+) -> None:
+    assert aq.awaited_approvals(uow, story_id) is None
+    aq.record_approval_requested(request(story_id), "E-1", uow)
+    assert aq.awaited_approvals(uow, story_id) == (
+        "the PO's verdict on APR-0123456789abcdef01234567 (Approve `pip install requests` for task T-1)"
+    )
+    uc.approve_decision(c.ApproveDecision("APR-0123456789abcdef01234567", by="po", rationale="ok"), uow)
+    assert aq.awaited_approvals(uow, story_id) is None

@@ -63,3 +63,16 @@ def get_approval(uow: UnitOfWork, approval_id: str) -> Decision:
     if decision is None or not decision.is_approval:
         raise NotFound("approval", approval_id)
     return decision
+
+
+def awaited_approvals(uow: UnitOfWork, story_id: str) -> str | None:
+    """What the story's tasks wait for from the PO (their pending approvals), in one line; None if nothing."""
+    with uow:
+        pending = [
+            d
+            for d in uow.decisions.find(story_id, DecisionStatus.PROPOSED, Page(_SCANNED, 0))
+            if d.is_approval
+        ]
+    if not pending:
+        return None
+    return "the PO's verdict on " + "; ".join(f"{d.id} ({d.title})" for d in pending)
