@@ -20,9 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
+from fleet_testing.auth import token_for
 from fleet_testing.git_repos import CALC, TEST_CALC, commits, run_git, seeded_remote
 from fleet_testing.scripted_llm import ScriptedLlm, Turn
 from swe_fleet.events import subjects
+from swe_fleet.security.identity import Role as AuthRole
 from tests.e2e.test_workspace_flow import graph_rows
 from tests.support.workspace_fleet import WorkspaceFleet, dispatch, results_for, workspace_events
 
@@ -192,12 +194,18 @@ async def test_a_refused_command_never_runs_the_agent_is_told_why_and_the_refusa
     await pending_in_planning(fleet, request["approval_id"])
 
     async with httpx.AsyncClient(base_url=fleet.planning_url, headers=fleet.headers, timeout=10) as http:
-        as_viewer = await http.post(
-            f"/v1/approvals/{request['approval_id']}/refuse",
-            json={"reason": "no"},
-            headers={"Authorization": "Bearer not-a-token"},
+        # Only the PO decides: not a viewer, not the workspace's own service identity, not a stranger.
+        path = f"/v1/approvals/{request['approval_id']}/approve"
+        for name, role, status in (("vera", AuthRole.VIEWER, 403), ("workspace", AuthRole.SERVICE, 403)):
+            token = token_for(fleet.root / "planning", name, (role,))
+            answer = await http.post(
+                path, json={"reason": "me"}, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert answer.status_code == status, (name, answer.text)
+        stranger = await http.post(
+            path, json={"reason": "me"}, headers={"Authorization": "Bearer not-a-token"}
         )
-        assert as_viewer.status_code == 401
+        assert stranger.status_code == 401
         refused = await http.post(
             f"/v1/approvals/{request['approval_id']}/refuse", json={"reason": "no new dependencies here"}
         )
