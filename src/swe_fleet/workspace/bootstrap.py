@@ -12,6 +12,7 @@ and what to do, so tasks fail honestly instead of running unconfined.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from nats.aio.client import Client as NATS
 
@@ -85,17 +86,6 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
         ),
         approvals=ApprovalDesk(approvals, publisher, redact),
     )
-    spec = dispatch_consumer_spec(ack_wait_seconds=settings.workspace_ack_wait_seconds)
-    consumer = ConsumerRuntime(
-        nc, spec, executor.handle, DeadLetterWriter(publisher), payload_type=TaskDispatched
-    )
-    verdicts = ConsumerRuntime(
-        nc,
-        verdict_consumer_spec(ack_wait_seconds=settings.workspace_ack_wait_seconds),
-        ApprovalResumer(approvals, executor.carry_out).handle,
-        DeadLetterWriter(publisher),
-        payload_type=ApprovalDecided,
-    )
 
     async def sandbox_check() -> CheckResult:
         if unavailable is not None:
@@ -104,7 +94,33 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
 
     return Service(
         name=SERVICE_NAME,
-        consumers=[consumer, verdicts],
+        consumers=_consumers(settings, nc, executor, approvals, DeadLetterWriter(publisher)),
         checks={"sandbox": sandbox_check},
         closers=[llm.aclose, source.aclose],
     )
+
+
+def _consumers(
+    settings: FleetSettings,
+    nc: NATS,
+    executor: TaskExecutor,
+    approvals: KvApprovalStore,
+    dead_letters: DeadLetterWriter,
+) -> list[ConsumerRuntime[Any]]:
+    """Dispatched tasks, and the PO's verdicts that resume the tasks parked on them (ADR 0612)."""
+    ack_wait = settings.workspace_ack_wait_seconds
+    dispatched = ConsumerRuntime(
+        nc,
+        dispatch_consumer_spec(ack_wait_seconds=ack_wait),
+        executor.handle,
+        dead_letters,
+        payload_type=TaskDispatched,
+    )
+    verdicts = ConsumerRuntime(
+        nc,
+        verdict_consumer_spec(ack_wait_seconds=ack_wait),
+        ApprovalResumer(approvals, executor.carry_out).handle,
+        dead_letters,
+        payload_type=ApprovalDecided,
+    )
+    return [dispatched, verdicts]
