@@ -33,8 +33,8 @@ def planning_url(nats_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
             kill(process, signal.SIGTERM)
 
 
-def fleet(url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "FLEET_PLANNING_URL": url}
+def fleet(url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "FLEET_PLANNING_URL": url, **(env or {})}
     return subprocess.run([str(FLEET), *args], capture_output=True, text=True, env=env, timeout=60)
 
 
@@ -159,3 +159,26 @@ def test_a_project_names_its_repository_and_how_its_tests_run(planning_url: str,
     bad = fleet(planning_url, "project", "create", "Bad", "--repo", str(repo), "--base-branch", "a..b")
     assert bad.returncode == 2
     assert bad.stderr.startswith("fleet: invalid input: base_branch") and len(bad.stderr.splitlines()) == 1
+
+
+def test_the_po_sets_a_storys_token_budget_from_the_cli(planning_url: str) -> None:
+    project = fleet_json(planning_url, "project", "create", "Shop", "--description", "web shop")
+    epic = fleet_json(planning_url, "epic", "create", "Refunds", "--project", project["id"])
+    story = fleet_json(planning_url, "story", "create", "Refund", "--epic", epic["id"])
+    assert story["token_budget"] is None
+    raised = fleet_json(planning_url, "story", "budget", story["id"], "50000")
+    assert raised["token_budget"] == 50000
+    # No Context service here: the story is shown, and the tokens say why they are unknown.
+    env = {"FLEET_CONTEXT_URL": f"http://127.0.0.1:{free_port()}"}
+    shown = fleet(planning_url, "story", "show", story["id"], "--json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    document = json.loads(shown.stdout)
+    assert document["token_budget"] == 50000 and document["usage"] is None
+    assert "Context service cannot be asked" in document["usage_error"]
+    back = fleet_json(planning_url, "story", "budget", story["id"], "--default")
+    assert back["token_budget"] is None
+    refused = fleet(planning_url, "story", "budget", story["id"], "0")
+    assert (
+        refused.returncode == 2
+        and refused.stderr.strip() == "fleet: a token budget is a positive number of tokens, not 0"
+    )

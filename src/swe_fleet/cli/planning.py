@@ -305,13 +305,15 @@ def story_show(ctx: typer.Context, story_id: str, as_json: JsonFlag = False) -> 
 def story_budget(
     ctx: typer.Context,
     story_id: str,
-    tokens: Annotated[int | None, typer.Argument(min=1, help="Tokens the story's agents may spend.")] = None,
+    tokens: Annotated[int | None, typer.Argument(help="Tokens the story's agents may spend.")] = None,
     default: Annotated[bool, typer.Option("--default", help="Back to FLEET_STORY_TOKEN_BUDGET.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Set a story's token budget; councils waiting on it start if they now fit (ADR 0209)."""
     if (tokens is None) == (not default):
         fail("give a number of tokens, or --default (not both)", EXIT_INVALID)
+    if tokens is not None and tokens < 1:
+        fail(f"a token budget is a positive number of tokens, not {tokens}", EXIT_INVALID)
     body = {"token_budget": tokens}
     _show(_call(ctx, "PUT", f"/v1/stories/{story_id}/token-budget", body=body), STORY_FIELDS, as_json)
 
