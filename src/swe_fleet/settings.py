@@ -93,6 +93,8 @@ class FleetSettings(BaseSettings):
     workspace_max_tokens: int = Field(default=200_000, ge=1000)
     workspace_answer_tokens: int = Field(default=1024, ge=64)
     workspace_ack_wait_seconds: float = Field(default=60.0, gt=0)
+    # QA review (ADR 0703): times a task's change goes back to the workspace before the task fails.
+    review_rounds: int = Field(default=2, ge=0, le=20)
 
     # Security (ADR 0800). Clients of the HTTP API (the CLI, agent workers) send FLEET_TOKEN, else the
     # token in FLEET_TOKEN_FILE, else the embedded fleet's own token file under <data dir>/auth/.

@@ -56,6 +56,7 @@ def show_task(task: dict[str, Any], with_diff: bool) -> None:
         say(f"tokens: {prompt} prompt, {completion} completion")
     for commit in task.get("commits") or []:
         say(f"commit {commit['sha'][:12]} {_first_line(commit.get('message'))}")
+    _show_reviews(task)
     rows = [
         [
             call.get("attempt"),
@@ -71,6 +72,22 @@ def show_task(task: dict[str, Any], with_diff: bool) -> None:
         print_table("timeline", ["attempt", "step", "tool", "outcome", "ms", "output"], rows)
     if with_diff and result and result.get("patch"):
         say(result["patch"])
+
+
+def _show_reviews(task: dict[str, Any]) -> None:
+    """Its QA reviews, and the attempts around it (ADR 0703): what it reworks, what reworks it."""
+    if task.get("rework_of"):
+        reason = next(
+            (d.get("rework_reason") for d in task.get("dispatches") or [] if d.get("rework_of")), ""
+        )
+        say(f"rework of {task['rework_of']}: {_first_line(reason, 200)}")
+    for review in task.get("reviews") or []:
+        head = str(review.get("head") or "")[:12] or "no commit"
+        say(f"review {review.get('verdict')} of {head} by {review.get('reviewer')}: {review.get('summary')}")
+        for finding in review.get("findings") or []:
+            say(f"  finding: {_first_line(finding, 200)}")
+    if task.get("reworked_by"):
+        say(f"reworked by: {', '.join(task['reworked_by'])}")
 
 
 @tasks_app.command("show")

@@ -32,6 +32,11 @@ CATALOGUE: dict[str, SubjectSpec] = {
         SubjectSpec(s.PLAN_REJECTED, p.PlanRejected, "The PO rejected a plan"),
         SubjectSpec(s.DECISION_APPROVED, p.DecisionApproved, "A decision was approved"),
         SubjectSpec(s.DECISION_REJECTED, p.DecisionRejected, "A decision was rejected"),
+        SubjectSpec(
+            s.TASK_REWORK_REQUESTED,
+            p.TaskReworkRequested,
+            "A task's work is asked for again: a review requested changes or the PO sent the story back",
+        ),
         SubjectSpec(s.TASKS_DERIVED, p.TasksDerived, "Tasks were derived from an approved plan"),
         SubjectSpec(s.TASK_DERIVATION_FAILED, p.TaskDerivationFailed, "No valid tasks could be derived"),
         SubjectSpec(

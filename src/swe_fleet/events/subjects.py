@@ -10,6 +10,8 @@ PLAN_APPROVED = "planning.plan.approved"
 PLAN_REJECTED = "planning.plan.rejected"
 DECISION_APPROVED = "planning.decision.approved"
 DECISION_REJECTED = "planning.decision.rejected"
+# A task's work is asked for again (the QA review requested changes, the PO sent the story back).
+TASK_REWORK_REQUESTED = "planning.task.rework_requested"
 
 # Orchestration: tasks, councils and dispatch.
 TASKS_DERIVED = "orchestration.tasks.derived"

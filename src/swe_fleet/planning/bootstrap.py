@@ -84,7 +84,12 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
         await asyncio.to_thread(database.dispose)
 
     # The lifecycle driven by results: execution's events move stories on (planning.app.delivery).
-    consumers = delivery_consumers(nc, parts.app, DeadLetterWriter(EventPublisher(nc.jetstream(), PRODUCER)))
+    consumers = delivery_consumers(
+        nc,
+        parts.app,
+        DeadLetterWriter(EventPublisher(nc.jetstream(), PRODUCER)),
+        review_rounds=settings.review_rounds,
+    )
     return Service(
         name="planning",
         consumers=consumers,
