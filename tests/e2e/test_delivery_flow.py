@@ -70,6 +70,7 @@ def po(fleet: WorkspaceFleet, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "FLEET_PLANNING_URL": fleet.planning_url,
+        "FLEET_CONTEXT_URL": fleet.context_url,
         "FLEET_TOKEN": token_for(fleet.root / "planning", "po-ana"),
     }
     return subprocess.run([str(FLEET), *args], capture_output=True, text=True, env=env, timeout=60)
@@ -222,7 +223,11 @@ async def test_a_wrong_fix_does_not_advance_the_story_and_nothing_is_merged(
 
 def briefing(llm: ScriptedLlm, task_id: str) -> str:
     """The first request of `task_id`'s agent: its system prompt and task, with the context pack."""
-    seen = [str(s.messages) for s in llm.seen if s.key == task_id and s.turn == 0]
+    seen = [
+        "\n".join(str(m.get("content") or "") for m in s.messages)
+        for s in llm.seen
+        if s.key == task_id and s.turn == 0
+    ]
     assert seen, f"no agent was asked to carry out {task_id}"
     return seen[0]
 
@@ -234,7 +239,8 @@ def reviews(llm: ScriptedLlm, **verdicts: tuple[ReviewVerdict, str, tuple[str, .
     for summary, (verdict, said, findings) in verdicts.items():
         scripts[summary.replace("_", " ")] = [Turn.say(json.dumps(answer(verdict, said, findings)))]
     scripts[REVIEW_KEY] = [Turn.say(json.dumps(answer(*default)))]
-    llm.scripts = {**scripts, **llm.scripts}
+    # first in the dict, and these answers rather than the fixture's
+    llm.scripts = {**scripts, **{k: v for k, v in llm.scripts.items() if k not in scripts}}
 
 
 def answer(verdict: ReviewVerdict, summary: str, findings: tuple[str, ...]) -> dict[str, Any]:
