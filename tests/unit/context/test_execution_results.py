@@ -36,7 +36,7 @@ def test_a_dependency_carried_out_and_another_that_failed_are_in_the_pack() -> N
     )
     text = pack.as_dict()["blocks"]["context"]
     # T-1 depends on T-0: its result is the workspace's, not the council's proposal.
-    assert "result: carried out on fleet/US-1 (calc.py), tests pass: add() adds" in text
+    assert "Depends on T-0: carried out on fleet/US-1 (calc.py), tests pass: add() adds" in text
     assert "carrying it out failed: the tests fail after the change: test_calc.py::test_add" in text
 
 
@@ -66,4 +66,4 @@ def test_a_rework_is_briefed_with_the_task_it_reworks_its_reason_and_every_revie
     assert "QA review of T-1 (request_changes): floats fail — findings: add(0.5, 1) == 1.5 fails" in text
     assert "QA review of T-1~2 (request_changes): strings fail — findings: add('2', '3') raises" in text
     assert "another task's review" not in text
-    assert "Title: Task 1" in text  # the task reworked gives the attempt its title
+    assert "T-1~3 — Task 1" in text  # the task reworked gives the attempt its title
