@@ -33,6 +33,7 @@ from swe_fleet.planning.domain.delivery import (
     StoryDelivery,
     TaskStatus,
 )
+from swe_fleet.planning.domain.delivery_document import delivery_of, document_of
 from tests.unit.planning.fakes import FakeUnitOfWork
 
 S = StoryState
@@ -342,7 +343,7 @@ def test_the_delivery_document_round_trips() -> None:
     assert [r.rework_task_id for r in delivery.reworks] == ["T1~2"]
     delivery.reworks = []
     delivery.remember("e1")
-    again = StoryDelivery.from_document("US-1", delivery.to_document(), delivery.version)
+    again = delivery_of("US-1", document_of(delivery), delivery.version)
     assert again == delivery
 
 

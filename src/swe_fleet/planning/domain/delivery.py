@@ -23,9 +23,8 @@ takes the `reworks` it must publish.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from swe_fleet.events.payloads import StoryState
 
@@ -345,91 +344,3 @@ class StoryDelivery:
             (S.TESTING, f"QA review: {verdicts or 'no change to review'}"),
             (S.READY_TO_REVIEW, self.suite.describe()),
         ]
-
-    # ------------------------------------------------------------ storage shape
-
-    def to_document(self) -> dict[str, Any]:
-        return {
-            "plan_id": self.plan_id,
-            "branch": self.branch,
-            "round": self.round,
-            "tasks": [
-                {
-                    "task_id": t.task_id,
-                    "title": t.title,
-                    "status": t.status.value,
-                    "failures": t.failures,
-                    "reason": t.reason,
-                    "commits": t.commits,
-                    "round": t.round,
-                    "review": t.review,
-                    "review_summary": t.review_summary,
-                    "review_head": t.review_head,
-                    "changes_requested": t.changes_requested,
-                    "attempt": t.attempt,
-                    "dispatch": None if t.dispatch is None else asdict(t.dispatch),
-                }
-                for t in self.tasks.values()
-            ],
-            "suite": None
-            if self.suite is None
-            else {
-                "ok": self.suite.ok,
-                "passed": self.suite.passed,
-                "failed": self.suite.failed,
-                "failing": list(self.suite.failing),
-                "head": self.suite.head,
-                "task_id": self.suite.task_id,
-            },
-            "applied_events": self.applied_events,
-            "send_backs": self.send_backs,
-            "merge_commit": self.merge_commit,
-            "base_branch": self.base_branch,
-            "derivation_failure": self.derivation_failure,
-            "review_rounds": self.review_rounds,
-        }
-
-    @classmethod
-    def from_document(cls, story_id: str, document: dict[str, Any], version: int) -> StoryDelivery:
-        suite = document.get("suite")
-        return cls(
-            story_id=story_id,
-            plan_id=document.get("plan_id"),
-            branch=document.get("branch"),
-            round=int(document.get("round", 1)),
-            tasks={
-                t["task_id"]: TaskProgress(
-                    task_id=t["task_id"],
-                    title=t.get("title", ""),
-                    status=TaskStatus(t["status"]),
-                    failures=int(t.get("failures", 0)),
-                    reason=t.get("reason"),
-                    commits=list(t.get("commits", [])),
-                    round=int(t.get("round", 0)),
-                    review=t.get("review"),
-                    review_summary=t.get("review_summary"),
-                    review_head=t.get("review_head"),
-                    changes_requested=int(t.get("changes_requested", 0)),
-                    attempt=int(t.get("attempt", 1)),
-                    dispatch=Dispatch(**t["dispatch"]) if t.get("dispatch") else None,
-                )
-                for t in document.get("tasks", [])
-            },
-            suite=None
-            if suite is None
-            else SuiteEvidence(
-                ok=bool(suite["ok"]),
-                passed=int(suite["passed"]),
-                failed=int(suite["failed"]),
-                failing=tuple(suite.get("failing", [])),
-                head=suite.get("head"),
-                task_id=suite["task_id"],
-            ),
-            applied_events=list(document.get("applied_events", [])),
-            send_backs=list(document.get("send_backs", [])),
-            merge_commit=document.get("merge_commit"),
-            base_branch=document.get("base_branch"),
-            derivation_failure=document.get("derivation_failure"),
-            review_rounds=int(document.get("review_rounds", REVIEW_ROUNDS)),
-            version=version,
-        )
