@@ -352,6 +352,12 @@ async def test_beyond_the_bound_of_review_rounds_the_task_fails_and_nothing_is_m
     assert (await story_state(fleet, story_id))["state"] == "CODE_REVIEW"
     shown = po(fleet, "story", "delivery", story_id)
     assert shown.returncode == 0 and "3 times (bound 2)" in shown.stdout
+    story_shown = po(fleet, "story", "show", story_id)
+    assert story_shown.returncode == 0 and "held: the QA review requested changes" in story_shown.stdout
+    task_shown = po(fleet, "tasks", "show", "T-bound~3")
+    assert task_shown.returncode == 0, task_shown.stderr
+    assert "delivery: FAILED (attempt T-bound~3): the QA review requested changes" in task_shown.stdout
+    assert "rework of T-bound: the QA review requested changes" in task_shown.stdout
     refused = po(fleet, "story", "accept", story_id)
     assert refused.returncode == 1 and "only in READY_TO_REVIEW" in refused.stderr
     assert branches(remote)["main"] == before_main
