@@ -37,6 +37,8 @@ CATALOGUE: dict[str, SubjectSpec] = {
             p.TaskReworkRequested,
             "A task's work is asked for again: a review requested changes or the PO sent the story back",
         ),
+        SubjectSpec(s.APPROVAL_GRANTED, p.ApprovalGranted, "The PO approved a command a task waits for"),
+        SubjectSpec(s.APPROVAL_REFUSED, p.ApprovalRefused, "The PO refused a command a task waits for"),
         SubjectSpec(s.TASKS_DERIVED, p.TasksDerived, "Tasks were derived from an approved plan"),
         SubjectSpec(s.TASK_DERIVATION_FAILED, p.TaskDerivationFailed, "No valid tasks could be derived"),
         SubjectSpec(
@@ -74,6 +76,11 @@ CATALOGUE: dict[str, SubjectSpec] = {
         ),
         SubjectSpec(
             s.WORKSPACE_TASK_FAILED, p.WorkspaceTaskFailed, "A task ended with nothing changed on its branch"
+        ),
+        SubjectSpec(
+            s.WORKSPACE_APPROVAL_REQUESTED,
+            p.ApprovalRequested,
+            "An agent asked for a command that needs the PO's approval; its task waits",
         ),
         SubjectSpec(s.DEAD_LETTER_REPLAYED, p.DeadLetterHandled, "A person replayed a dead letter"),
         SubjectSpec(s.DEAD_LETTER_DISCARDED, p.DeadLetterHandled, "A person discarded a dead letter"),
