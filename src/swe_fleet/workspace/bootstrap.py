@@ -56,7 +56,7 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
     source = HttpTaskSource(
         settings.resolved_planning_url, settings.resolved_context_url, headers=bearer_headers(token)
     )
-    ledger = await KvResultLedger.open(nc.jetstream())
+    ledger = await KvResultLedger.open(nc.jetstream(), replicas=settings.resolved_nats_replicas)
     models: dict[Role, LlmAgentModel] = {}
 
     def model_for(role: Role) -> LlmAgentModel:

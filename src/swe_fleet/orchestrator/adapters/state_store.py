@@ -74,8 +74,9 @@ class StateStore:
         self._contention = Backoff(first=0.002, maximum=0.05, jitter=1.0, attempts=max_attempts)
 
     @classmethod
-    async def open(cls, js: JetStreamContext, bucket: str) -> StateStore:
-        """Bind the bucket, creating it (file storage, one revision per key) on first use."""
+    async def open(cls, js: JetStreamContext, bucket: str, *, replicas: int | None = None) -> StateStore:
+        """Bind the bucket, creating it (file storage, one revision per key, `replicas` copies on a
+        cluster) on first use."""
         try:
             kv = await js.key_value(bucket)
         except nats.js.errors.BucketNotFoundError:
@@ -86,6 +87,7 @@ class StateStore:
                         description="Orchestrator: story phases, task derivations, deliberations",
                         history=1,
                         storage=StorageType.FILE,
+                        replicas=replicas or 1,
                     )
                 )
             except nats.js.errors.BadRequestError:

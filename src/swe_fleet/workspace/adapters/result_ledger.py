@@ -26,7 +26,9 @@ class KvResultLedger:
         self._kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext, bucket: str = BUCKET) -> KvResultLedger:
+    async def open(
+        cls, js: JetStreamContext, bucket: str = BUCKET, *, replicas: int | None = None
+    ) -> KvResultLedger:
         try:
             kv = await js.key_value(bucket)
         except nats.js.errors.BucketNotFoundError:
@@ -38,6 +40,7 @@ class KvResultLedger:
                         history=1,
                         storage=StorageType.FILE,
                         max_value_size=1024 * 1024,
+                        replicas=replicas or 1,
                     )
                 )
             except nats.js.errors.BadRequestError:
