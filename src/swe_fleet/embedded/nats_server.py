@@ -202,19 +202,31 @@ class EmbeddedNatsCluster:
         """The index of the node leading the meta group (stream and consumer assignments)."""
         return self.index_of(self.wait_formed(30.0))
 
+    def _stream_seen_by(self, node: EmbeddedNats, stream: str, account: str) -> dict[str, Any]:
+        jsz = self.monitor(node, f"/jsz?acc={account}&streams=true")
+        for details in jsz.get("account_details", []):
+            for info in details.get("stream_detail", []):
+                if info.get("name") == stream:
+                    return dict(info)
+        return {}
+
     def stream_leader(self, stream: str, account: str = "$G") -> int:
         """The index of the node leading `stream`'s RAFT group (where its publishes are ordered)."""
         for node in self.nodes:
             if not node.running:
                 continue
             with contextlib.suppress(OSError, ValueError):
-                jsz = self.monitor(node, f"/jsz?acc={account}&streams=true")
-                for details in jsz.get("account_details", []):
-                    for info in details.get("stream_detail", []):
-                        leader = (info.get("cluster") or {}).get("leader")
-                        if info.get("name") == stream and leader:
-                            return self.index_of(str(leader))
+                leader = (self._stream_seen_by(node, stream, account).get("cluster") or {}).get("leader")
+                if leader:
+                    return self.index_of(str(leader))
         raise EmbeddedServerError(f"no node reports a leader for stream {stream}")
+
+    def stream_last_seq(self, index: int, stream: str, account: str = "$G") -> int:
+        """The last sequence of `stream` in node `index`'s own replica (0 if it holds none yet)."""
+        with contextlib.suppress(OSError, ValueError):
+            state = self._stream_seen_by(self.nodes[index], stream, account).get("state") or {}
+            return int(state.get("last_seq", 0))
+        return 0
 
     def kill(self, index: int) -> None:
         """SIGKILL one node: no shutdown, no flush, its RAFT groups elect without it."""
