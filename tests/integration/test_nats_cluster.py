@@ -23,6 +23,8 @@ from swe_fleet.embedded.child import free_port
 from swe_fleet.embedded.nats_server import EmbeddedNatsCluster, NodePorts
 from swe_fleet.events import streams
 from swe_fleet.events.streams import STREAMS_BY_NAME
+from swe_fleet.verify.backbone import check_streams
+from swe_fleet.verify.report import VerifyReport
 
 pytestmark = pytest.mark.slow
 
@@ -103,5 +105,34 @@ async def test_a_retried_publish_is_stored_once_across_a_stream_leader_change(
         await asyncio.to_thread(nats_cluster.restart, old_leader)
         info = await js.stream_info(streams.PLANNING_EVENTS)
         assert info.state.messages == 50
+    finally:
+        await nc.close()
+
+
+async def test_verify_names_an_offline_replica_and_a_stream_below_its_replicas(
+    nats_cluster: EmbeddedNatsCluster,
+) -> None:
+    nc = await connect(nats_cluster.url, "test-cluster", wait_seconds=10)
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js, replicas=3)
+        healthy = VerifyReport(target={})
+        await check_streams(healthy, js, replicas=3)
+        assert healthy.ok, [row.reason for row in healthy.rows if not row.ok]
+        below = VerifyReport(target={})
+        await check_streams(below, js, replicas=5)
+        assert all("R3 instead of R5" in row.reason for row in below.section("streams")), below.rows
+        follower = next(i for i in range(3) if i != nats_cluster.stream_leader(streams.PLANNING_EVENTS))
+        nats_cluster.kill(follower)
+        planning = None
+        for _ in range(150):  # the leader marks a peer offline after missing its heartbeats
+            down = VerifyReport(target={})
+            await check_streams(down, js, replicas=3)
+            planning = next(row for row in down.section("streams") if row.name == streams.PLANNING_EVENTS)
+            if not planning.ok:
+                break
+            await asyncio.sleep(0.2)
+        assert planning is not None and not planning.ok, planning
+        assert nats_cluster.names[follower] in planning.reason, planning.reason
     finally:
         await nc.close()
