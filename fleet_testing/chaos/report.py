@@ -155,7 +155,7 @@ def update_reliability(
     took = f", in {suite_seconds / 60:.1f} min" if suite_seconds else ""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     label = f"Rows {', '.join(r.scenario.name for r in results)}:"
-    updated = f"{label} from `{command} -k ...` on {when}{took} (a run of those scenarios only).\n"
+    updated = f"{label} from `{command}` on {when}{took} (a run of those scenarios only).\n"
     body = "\n".join([HEADER, RULE, *(rows[name] for name in names)])
     listed = "\n".join(notes_by_name[name] for name in names if name in notes_by_name)
     path.write_text(f"{_with_update_line(head, label, updated)}{body}\n\nNotes:\n{listed}\n")

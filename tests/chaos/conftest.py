@@ -59,4 +59,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if len(RESULTS) == len(SCENARIOS):
         write_reliability(results, ROOT / "RELIABILITY.md", FULL_COMMAND, seconds)
     elif (ROOT / "RELIABILITY.md").exists():
-        update_reliability(results, ROOT / "RELIABILITY.md", FULL_COMMAND, order, seconds)
+        keyword = session.config.getoption("keyword", default="") or "..."
+        command = f"{FULL_COMMAND} -k {keyword!r}"
+        update_reliability(results, ROOT / "RELIABILITY.md", command, order, seconds)

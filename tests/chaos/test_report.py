@@ -29,5 +29,5 @@ def test_a_partial_run_replaces_its_rows_and_keeps_the_rest(tmp_path: Path) -> N
     assert [line.split("|")[1].strip() for line in table] == ["baseline", "poison", "nats-cluster-follower"]
     assert "| 21 |" in table[0] and "| 12 |" in table[1] and "| 22 |" in table[2]
     assert "- **baseline**: new;" in text and "- **poison**: kept;" in text and "old" not in text
-    assert text.count("Rows baseline, nats-cluster-follower: from `cmd -k ...`") == 1
+    assert text.count("Rows baseline, nats-cluster-follower: from `cmd`") == 1
     assert text.index("Machine:") < text.index("Rows baseline") < text.index("| scenario |")
