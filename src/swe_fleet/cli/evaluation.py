@@ -16,7 +16,8 @@ from swe_fleet.cli.common import err, fail, out, print_json, print_table, settin
 from swe_fleet.settings import FleetSettings
 
 if TYPE_CHECKING:
-    from swe_fleet.evaluation.domain.report import RunReport
+    from swe_fleet.evaluation.app.ports import Solver
+    from swe_fleet.evaluation.domain.report import ProblemOutcome, RunReport
 
 eval_app = typer.Typer(help="Measure the fleet on public benchmarks.", no_args_is_help=True)
 
@@ -75,11 +76,8 @@ def humaneval(
     from swe_fleet.evaluation.adapters.machine import describe_machine
     from swe_fleet.evaluation.adapters.problem_source import ProblemsUnavailable, load_problems, select
     from swe_fleet.evaluation.adapters.scratch_git import ScratchRepositories
-    from swe_fleet.evaluation.adapters.solvers import NullSolver, OracleSolver
     from swe_fleet.evaluation.adapters.subprocess_tests import SubprocessTests
     from swe_fleet.evaluation.app.harness import Harness
-    from swe_fleet.evaluation.app.ports import Solver
-    from swe_fleet.evaluation.domain.report import ProblemOutcome
 
     if oracle and null:
         fail("choose one of --oracle and --null", 2)
@@ -87,34 +85,10 @@ def humaneval(
         chosen = select(load_problems(), limit=limit, ids=_parse_ids(problems))
     except ProblemsUnavailable as error:
         fail(str(error), 2)
-    solver: Solver
     s = settings(ctx)
-    if oracle:
-        solver = OracleSolver()
-    elif null:
-        solver = NullSolver()
-    else:
-        from swe_fleet.evaluation.adapters.fleet_solver import FleetSolver
-
-        model = s.llm_model if (s.llm_url or fleet_url) else f"{s.llm_model} (embedded llama-server)"
-        from swe_fleet.security.client_token import client_token
-
-        solver = FleetSolver(
-            fleet_url or "http://placeholder",  # the embedded fleet's address is known once it listens
-            council_agents=council_agents,
-            model=model,
-            deadline_seconds=deadline,
-            token=client_token(s) if fleet_url else None,  # the embedded fleet's is made when it starts
-        )
-
-    def progress(index: int, total: int, outcome: ProblemOutcome, report: RunReport) -> None:
-        width = len(str(total))
-        err.print(
-            f"[{index:>{width}}/{total}] {outcome.task_id:<14} {outcome.verdict.value:<9} "
-            f"solve {outcome.solve_seconds:5.1f}s test {outcome.test_seconds:4.1f}s  "
-            f"pass {report.passed}/{index}" + (f"  ({outcome.summary[:100]})" if outcome.summary else ""),
-            highlight=False,
-        )
+    solver = _solver(
+        s, oracle=oracle, null=null, fleet_url=fleet_url, council_agents=council_agents, deadline=deadline
+    )
 
     root = work_dir or Path(tempfile.mkdtemp(prefix="fleet-humaneval-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -129,7 +103,7 @@ def humaneval(
     )
 
     async def evaluate() -> RunReport:
-        run = harness.run(chosen, solver, machine=describe_machine(), progress=progress)
+        run = harness.run(chosen, solver, machine=describe_machine(), progress=_progress)
         if oracle or null or fleet_url:
             return await run
         return await _with_embedded_fleet(s, root, council_agents, solver, run)
@@ -143,27 +117,62 @@ def humaneval(
     finally:
         if not keep and work_dir is None:
             shutil.rmtree(root, ignore_errors=True)
-    if as_json:
-        print_json({**report.summary(), "outcomes": [o.model_dump(mode="json") for o in report.outcomes]})
-    else:
-        failures = [o for o in report.outcomes if not o.passed]
-        if failures and len(failures) < len(report.outcomes):
-            print_table(
-                "Problems that did not pass",
-                ["problem", "verdict", "why"],
-                [
-                    (o.task_id, o.verdict.value, o.detail.splitlines()[-1] if o.detail else "")
-                    for o in failures
-                ],
-            )
-        out.print(
-            f"HumanEval pass@1 = {report.pass_at_1:.3f} ({report.passed}/{report.problems}), "
-            f"solver {report.solver}, model {report.model}, "
-            f"{report.machine.get('cpu')} x{report.machine.get('cores')}, wall {report.wall_seconds:.1f}s",
-            highlight=False,
-        )
+    _print_report(report, as_json=as_json)
     if keep:
         err.print(f"scratch repositories kept in {root}", highlight=False)
+
+
+def _progress(index: int, total: int, outcome: ProblemOutcome, report: RunReport) -> None:
+    """One line per problem on stderr."""
+    width = len(str(total))
+    err.print(
+        f"[{index:>{width}}/{total}] {outcome.task_id:<14} {outcome.verdict.value:<9} "
+        f"solve {outcome.solve_seconds:5.1f}s test {outcome.test_seconds:4.1f}s  "
+        f"pass {report.passed}/{index}" + (f"  ({outcome.summary[:100]})" if outcome.summary else ""),
+        highlight=False,
+    )
+
+
+def _solver(
+    s: FleetSettings, *, oracle: bool, null: bool, fleet_url: str | None, council_agents: int, deadline: float
+) -> Solver:
+    """The canonical solutions, the stubs, or the fleet (one already running, or one of its own)."""
+    from swe_fleet.evaluation.adapters.solvers import NullSolver, OracleSolver
+
+    if oracle:
+        return OracleSolver()
+    if null:
+        return NullSolver()
+    from swe_fleet.evaluation.adapters.fleet_solver import FleetSolver
+    from swe_fleet.security.client_token import client_token
+
+    model = s.llm_model if (s.llm_url or fleet_url) else f"{s.llm_model} (embedded llama-server)"
+    return FleetSolver(
+        fleet_url or "http://placeholder",  # the embedded fleet's address is known once it listens
+        council_agents=council_agents,
+        model=model,
+        deadline_seconds=deadline,
+        token=client_token(s) if fleet_url else None,  # the embedded fleet's is made when it starts
+    )
+
+
+def _print_report(report: RunReport, *, as_json: bool) -> None:
+    if as_json:
+        print_json({**report.summary(), "outcomes": [o.model_dump(mode="json") for o in report.outcomes]})
+        return
+    failures = [o for o in report.outcomes if not o.passed]
+    if failures and len(failures) < len(report.outcomes):
+        print_table(
+            "Problems that did not pass",
+            ["problem", "verdict", "why"],
+            [(o.task_id, o.verdict.value, o.detail.splitlines()[-1] if o.detail else "") for o in failures],
+        )
+    out.print(
+        f"HumanEval pass@1 = {report.pass_at_1:.3f} ({report.passed}/{report.problems}), "
+        f"solver {report.solver}, model {report.model}, "
+        f"{report.machine.get('cpu')} x{report.machine.get('cores')}, wall {report.wall_seconds:.1f}s",
+        highlight=False,
+    )
 
 
 async def _with_embedded_fleet(

@@ -26,7 +26,9 @@ def scripted(*answers: tuple[int, dict]) -> tuple[HttpContextSource, list[str]]:
 
 
 async def fetch(source: HttpContextSource):
-    return await source.fetch(story_id="US-1", role="developer", phase="derive", task_id=None, token_budget=500)
+    return await source.fetch(
+        story_id="US-1", role="developer", phase="derive", task_id=None, token_budget=500
+    )
 
 
 async def test_a_story_projected_between_attempts_gives_its_context() -> None:

@@ -30,5 +30,5 @@ def test_a_dependency_carried_out_and_another_that_failed_are_in_the_pack() -> N
     )
     text = pack.as_dict()["blocks"]["context"]
     # T-1 depends on T-0: its result is the workspace's, not the council's proposal.
-    assert "result: carried out on fleet/US-1 (calc.py), tests pass: add() adds" in text
+    assert "Depends on T-0: carried out on fleet/US-1 (calc.py), tests pass: add() adds" in text
     assert "carrying it out failed: the tests fail after the change: test_calc.py::test_add" in text

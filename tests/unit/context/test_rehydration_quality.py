@@ -107,7 +107,7 @@ def test_the_replacing_decision_says_what_it_replaces():
     request = ContextRequest("US-1", "DEV", "IN_PROGRESS", 100_000, "T-1")
     text = _text(assemble(_superseding_graph(), request, POLICY, COUNTER))
     line = next(line for line in text.splitlines() if "NEWRATIONALE" in line)
-    assert "(replaces: Use sessions)" in line
+    assert "(replaces Use sessions)" in line
     assert "1 superseded not shown" in text
 
 

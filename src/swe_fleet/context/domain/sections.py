@@ -118,11 +118,10 @@ def _plan(graph: StoryGraph, request: ContextRequest, title: str) -> Section | N
         + (f": {_text(approval.text)}" if approval.text else "")
         for approval in sorted(approvals, key=lambda e: e.at or "", reverse=True)
     ]
-    focus += [
+    # For one task the plan's outline is background: its own description and decisions say more.
+    background = [
         _join("Description:", _text(plan.description)) if plan.description else "",
         _join("Technical notes:", _text(plan.technical_notes)) if plan.technical_notes else "",
-    ]
-    background = [
         _join("Status:", _text(plan.status) or "unknown"),
         _join("Roles:", ", ".join(_text(role) for role in plan.roles)) if plan.roles else "",
     ]
@@ -198,17 +197,16 @@ def _task(graph: StoryGraph, request: ContextRequest, title: str) -> Section | N
     if task is None:
         return None
     by_id = {t.id: t for t in graph.tasks}
-    focus = [
-        _join("Title:", _text(task.title)) if task.title else "",
-        _join("Description:", _text(task.description)) if task.description else "",
-    ]
+    focus = [_join("Description:", _text(task.description)) if task.description else ""]
     for dependency in task.depends_on:  # what the task builds on, with the result of each if there is one
-        found = by_id.get(dependency)
+        found, result = by_id.get(dependency), _result(graph, dependency)
+        if result:  # the result says what the dependency did; its title and status would repeat it
+            focus.append(f"Depends on {_text(dependency)}: {_text(result)}")
+            continue
         status = f" [{_text(found.status)}]" if found and found.status else ""
-        state = f"{status} {_text(found.title)}" if found else " (not yet known)"
-        result = _result(graph, dependency)
         focus.append(
-            f"Depends on {_text(dependency)}{state}" + (f"; result: {_text(result)}" if result else "")
+            f"Depends on {_text(dependency)}"
+            + (f"{status} {_text(found.title)}" if found else " (not yet known)")
         )
     background = [
         _join("Role:", _text(task.role)) if task.role else "",
@@ -216,7 +214,8 @@ def _task(graph: StoryGraph, request: ContextRequest, title: str) -> Section | N
         f"Estimate: {task.estimate_hours:g} h" if task.estimate_hours is not None else "",
     ]
     items, count = _focused(request, focus, background)
-    return Section("task", f"## {title}: {_text(task.id)}", items, count)
+    heading = f"## {title}: {_text(task.id)}" + (f" — {_text(task.title)}" if task.title else "")
+    return Section("task", heading, items, count)
 
 
 def _tasks(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
@@ -267,15 +266,19 @@ def _decisions(graph: StoryGraph, request: ContextRequest, title: str) -> Sectio
     items = []
     ranked = sorted(current, key=rank)
     for decision in ranked:
-        by = f" (by {_text(decision.decided_by)})" if decision.decided_by else ""
-        # An approved decision is the norm and goes unmarked; any other verdict is said.
+        # An approved decision taken by a council is the norm and goes unmarked; anything else is said.
+        by = (
+            ""
+            if (decision.decided_by or "council").endswith("council")
+            else f" (by {_text(decision.decided_by)})"
+        )
         verdict = "" if decision.status == "APPROVED" else f"[{_text(decision.status) or 'DECIDED'}] "
         if decision.task_id == task_id and task_id is not None:
             scope = " [this task]"
         else:
             scope = f" [task {_text(decision.task_id)}]" if decision.task_id else ""
         replaced = [_text(titles.get(old) or old) for old in decision.supersedes]
-        replaces = f" (replaces: {'; '.join(replaced)})" if replaced else ""
+        replaces = f" (replaces {'; '.join(replaced)})" if replaced else ""
         items.append(f"- {verdict}{_text(decision.title)}{scope}: {_text(decision.rationale)}{by}{replaces}")
     focus = None if task_id is None else sum(1 for decision in ranked if relevant(decision))
     superseded = [decision for decision in graph.decisions if not decision.current]

@@ -189,51 +189,13 @@ def _run_capped(
     if stdin is not None and process.stdin is not None:
         # A thread writes, so a large patch cannot deadlock against output the command writes meanwhile.
         threading.Thread(target=_feed, args=(process.stdin, stdin.encode()), daemon=True).start()
-    pipes = [pipe for pipe in (process.stdout, process.stderr) if pipe is not None]
-    out, err = _CappedStream(limits.capture_bytes), _CappedStream(limits.capture_bytes)
-    streams = dict(zip((pipe.fileno() for pipe in pipes), (out, err), strict=True))
-    selector = selectors.DefaultSelector()
-    for pipe in pipes:
-        os.set_blocking(pipe.fileno(), False)
-        selector.register(pipe.fileno(), selectors.EVENT_READ)
     deadline = started + limits.wall_timeout_s
-    timed_out = False
     disk = _DiskGuard(cwd, min_free_bytes)
-    open_pipes = len(pipes)
-    while open_pipes:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or disk.nearly_full():
-            timed_out = remaining <= 0
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            break
-        for key, _ in selector.select(timeout=min(remaining, disk.poll_seconds)):
-            try:
-                chunk = os.read(key.fd, _READ_CHUNK)
-            except BlockingIOError:
-                continue
-            if chunk:
-                streams[key.fd].feed(chunk)
-            else:
-                selector.unregister(key.fd)
-                open_pipes -= 1
-    selector.close()
+    out, err = _CappedStream(limits.capture_bytes), _CappedStream(limits.capture_bytes)
+    timed_out = _pump(process, (out, err), deadline, disk)
     # The pipes are closed; the process may still run (it closed them itself): same deadline, same guard.
-    exit_code: int | None = None
-    while exit_code is None:
-        try:
-            exit_code = process.wait(timeout=disk.poll_seconds)
-        except subprocess.TimeoutExpired:
-            if time.monotonic() >= deadline or disk.nearly_full():
-                timed_out = not disk.full
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                exit_code = process.wait()
-    # Whatever is left in the group (a child that closed its pipes) goes with it.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    for pipe in pipes:
-        pipe.close()
+    exit_code, waited_out = _reap(process, deadline, disk)
+    timed_out = timed_out or waited_out
     if timed_out:
         reason: str | None = f"wall-clock timeout ({limits.wall_timeout_s:g} s): the process group was killed"
     elif disk.full:
@@ -252,6 +214,68 @@ def _run_capped(
         killed_reason=reason,
         duration_s=round(time.monotonic() - started, 4),
     )
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _pump(
+    process: subprocess.Popen,
+    streams: tuple[_CappedStream, _CappedStream],
+    deadline: float,
+    disk: _DiskGuard,
+) -> bool:
+    """Reads stdout and stderr into their capped streams until both close; True if the deadline passed
+    first (the group is then killed, as it is when the disk fills)."""
+    pipes = [pipe for pipe in (process.stdout, process.stderr) if pipe is not None]
+    by_fd = dict(zip((pipe.fileno() for pipe in pipes), streams, strict=True))
+    selector = selectors.DefaultSelector()
+    for pipe in pipes:
+        os.set_blocking(pipe.fileno(), False)
+        selector.register(pipe.fileno(), selectors.EVENT_READ)
+    timed_out, open_pipes = False, len(pipes)
+    try:
+        while open_pipes:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or disk.nearly_full():
+                timed_out = remaining <= 0
+                _kill_group(process)
+                break
+            for key, _ in selector.select(timeout=min(remaining, disk.poll_seconds)):
+                try:
+                    chunk = os.read(key.fd, _READ_CHUNK)
+                except BlockingIOError:
+                    continue
+                if chunk:
+                    by_fd[key.fd].feed(chunk)
+                else:
+                    selector.unregister(key.fd)
+                    open_pipes -= 1
+    finally:
+        selector.close()
+    return timed_out
+
+
+def _reap(process: subprocess.Popen, deadline: float, disk: _DiskGuard) -> tuple[int, bool]:
+    """Waits for the process under the same deadline and disk guard: (exit code, timed out)."""
+    exit_code: int | None = None
+    timed_out = False
+    while exit_code is None:
+        try:
+            exit_code = process.wait(timeout=disk.poll_seconds)
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline or disk.nearly_full():
+                timed_out = not disk.full
+                _kill_group(process)
+                exit_code = process.wait()
+    # Whatever is left in the group (a child that closed its pipes) goes with it.
+    _kill_group(process)
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
+    return exit_code, timed_out
 
 
 class _DiskGuard:
