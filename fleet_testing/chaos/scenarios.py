@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
+from nats.js import JetStreamContext
 
 from fleet_testing.auth import bearer
 from fleet_testing.chaos.checker import (
@@ -589,6 +591,32 @@ def planning_store(kind: str, notes: list[str]) -> Iterator[tuple[str | None, st
         database.dispose()
 
 
+async def _drain_and_check(
+    js: JetStreamContext, check_now: Callable[..., Awaitable[Findings]], deadline: float
+) -> tuple[Findings, float | None, str]:
+    """Until `deadline`: once every durable is drained, run the checker; (findings, when it passed or
+    None, what was still behind)."""
+    findings, settled_wrong_since, behind = Findings(), None, ""
+    while time.monotonic() < deadline:
+        try:
+            drained, behind = await consumers_drained(js)
+        except Exception as error:  # a NATS node or leader still coming back: look again
+            drained, behind = False, f"consumers not readable yet ({error!r})"
+        if drained and settled_wrong_since is not None and time.monotonic() - settled_wrong_since > 20:
+            break  # drained, and still wrong 20 s later: it will not put itself right
+        if drained:
+            try:
+                findings = await check_now(js=js)
+            except httpx.HTTPError as error:  # the Context API restarting: look again
+                log.info("checker: graph not readable yet (%r)", error)
+            else:
+                if findings.ok:
+                    return findings, time.monotonic(), behind
+                settled_wrong_since = settled_wrong_since or time.monotonic()
+        await asyncio.sleep(0.5)
+    return findings, None, behind
+
+
 async def run_scenario(scenario: Scenario, workdir: Path, *, seed: int = 1) -> Result:
     notes: list[str] = []
     with planning_store(scenario.planning_store, notes) as (db_url, db_schema):
@@ -652,35 +680,19 @@ async def _run_scenario(
         truth = await read_truth(driver)
         agents = scenario.topology.agent_worker > 0
         scan = StreamScan(STREAMS + AGENT_STREAMS if agents else STREAMS)
-        findings, drained_at, settled_wrong_since, behind = Findings(), None, None, ""
-        deadline = traffic_end + scenario.drain_deadline
-        while time.monotonic() < deadline:
-            try:
-                drained, behind = await consumers_drained(nc.jetstream())
-            except Exception as error:  # a NATS node or leader still coming back: look again
-                drained, behind = False, f"consumers not readable yet ({error!r})"
-            if drained and settled_wrong_since is not None and time.monotonic() - settled_wrong_since > 20:
-                break  # drained, and still wrong 20 s later: it will not put itself right
-            if drained:
-                try:
-                    findings = await check(
-                        js=nc.jetstream(),
-                        graph=graph,
-                        truth=truth,
-                        record=record,
-                        poison=injector.poison,
-                        duplicates=injector.duplicates,
-                        scan=scan,
-                        agents=agents,
-                    )
-                except httpx.HTTPError as error:  # the Context API restarting: look again
-                    log.info("checker: graph not readable yet (%r)", error)
-                else:
-                    if findings.ok:
-                        drained_at = time.monotonic()
-                        break
-                    settled_wrong_since = settled_wrong_since or time.monotonic()
-            await asyncio.sleep(0.5)
+        check_now = functools.partial(
+            check,
+            graph=graph,
+            truth=truth,
+            record=record,
+            poison=injector.poison,
+            duplicates=injector.duplicates,
+            scan=scan,
+            agents=agents,
+        )
+        findings, drained_at, behind = await _drain_and_check(
+            nc.jetstream(), check_now, traffic_end + scenario.drain_deadline
+        )
         stop_healing.set()
         await healing
         if injector.poison:
