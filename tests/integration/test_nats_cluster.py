@@ -25,6 +25,7 @@ from swe_fleet.events import streams
 from swe_fleet.events.streams import STREAMS_BY_NAME
 from swe_fleet.verify.backbone import check_streams
 from swe_fleet.verify.report import VerifyReport
+from swe_fleet.workspace.adapters.result_ledger import KvResultLedger
 
 pytestmark = pytest.mark.slow
 
@@ -134,5 +135,21 @@ async def test_verify_names_an_offline_replica_and_a_stream_below_its_replicas(
             await asyncio.sleep(0.2)
         assert planning is not None and not planning.ok, planning
         assert nats_cluster.names[follower] in planning.reason, planning.reason
+    finally:
+        await nc.close()
+
+
+async def test_an_existing_kv_bucket_is_moved_to_three_replicas_and_keeps_its_keys(
+    nats_cluster: EmbeddedNatsCluster,
+) -> None:
+    nc = await connect(nats_cluster.url, "test-cluster", wait_seconds=10)
+    try:
+        js = nc.jetstream()
+        first = await KvResultLedger.open(js, "TEST_BUCKET", replicas=1)
+        await first.record("task-1", b"result")
+        assert (await js.stream_info("KV_TEST_BUCKET")).config.num_replicas == 1
+        again = await KvResultLedger.open(js, "TEST_BUCKET", replicas=3)
+        assert (await js.stream_info("KV_TEST_BUCKET")).config.num_replicas == 3
+        assert await again.get("task-1") == b"result"
     finally:
         await nc.close()

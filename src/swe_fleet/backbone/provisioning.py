@@ -129,6 +129,23 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec, *, replicas: int
     return Provisioned("stream", spec.name, Change.UPDATED, ", ".join(drift))
 
 
+async def ensure_bucket_replicas(js: JetStreamContext, bucket: str, replicas: int | None) -> Provisioned:
+    """A KV bucket is the stream `KV_<bucket>`: move an existing one to `replicas` in place, as streams."""
+    stream = f"KV_{bucket}"
+    info = await js.stream_info(stream)
+    have = info.config.num_replicas or 1
+    if replicas is None or have == replicas:
+        return Provisioned("bucket", bucket, Change.UNCHANGED)
+    config = info.config
+    config.num_replicas = replicas
+    try:
+        await js.update_stream(config)
+    except APIError as error:
+        raise _replicas_refused(stream, have, replicas, error) from error
+    log.info("bucket %s moved from %d to %d replicas", bucket, have, replicas)
+    return Provisioned("bucket", bucket, Change.UPDATED, f"num_replicas: {have} -> {replicas}")
+
+
 def _replicas_refused(stream: str, have: int | None, want: int, error: APIError) -> Exception:
     if want == 1 and have is None:
         return error  # not about replicas

@@ -21,6 +21,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from pydantic import BaseModel
 
+from swe_fleet.backbone.provisioning import ensure_bucket_replicas
 from swe_fleet.errors import TransientError
 from swe_fleet.orchestrator.app.ports import Change, Mutation
 from swe_fleet.orchestrator.domain.deliberation_state import DeliberationState
@@ -79,6 +80,7 @@ class StateStore:
         cluster) on first use."""
         try:
             kv = await js.key_value(bucket)
+            await ensure_bucket_replicas(js, bucket, replicas)  # an existing bucket is moved, not recreated
         except nats.js.errors.BucketNotFoundError:
             try:
                 kv = await js.create_key_value(

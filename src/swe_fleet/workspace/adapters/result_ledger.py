@@ -10,6 +10,7 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
+from swe_fleet.backbone.provisioning import ensure_bucket_replicas
 from swe_fleet.errors import TransientError
 
 BUCKET = "workspace_results"
@@ -31,6 +32,7 @@ class KvResultLedger:
     ) -> KvResultLedger:
         try:
             kv = await js.key_value(bucket)
+            await ensure_bucket_replicas(js, bucket, replicas)  # an existing bucket is moved, not recreated
         except nats.js.errors.BucketNotFoundError:
             try:
                 kv = await js.create_key_value(
