@@ -25,6 +25,7 @@ from nats.js.api import (
 from nats.js.errors import APIError, NotFoundError
 
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
+from swe_fleet.errors import ConfigurationError
 from swe_fleet.events.streams import STREAMS, StreamSpec
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,9 @@ class Provisioned:
     detail: str = ""
 
 
-class ReplicasUnchangeable(RuntimeError):
-    """The server refused the replicas the fleet asked for; the message says which stream and why."""
+class ReplicasUnchangeable(ConfigurationError):
+    """The server refused the replicas the fleet asked for; the message says which stream and why
+    (the CLI prints it as one line)."""
 
 
 def stream_config(spec: StreamSpec) -> StreamConfig:

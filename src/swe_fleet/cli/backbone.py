@@ -45,7 +45,9 @@ def streams_ensure(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         async with nats_connection(s, "streams") as nc:
             return await ensure_streams(nc.jetstream(), replicas=s.resolved_nats_replicas)
 
-    result = run(body(), translate=[(RuntimeError, 1)])
+    from swe_fleet.errors import ConfigurationError
+
+    result = run(body(), translate=[(ConfigurationError, 2), (RuntimeError, 1)])
     if as_json:
         print_json([{"stream": p.name, "change": p.change.value, "detail": p.detail} for p in result])
     else:

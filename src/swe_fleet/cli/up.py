@@ -328,6 +328,8 @@ async def _serve_one(name: str, s: FleetSettings, *, http: bool) -> None:
     try:
         try:
             await ensure_streams(nc.jetstream(), replicas=s.resolved_nats_replicas)
+        except ConfigurationError:
+            raise  # e.g. replicas the servers cannot hold: its own line says so
         except Exception as error:
             if "user" not in options:
                 raise
