@@ -592,6 +592,31 @@ def planning_store(kind: str, notes: list[str]) -> Iterator[tuple[str | None, st
         database.dispose()
 
 
+async def _restore(cluster: Cluster, scenario: Scenario) -> None:
+    """Whatever a disruptor left dead or armed with a kill comes back clean: the drain is measured on a
+    healed fleet (replicas killed for good in a replica scenario stay dead)."""
+    for process in cluster.all_processes():
+        killed_for_good = scenario.topology.planning > 1 and process.kills and not process.restarts
+        if (not process.alive and not killed_for_good) or ":kill" in process.faults:
+            await asyncio.to_thread(process.restart)
+
+
+def _closing_notes(
+    injector: Injector, scenario: Scenario, behind: str, agent_findings: Findings | None
+) -> list[str]:
+    notes = []
+    if injector.poison:
+        kinds = Counter(item.kind for item in injector.poison)
+        notes.append("poison: " + ", ".join(f"{kind}: {n}" for kind, n in sorted(kinds.items())))
+    if injector.duplicates:
+        notes.append(f"{len(injector.duplicates)} events re-published under a new msg-id")
+    if behind:
+        notes.append(f"not drained after {scenario.drain_deadline:.0f} s: {behind}")
+    if agent_findings is not None:
+        notes.append(agent_findings.agent_summary)
+    return notes
+
+
 async def _drain_and_check(
     js: JetStreamContext, check_now: Callable[..., Awaitable[Findings]], deadline: float
 ) -> tuple[Findings, float | None, str]:
@@ -670,12 +695,7 @@ async def _run_scenario(
             if disruptor is not None:
                 await disruptor
         traffic_end = time.monotonic()
-        # Whatever a disruptor left dead or armed with a kill comes back clean: the drain is measured
-        # on a healed fleet (replicas killed for good in a replica scenario stay dead).
-        for process in cluster.all_processes():
-            killed_for_good = scenario.topology.planning > 1 and process.kills and not process.restarts
-            if (not process.alive and not killed_for_good) or ":kill" in process.faults:
-                await asyncio.to_thread(process.restart)
+        await _restore(cluster, scenario)
         stop_healing = asyncio.Event()
         healing = asyncio.create_task(_heal(cluster, stop_healing))
         truth = await read_truth(driver)
@@ -696,15 +716,7 @@ async def _run_scenario(
         )
         stop_healing.set()
         await healing
-        if injector.poison:
-            kinds = Counter(item.kind for item in injector.poison)
-            run.notes.append("poison: " + ", ".join(f"{kind}: {n}" for kind, n in sorted(kinds.items())))
-        if injector.duplicates:
-            run.notes.append(f"{len(injector.duplicates)} events re-published under a new msg-id")
-        if behind:
-            run.notes.append(f"not drained after {scenario.drain_deadline:.0f} s: {behind}")
-        if agents:
-            run.notes.append(findings.agent_summary)
+        run.notes += _closing_notes(injector, scenario, behind, findings if agents else None)
         return Result(
             scenario,
             findings,
