@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import random
@@ -618,7 +617,7 @@ def _closing_notes(
 
 
 async def _drain_and_check(
-    js: JetStreamContext, check_now: Callable[..., Awaitable[Findings]], deadline: float
+    js: JetStreamContext, check_now: Callable[[JetStreamContext], Awaitable[Findings]], deadline: float
 ) -> tuple[Findings, float | None, str]:
     """Until `deadline`: once every durable is drained, run the checker; (findings, when it passed or
     None, what was still behind)."""
@@ -632,7 +631,7 @@ async def _drain_and_check(
             break  # drained, and still wrong 20 s later: it will not put itself right
         if drained:
             try:
-                findings = await check_now(js=js)
+                findings = await check_now(js)
             except httpx.HTTPError as error:  # the Context API restarting: look again
                 log.info("checker: graph not readable yet (%r)", error)
             else:
@@ -698,19 +697,24 @@ async def _run_scenario(
         await _restore(cluster, scenario)
         stop_healing = asyncio.Event()
         healing = asyncio.create_task(_heal(cluster, stop_healing))
-        truth = await read_truth(driver)
         agents = scenario.topology.agent_worker > 0
         scan = StreamScan(STREAMS + AGENT_STREAMS if agents else STREAMS)
-        check_now = functools.partial(
-            check,
-            graph=graph,
-            truth=truth,
-            record=record,
-            poison=injector.poison,
-            duplicates=injector.duplicates,
-            scan=scan,
-            agents=agents,
-        )
+
+        async def check_now(js: JetStreamContext) -> Findings:
+            # Planning's records are read again at each check: planning moves stories by itself after
+            # the traffic too (a dispatched task puts its story IN_PROGRESS).
+            truth = await read_truth(driver)
+            return await check(
+                js=js,
+                graph=graph,
+                truth=truth,
+                record=record,
+                poison=injector.poison,
+                duplicates=injector.duplicates,
+                scan=scan,
+                agents=agents,
+            )
+
         findings, drained_at, behind = await _drain_and_check(
             nc.jetstream(), check_now, traffic_end + scenario.drain_deadline
         )
