@@ -74,7 +74,8 @@ class WorkspaceFleet:
         self.context_url = f"http://127.0.0.1:{context_port}"
         return self
 
-    def start_workspace(self, faults: str = "") -> subprocess.Popen:
+    def start_workspace(self, faults: str = "", env: dict[str, str] | None = None) -> subprocess.Popen:
+        extra = env or {}
         env = {
             "FLEET_NATS_URL": self.nats_url,
             "FLEET_DATA_DIR": str(self.root / "workspace"),
@@ -85,6 +86,7 @@ class WorkspaceFleet:
             "FLEET_TOKEN": token_for(self.root / "planning", "workspace", (AuthRole.SERVICE,)),
             "FLEET_WORKSPACE_ACK_WAIT_SECONDS": "3",
             "FLEET_LLM_MAX_ATTEMPTS": "2",
+            **extra,
         }
         self.workspace = spawn_module(
             "swe_fleet.cli",

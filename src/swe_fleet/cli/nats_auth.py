@@ -30,6 +30,7 @@ def fleet_policy(s: FleetSettings) -> Policy:
     """Each service's durables (as `fleet verify` expects them) and the orchestrator's KV bucket."""
     from swe_fleet.events.streams import STREAMS
     from swe_fleet.verify.expected import expected_consumers
+    from swe_fleet.workspace.adapters.approval_store import BUCKET as APPROVALS_BUCKET
     from swe_fleet.workspace.adapters.result_ledger import BUCKET as WORKSPACE_BUCKET
 
     durables: dict[str, list[Durable]] = {}
@@ -38,7 +39,10 @@ def fleet_policy(s: FleetSettings) -> Policy:
     return build_policy(
         durables,
         [spec.name for spec in STREAMS],
-        kv_buckets_by_service={"orchestrator": [s.orchestrator_bucket], "workspace": [WORKSPACE_BUCKET]},
+        kv_buckets_by_service={
+            "orchestrator": [s.orchestrator_bucket],
+            "workspace": [WORKSPACE_BUCKET, APPROVALS_BUCKET],
+        },
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -26,6 +27,9 @@ epic_app = typer.Typer(help="Epics: groups of stories in a project.", no_args_is
 story_app = typer.Typer(help="Stories and their lifecycle.", no_args_is_help=True)
 plan_app = typer.Typer(help="Plans for stories: propose, approve, reject.", no_args_is_help=True)
 decision_app = typer.Typer(help="Decisions awaiting the PO's verdict.", no_args_is_help=True)
+approvals_app = typer.Typer(
+    help="Commands tasks wait for: approve or refuse what an agent asked to run.", no_args_is_help=True
+)
 
 EXIT_REFUSED, EXIT_INVALID, EXIT_UNREACHABLE = 1, 2, 3
 
@@ -491,9 +495,45 @@ def decision_ls(
     _table(rows, ("id", "story_id", "status", "title", "decided_by"), as_json)
 
 
+# ------------------------------------------------------------------ approvals (ADR 0612)
+
+Reason = Annotated[str, typer.Option(help="Why (required): the agent is told a refusal's reason.")]
+
+
+@approvals_app.command("list")
+def approvals_list(
+    ctx: typer.Context,
+    every: Annotated[bool, typer.Option("--all", help="Decided ones too, not only pending.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Approvals asked for by tasks (pending ones unless --all)."""
+    rows = _call(ctx, "GET", "/v1/approvals", params={"status": None if every else "PROPOSED"})
+    _table(rows, ("id", "task_id", "status", "title", "decided_by"), as_json)
+
+
+def _approval_verdict(ctx: typer.Context, approval_id: str, verdict: str, reason: str, as_json: bool) -> None:
+    path = f"/v1/approvals/{quote(approval_id, safe='')}/{verdict}"
+    _show(_call(ctx, "POST", path, body={"reason": reason}), DECISION_FIELDS, as_json)
+
+
+@approvals_app.command("approve")
+def approvals_approve(
+    ctx: typer.Context, approval_id: str, reason: Reason, as_json: JsonFlag = False
+) -> None:
+    """Approve: the task's command runs and its agent goes on."""
+    _approval_verdict(ctx, approval_id, "approve", reason, as_json)
+
+
+@approvals_app.command("refuse")
+def approvals_refuse(ctx: typer.Context, approval_id: str, reason: Reason, as_json: JsonFlag = False) -> None:
+    """Refuse: the command does not run; the agent is told why and goes on without it."""
+    _approval_verdict(ctx, approval_id, "refuse", reason, as_json)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(project_app, name="project")
     app.add_typer(epic_app, name="epic")
     app.add_typer(story_app, name="story")
     app.add_typer(plan_app, name="plan")
     app.add_typer(decision_app, name="decision")
+    app.add_typer(approvals_app, name="approvals")

@@ -140,6 +140,7 @@ class DemoDriver:
         """Wait until every dispatched task of the story has its workspace result (or the deadline)."""
         started = time.monotonic()
         while True:
+            await self.refuse_approvals(story_id)
             rows = await self.query(
                 "MATCH (s:Story {id: $story})-[:HAS_TASK]->(t:Task)-[:HAS_DISPATCH]->(x:TaskDispatch) "
                 "OPTIONAL MATCH (t)-[:HAS_RESULT]->(r:TaskResult) "
@@ -154,6 +155,17 @@ class DemoDriver:
             ) or time.monotonic() - started > deadline_seconds:
                 return rows
             await asyncio.sleep(2.0)
+
+    async def refuse_approvals(self, story_id: str) -> None:
+        """The demo's PO refuses every command an agent of the story asks to run with approval (ADR 0612):
+        the demo changes no dependencies, and its task goes on without it instead of waiting."""
+        pending = await self._call("GET", "/approvals?status=PROPOSED")
+        for approval in pending:
+            if approval.get("story_id") != story_id:
+                continue
+            reason = {"reason": "the demo makes no dependency changes: go on without it"}
+            await self._call("POST", f"/approvals/{approval['id']}/refuse", reason, ok=(200, 409))
+            self.say(f"the PO refused: {approval['title']} (the agent goes on without it)")
 
     async def decisions(self, story_id: str) -> list[dict[str, Any]]:
         return await self.query(

@@ -32,6 +32,8 @@ CATALOGUE: dict[str, SubjectSpec] = {
         SubjectSpec(s.PLAN_REJECTED, p.PlanRejected, "The PO rejected a plan"),
         SubjectSpec(s.DECISION_APPROVED, p.DecisionApproved, "A decision was approved"),
         SubjectSpec(s.DECISION_REJECTED, p.DecisionRejected, "A decision was rejected"),
+        SubjectSpec(s.APPROVAL_GRANTED, p.ApprovalGranted, "The PO approved a command a task waits for"),
+        SubjectSpec(s.APPROVAL_REFUSED, p.ApprovalRefused, "The PO refused a command a task waits for"),
         SubjectSpec(s.TASKS_DERIVED, p.TasksDerived, "Tasks were derived from an approved plan"),
         SubjectSpec(s.TASK_DERIVATION_FAILED, p.TaskDerivationFailed, "No valid tasks could be derived"),
         SubjectSpec(
@@ -69,6 +71,11 @@ CATALOGUE: dict[str, SubjectSpec] = {
         ),
         SubjectSpec(
             s.WORKSPACE_TASK_FAILED, p.WorkspaceTaskFailed, "A task ended with nothing changed on its branch"
+        ),
+        SubjectSpec(
+            s.WORKSPACE_APPROVAL_REQUESTED,
+            p.ApprovalRequested,
+            "An agent asked for a command that needs the PO's approval; its task waits",
         ),
         SubjectSpec(s.DEAD_LETTER_REPLAYED, p.DeadLetterHandled, "A person replayed a dead letter"),
         SubjectSpec(s.DEAD_LETTER_DISCARDED, p.DeadLetterHandled, "A person discarded a dead letter"),

@@ -489,6 +489,44 @@ class WorkspaceTaskFailed(WorkspaceTaskResult):
     reason: str = Field(min_length=1)
 
 
+# ---------------------------------------------------------------- approvals (ADR 0612)
+
+# An approval's id is a Decision's id in Planning: this prefix tells an approval from other decisions.
+APPROVAL_ID_PREFIX = "APR-"
+
+
+class ApprovalRequested(Payload):
+    """A task's agent asked for `command`, which its role's policy runs only once the PO approves it."""
+
+    approval_id: str = Field(min_length=5, max_length=200, pattern=r"^APR-[0-9a-f]+$")
+    task_id: str = Id
+    story_id: str = Id
+    role: Role
+    agent_id: str = Id
+    command: str = Field(min_length=1, max_length=4000)
+    # Why it needs approval (the policy rule it matched).
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class ApprovalDecided(Payload):
+    """The PO's verdict on an approval: granted runs the command, refused tells the agent so."""
+
+    approval_id: str = Field(min_length=5, max_length=200, pattern=r"^APR-[0-9a-f]+$")
+    task_id: str = Id
+    story_id: str = Id
+    approved: bool
+    reason: str = Field(min_length=1)
+    decided_by: str = Field(min_length=1)
+
+
+class ApprovalGranted(ApprovalDecided):
+    pass
+
+
+class ApprovalRefused(ApprovalDecided):
+    pass
+
+
 class DeadLetterHandled(Payload):
     """A person replayed or discarded a dead letter: which one, why it had failed, and who did it."""
 

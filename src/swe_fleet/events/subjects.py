@@ -10,6 +10,10 @@ PLAN_APPROVED = "planning.plan.approved"
 PLAN_REJECTED = "planning.plan.rejected"
 DECISION_APPROVED = "planning.decision.approved"
 DECISION_REJECTED = "planning.decision.rejected"
+# The PO's verdict on a workspace's approval request (ADR 0612); `planning.approval.*` takes both.
+APPROVAL_GRANTED = "planning.approval.granted"
+APPROVAL_REFUSED = "planning.approval.refused"
+APPROVAL_VERDICTS = "planning.approval.*"
 
 # Orchestration: tasks, councils and dispatch.
 TASKS_DERIVED = "orchestration.tasks.derived"
@@ -42,6 +46,8 @@ WORKSPACE_TASK_COMPLETED = "workspace.task.completed"
 WORKSPACE_TASK_FAILED = "workspace.task.failed"
 # The QA review of a committed change (issue 12): approve or request changes.
 WORKSPACE_REVIEW_COMPLETED = "workspace.review.completed"
+# An agent asked for a command its policy runs only with the PO's approval: the task waits (ADR 0612).
+WORKSPACE_APPROVAL_REQUESTED = "workspace.approval.requested"
 
 # Operations: what a person did by hand to the backbone (a dead letter replayed or discarded), and who.
 DEAD_LETTER_REPLAYED = "operations.dead_letter.replayed"

@@ -13,6 +13,7 @@ def expected_consumers() -> list[tuple[str, ConsumerSpec]]:
     from swe_fleet.orchestrator.bootstrap import CONSUMERS
     from swe_fleet.planning.adapters.delivery_consumers import CONSUMERS as PLANNING_CONSUMERS
     from swe_fleet.review.bootstrap import TASK_COMPLETED as REVIEW_CONSUMER
+    from swe_fleet.workspace.app.approvals import verdict_consumer_spec
     from swe_fleet.workspace.app.executor import dispatch_consumer_spec
 
     return (
@@ -20,7 +21,7 @@ def expected_consumers() -> list[tuple[str, ConsumerSpec]]:
         + [("orchestrator", spec) for spec in CONSUMERS]
         + [("agent-worker", command_consumer_spec())]
         + [("sentinel", spec) for spec in sentinel_specs()]
-        + [("workspace", dispatch_consumer_spec())]
+        + [("workspace", dispatch_consumer_spec()), ("workspace", verdict_consumer_spec())]
         + [("planning", spec) for spec in PLANNING_CONSUMERS]
         + [("review", REVIEW_CONSUMER)]
     )

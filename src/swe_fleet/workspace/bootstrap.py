@@ -12,6 +12,7 @@ and what to do, so tasks fail honestly instead of running unconfined.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from nats.aio.client import Client as NATS
 
@@ -19,18 +20,20 @@ from swe_fleet.backbone.consumer import ConsumerRuntime
 from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.errors import ConfigurationError
-from swe_fleet.events.payloads import Role, TaskDispatched
+from swe_fleet.events.payloads import ApprovalDecided, Role, TaskDispatched
 from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
 from swe_fleet.llm.client import LlmClient
 from swe_fleet.llm.config import LlmConfig
 from swe_fleet.redaction import redact
 from swe_fleet.security.client_token import SERVICE_TOKEN_FILE, bearer_headers, client_token
 from swe_fleet.settings import FleetSettings
+from swe_fleet.workspace.adapters.approval_store import KvApprovalStore
 from swe_fleet.workspace.adapters.git_repo import GitWorkspaces
 from swe_fleet.workspace.adapters.llm_model import LlmAgentModel
 from swe_fleet.workspace.adapters.result_ledger import KvResultLedger
 from swe_fleet.workspace.adapters.sandbox import select_sandbox
 from swe_fleet.workspace.adapters.task_source import HttpTaskSource
+from swe_fleet.workspace.app.approvals import ApprovalDesk, ApprovalResumer, verdict_consumer_spec
 from swe_fleet.workspace.app.executor import TaskExecutor, dispatch_consumer_spec
 from swe_fleet.workspace.domain.policy import load_policies
 
@@ -57,6 +60,8 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
         settings.resolved_planning_url, settings.resolved_context_url, headers=bearer_headers(token)
     )
     ledger = await KvResultLedger.open(nc.jetstream(), replicas=settings.resolved_nats_replicas)
+    # Tasks parked on the PO's approval (ADR 0612): kept in KV, carried out again on the verdict.
+    approvals = await KvApprovalStore.open(nc.jetstream(), replicas=settings.resolved_nats_replicas)
     models: dict[Role, LlmAgentModel] = {}
 
     def model_for(role: Role) -> LlmAgentModel:
@@ -79,10 +84,7 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
         history_characters=max(
             4000, 3 * (settings.llm_context_per_slot - settings.workspace_answer_tokens) - 6000
         ),
-    )
-    spec = dispatch_consumer_spec(ack_wait_seconds=settings.workspace_ack_wait_seconds)
-    consumer = ConsumerRuntime(
-        nc, spec, executor.handle, DeadLetterWriter(publisher), payload_type=TaskDispatched
+        approvals=ApprovalDesk(approvals, publisher, redact),
     )
 
     async def sandbox_check() -> CheckResult:
@@ -92,7 +94,33 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
 
     return Service(
         name=SERVICE_NAME,
-        consumers=[consumer],
+        consumers=_consumers(settings, nc, executor, approvals, DeadLetterWriter(publisher)),
         checks={"sandbox": sandbox_check},
         closers=[llm.aclose, source.aclose],
     )
+
+
+def _consumers(
+    settings: FleetSettings,
+    nc: NATS,
+    executor: TaskExecutor,
+    approvals: KvApprovalStore,
+    dead_letters: DeadLetterWriter,
+) -> list[ConsumerRuntime[Any]]:
+    """Dispatched tasks, and the PO's verdicts that resume the tasks parked on them (ADR 0612)."""
+    ack_wait = settings.workspace_ack_wait_seconds
+    dispatched = ConsumerRuntime(
+        nc,
+        dispatch_consumer_spec(ack_wait_seconds=ack_wait),
+        executor.handle,
+        dead_letters,
+        payload_type=TaskDispatched,
+    )
+    verdicts = ConsumerRuntime(
+        nc,
+        verdict_consumer_spec(ack_wait_seconds=ack_wait),
+        ApprovalResumer(approvals, executor.carry_out).handle,
+        dead_letters,
+        payload_type=ApprovalDecided,
+    )
+    return [dispatched, verdicts]

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import nats
+import nats.js.errors
 import pytest
 from nats.js.api import StreamConfig
 
@@ -284,3 +285,51 @@ async def test_fleet_verify_has_a_row_for_anonymous_access(secured: FleetSetting
     [row_on], [row_off] = on.rows, off.rows
     assert (row_on.name, row_on.found, row_on.ok) == ("nats authorisation", "refused", True)
     assert (row_off.found, row_off.ok) == ("accepted", False) and "fleet nats-config" in row_off.reason
+
+
+async def test_the_workspace_starts_with_its_own_credentials_its_durables_and_buckets_included(
+    secured: FleetSettings,
+) -> None:
+    """Its dispatch and approval-verdict durables (ADR 0612) and its KV buckets, with no violation."""
+    from swe_fleet.workspace.adapters.approval_store import KvApprovalStore
+    from swe_fleet.workspace.app.approvals import RESUME_DURABLE
+    from swe_fleet.workspace.app.executor import DURABLE
+    from swe_fleet.workspace.bootstrap import build as build_workspace
+
+    attacker = Attacker()
+    async with as_admin(secured) as admin:
+        connection = await attacker.connect(secured, "workspace")
+        endpoints = Endpoints.from_settings(secured.model_copy(update={"llm_url": "http://127.0.0.1:9"}))
+        service = await build_workspace(secured, connection, endpoints)
+        host = ServiceHost([service], http_host=None, http_port=None, auth=HttpAuth.from_settings(secured))
+        stop, started = asyncio.Event(), asyncio.Event()
+        serving = asyncio.create_task(host.serve(stop, started))
+        try:
+            await started.wait()
+            js = admin.jetstream()
+
+            async def durables() -> dict[str, str]:
+                found = {}
+                for stream, durable in (
+                    ("ORCHESTRATOR_EVENTS", DURABLE),
+                    ("PLANNING_EVENTS", RESUME_DURABLE),
+                ):
+                    with contextlib.suppress(nats.js.errors.NotFoundError):
+                        found[durable] = (await js.consumer_info(stream, durable)).config.filter_subject
+                return found
+
+            async def both() -> bool:
+                return len(await durables()) == 2
+
+            await eventually(both, within=30, what="the workspace's two durables")
+            assert await durables() == {
+                DURABLE: subjects.TASK_DISPATCHED,
+                RESUME_DURABLE: subjects.APPROVAL_VERDICTS,
+            }
+            store = await KvApprovalStore.open(connection.jetstream())
+            assert await store.get("T-none") is None
+        finally:
+            stop.set()
+            await serving
+            await connection.close()
+    assert attacker.violations() == []

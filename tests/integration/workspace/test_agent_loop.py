@@ -140,3 +140,42 @@ async def test_a_model_that_refuses_the_request_stops_the_loop_saying_why(server
         await client.aclose()
     assert result.stop is StopReason.MODEL_FAILED and len(tools.calls) == 1
     assert "exceeds the available context size" in result.summary
+
+
+async def test_a_command_that_needs_approval_stops_the_loop_awaiting_it(server: ScriptedLlm) -> None:
+    server.script(
+        "TASK-loop-1",
+        [
+            Turn.call("read_file", path="calc.py"),
+            Turn.call("run_command", command="pip install requests"),
+            Turn.call("finish", summary="never reached"),
+        ],
+    )
+    client, model = model_for(server)
+
+    class ApprovalTools(RecordingTools):
+        async def execute(self, call: ToolCall) -> Observation:
+            if call.name != "run_command":
+                return await super().execute(call)
+            self.calls.append(call)
+            text = "approval required: `pip install requests`"
+            return Observation(
+                tool=call.name,
+                call_id=call.call_id,
+                ok=False,
+                summary=text,
+                refused_reason=text,
+                approval_required=True,
+            )
+
+    tools = ApprovalTools()
+    try:
+        result = await AgentLoop(model, tools, TOOL_SCHEMAS, LoopLimits(max_steps=10)).run("system", TASK)
+    finally:
+        await client.aclose()
+    assert result.stop is StopReason.AWAITING_APPROVAL and not result.finished
+    assert result.steps == 2 and [c.name for c in tools.calls] == ["read_file", "run_command"]
+    assert result.waiting_on is not None and result.waiting_on.call.arguments == {
+        "command": "pip install requests"
+    }
+    assert result.summary == "approval required: `pip install requests`"

@@ -249,3 +249,43 @@ def test_a_task_stops_at_its_step_limit(toolbox_for):
     assert box.execute(call("list_files")).ok
     third = box.execute(call("list_files"))
     assert third.refused_reason == "step limit reached (2 tool calls for this task)"
+
+
+def test_an_approval_command_runs_once_when_approved_and_never_when_refused(
+    checkout: Path, sandbox, policies
+) -> None:
+    from swe_fleet.redaction import redact
+    from swe_fleet.workspace.app.toolbox import Toolbox
+    from swe_fleet.workspace.domain.approvals import Verdict
+    from swe_fleet.workspace.domain.policy import CommandRule
+
+    from .conftest import TEST_COMMAND
+
+    policy = policies.for_role("DEV").model_copy(
+        update={"requires_approval": (CommandRule(prefix=("touch",)),)}
+    )
+    verdicts = {
+        "touch APPROVED.txt": Verdict(approved=True, reason="fine", decided_by="po"),
+        "touch REFUSED.txt": Verdict(approved=False, reason="not in this story", decided_by="po"),
+    }
+    box = Toolbox(checkout, policy, sandbox, TEST_COMMAND, redact, verdicts=verdicts)
+
+    ran = box.execute(call("run_command", command="touch APPROVED.txt"))
+    assert ran.ok and (checkout / "APPROVED.txt").is_file()
+    (checkout / "APPROVED.txt").unlink()
+    again = box.execute(call("run_command", command="touch APPROVED.txt"))
+    assert again.refused_reason == "`touch APPROVED.txt` was approved to run once; it ran already"
+    assert not (checkout / "APPROVED.txt").exists()
+
+    refused = box.execute(call("run_command", command="touch REFUSED.txt"))
+    assert not refused.approval_required and not (checkout / "REFUSED.txt").exists()
+    assert refused.refused_reason == (
+        "the Product Owner refused `touch REFUSED.txt`: not in this story; go on without it"
+    )
+    # A command not decided yet asks (the task is parked), unless no approval can be asked for here.
+    asked = box.execute(call("run_command", command="touch OTHER.txt"))
+    assert asked.approval_required and "waits for the Product Owner" in asked.summary
+    closed = Toolbox(checkout, policy, sandbox, TEST_COMMAND, redact, may_ask=False)
+    denied = closed.execute(call("run_command", command="touch OTHER.txt"))
+    assert not denied.approval_required and "none can be asked for here" in (denied.refused_reason or "")
+    assert not (checkout / "OTHER.txt").exists()

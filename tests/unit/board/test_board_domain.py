@@ -171,3 +171,27 @@ def test_a_picture_stops_at_its_node_limit_and_keeps_only_edges_between_drawn_no
     assert len(added["Task"]) == graph_picture.MAX_NODES - 1
     assert all(e["target"] in picture.nodes for e in picture.edges.values())
     assert picture.elements()[0] == {"group": "nodes", "data": {"id": "S", "label": "Story", "caption": "s"}}
+
+
+def test_live_lines_say_what_a_task_waits_for_and_the_pos_verdict() -> None:
+    asked = {
+        "payload": {
+            "approval_id": "APR-ab",
+            "task_id": "T1",
+            "story_id": "US-1",
+            "command": "pip install requests",
+        }
+    }
+    line = activity.line("workspace.approval.requested", asked, activity.CouncilProgress())
+    assert line.summary == "task T1 waits for approval APR-ab: `pip install requests` · story US-1"
+    refused = {
+        "payload": {
+            "approval_id": "APR-ab",
+            "story_id": "US-1",
+            "approved": False,
+            "decided_by": "po",
+            "reason": "no new deps",
+        }
+    }
+    line = activity.line("planning.approval.refused", refused, activity.CouncilProgress())
+    assert line.summary == "approval APR-ab refused by po: no new deps · story US-1"

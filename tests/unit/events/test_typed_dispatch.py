@@ -41,7 +41,7 @@ def test_the_catalogue_names_what_a_filter_delivers_beyond_a_model() -> None:
     assert subjects_not_of("agent.response.>", AgentResponse) == []
     assert subjects_not_of("agent.response.>", AgentResponseCompleted) == [subjects.AGENT_RESPONSE_FAILED]
     assert subjects_not_of("planning.plan.approved", PlanApproved) == []
-    assert len(subjects_not_of("planning.>", PlanApproved)) == 8
+    assert len(subjects_not_of("planning.>", PlanApproved)) == 10  # 8, and the two approval verdicts
 
 
 def test_a_runtime_whose_handler_takes_another_payload_is_refused_at_start_up() -> None:

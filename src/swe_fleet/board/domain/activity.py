@@ -90,6 +90,13 @@ def summarise(subject: str, envelope: Mapping[str, Any]) -> tuple[str, Mapping[s
         parts.append(f"task {p.get('task_id')}: winner {p.get('winner_agent_id', '')}")
     elif subject == "orchestration.task.dispatched":
         parts.append(f"task {p.get('task_id')} to {p.get('agent_id', '')}")
+    elif subject == "workspace.approval.requested":
+        parts.append(
+            f"task {p.get('task_id')} waits for approval {p.get('approval_id')}: `{p.get('command')}`"
+        )
+    elif subject.startswith("planning.approval."):
+        verdict = "granted" if p.get("approved") else "refused"
+        parts.append(f"approval {p.get('approval_id')} {verdict} by {p.get('decided_by')}: {p.get('reason')}")
     elif subject.startswith("dlq."):
         parts.append("dead-lettered")
     elif subject.startswith("operations."):

@@ -5,7 +5,8 @@ the story (the docstring is the specification), a plan for DEV approved by the P
 fleet works alone: the orchestrator derives tasks, councils deliberate, the workspace service runs
 the winning agent on `fleet/<story-id>`, and planning moves the story on the results. The solver
 waits until the story is READY_TO_REVIEW, or is held with nothing left running, or the deadline.
-The harness then judges whatever the story branch holds.
+The harness then judges whatever the story branch holds. With no person to ask, the solver refuses
+every approval the story's agents ask for (ADR 0612).
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class FleetSolver:
     async def _follow(self, http: httpx.AsyncClient, story_id: str) -> SolverResult:
         deadline = time.monotonic() + self.deadline_seconds
         while True:
+            await self._refuse_approvals(http, story_id)
             story = await self._call(http, "GET", f"/stories/{story_id}")
             delivery = await self._call(http, "GET", f"/stories/{story_id}/delivery")
             if story["state"] == "READY_TO_REVIEW":
@@ -129,3 +131,17 @@ class FleetSolver:
                     summary=f"deadline passed after {self.deadline_seconds:g}s in {story['state']}"
                 )
             await asyncio.sleep(self.poll_seconds)
+
+    async def _refuse_approvals(self, http: httpx.AsyncClient, story_id: str) -> None:
+        """No person is there to ask: a command that needs the PO's approval is refused (ADR 0612), and
+        the agent goes on without it instead of its task waiting out the deadline."""
+        for approval in await self._call(http, "GET", "/approvals?status=PROPOSED"):
+            if approval.get("story_id") != story_id:
+                continue
+            path = f"{self.api}/v1/approvals/{approval['id']}/refuse"
+            try:
+                response = await http.post(path, json={"reason": "a benchmark run changes no dependencies"})
+            except httpx.HTTPError as error:
+                raise FleetUnavailable(f"the fleet's API at {self.api} did not answer: {error}") from None
+            if response.status_code not in (200, 409):  # 409: decided meanwhile
+                raise FleetUnavailable(f"refusing {approval['id']} answered {response.status_code}")

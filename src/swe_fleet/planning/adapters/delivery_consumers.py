@@ -17,6 +17,7 @@ from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.events import subjects
 from swe_fleet.events.payloads import (
+    ApprovalRequested,
     DeliberationFailed,
     Payload,
     StoryState,
@@ -29,6 +30,7 @@ from swe_fleet.events.payloads import (
     WorkspaceTaskStarted,
 )
 from swe_fleet.events.streams import stream_for_subject
+from swe_fleet.planning.app import approvals as approvals_uc
 from swe_fleet.planning.app import delivery as uc
 from swe_fleet.planning.app.planning_app import PlanningApp
 from swe_fleet.planning.app.ports import UnitOfWork
@@ -61,6 +63,9 @@ REVIEW_COMPLETED = _spec(
     subjects.WORKSPACE_REVIEW_COMPLETED, "a QA review's verdict; move the story on or back"
 )
 TASK_FAILED = _spec(subjects.WORKSPACE_TASK_FAILED, "a task failed; the story stays, with the reason")
+APPROVAL_REQUESTED = _spec(
+    subjects.WORKSPACE_APPROVAL_REQUESTED, "a task waits for the PO's approval: a pending decision"
+)
 CONSUMERS = (
     TASKS_DERIVED,
     DERIVATION_FAILED,
@@ -70,6 +75,7 @@ CONSUMERS = (
     TASK_COMPLETED,
     TASK_FAILED,
     REVIEW_COMPLETED,
+    APPROVAL_REQUESTED,
 )
 
 
@@ -138,4 +144,11 @@ def delivery_consumers(
         dead_letters,
         payload_type=WorkspaceReviewCompleted,
     )
-    return [derived, not_derived, no_winner, dispatched, started, completed, failed, reviewed]
+    approval = ConsumerRuntime(
+        nc,
+        APPROVAL_REQUESTED,
+        _handler(app, approvals_uc.record_approval_requested),
+        dead_letters,
+        payload_type=ApprovalRequested,
+    )
+    return [derived, not_derived, no_winner, dispatched, started, completed, failed, reviewed, approval]

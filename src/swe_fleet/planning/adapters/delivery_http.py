@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from swe_fleet.planning.adapters.http_api import PathId, PlanningRoute, ProductOwner, Reader, _errors
 from swe_fleet.planning.adapters.http_models import Prose, RequestBody, StoryOut, Text
+from swe_fleet.planning.app import approvals as aq
 from swe_fleet.planning.app import commands as c
 from swe_fleet.planning.app import delivery as uc
 from swe_fleet.planning.app.planning_app import PlanningApp
@@ -41,7 +42,9 @@ class DeliveryOut(BaseModel):
     all_done: bool
     suite: SuiteOut | None = Field(description="The story branch's suite after the last committed change")
     blocked_reason: str | None = Field(description="Why the story does not move on by itself, if it does not")
-    waiting_for: str | None = Field(description="What the story waits for that is on its way (a review)")
+    waiting_for: str | None = Field(
+        description="What the story waits for that is on its way (a review, the PO's verdict on an approval)"
+    )
     send_backs: list[str]
     merge_commit: str | None
     base_branch: str | None
@@ -110,7 +113,11 @@ def build_delivery_router(app: PlanningApp, branches: StoryBranches) -> APIRoute
 
     @router.get("/stories/{story_id}/delivery", response_model=DeliveryOut, responses=_errors(404))
     async def get_delivery(story_id: PathId, _: Reader) -> DeliveryOut:
-        return DeliveryOut.of(await app.query(uc.story_delivery, story_id))
+        delivery = DeliveryOut.of(await app.query(uc.story_delivery, story_id))
+        # A task parked on an approval (ADR 0612) holds the story too: said first.
+        approvals = await app.query(aq.awaited_approvals, story_id)
+        waiting = "; ".join(filter(None, (approvals, delivery.waiting_for))) or None
+        return delivery.model_copy(update={"waiting_for": waiting})
 
     @router.post("/stories/{story_id}/accept", response_model=AcceptedOut, responses=_errors(400, 404, 409))
     async def accept_story(story_id: PathId, body: AcceptIn, who: ProductOwner) -> AcceptedOut:

@@ -21,6 +21,7 @@ from swe_fleet.events.payloads import StoryState
 from swe_fleet.planning.adapters.database import StoreUnavailable
 from swe_fleet.planning.adapters.http_models import (
     ID_PATTERN,
+    ApprovalVerdictIn,
     DecisionIn,
     DecisionOut,
     DecisionVerdictIn,
@@ -39,6 +40,7 @@ from swe_fleet.planning.adapters.http_models import (
     StoryOut,
     TransitionIn,
 )
+from swe_fleet.planning.app import approvals as aq
 from swe_fleet.planning.app import commands as c
 from swe_fleet.planning.app import queries as q
 from swe_fleet.planning.app import use_cases as uc
@@ -153,7 +155,15 @@ def _router() -> APIRouter:
 def build_router(app: PlanningApp) -> APIRouter:
     """The planning API under /v1: one router per resource."""
     router = APIRouter(prefix="/v1", tags=["planning"], route_class=PlanningRoute)
-    for resource in (projects_router, epics_router, stories_router, plans_router, decisions_router):
+    resources = (
+        projects_router,
+        epics_router,
+        stories_router,
+        plans_router,
+        decisions_router,
+        approvals_router,
+    )
+    for resource in resources:
         router.include_router(resource(app))
     return router
 
@@ -414,6 +424,40 @@ def decisions_router(app: PlanningApp) -> APIRouter:
     )
     async def reject_decision(decision_id: PathId, body: DecisionVerdictIn, who: ProductOwner) -> DecisionOut:
         command = c.RejectDecision(decision_id=decision_id, by=who.subject, rationale=body.rationale)
+        return DecisionOut.of(await app.execute(uc.reject_decision, command))
+
+    return router
+
+
+def approvals_router(app: PlanningApp) -> APIRouter:
+    """Approvals (ADR 0612): decisions a workspace asked for, a task waiting on each; the PO decides."""
+    router = _router()
+
+    @router.get("/approvals", response_model=list[DecisionOut], responses=_errors())
+    async def list_approvals(
+        _: Reader,
+        status: Annotated[DecisionStatus, Query()] = None,  # type: ignore[assignment]
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> list[DecisionOut]:
+        return [DecisionOut.of(d) for d in await app.query(aq.list_approvals, status, Page(limit, offset))]
+
+    @router.post(
+        "/approvals/{approval_id}/approve", response_model=DecisionOut, responses=_errors(400, 404, 409)
+    )
+    async def approve_approval(
+        approval_id: PathId, body: ApprovalVerdictIn, who: ProductOwner
+    ) -> DecisionOut:
+        await app.query(aq.get_approval, approval_id)
+        command = c.ApproveDecision(decision_id=approval_id, by=who.subject, rationale=body.reason)
+        return DecisionOut.of(await app.execute(uc.approve_decision, command))
+
+    @router.post(
+        "/approvals/{approval_id}/refuse", response_model=DecisionOut, responses=_errors(400, 404, 409)
+    )
+    async def refuse_approval(approval_id: PathId, body: ApprovalVerdictIn, who: ProductOwner) -> DecisionOut:
+        await app.query(aq.get_approval, approval_id)
+        command = c.RejectDecision(decision_id=approval_id, by=who.subject, rationale=body.reason)
         return DecisionOut.of(await app.execute(uc.reject_decision, command))
 
     return router

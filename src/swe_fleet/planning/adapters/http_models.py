@@ -150,6 +150,12 @@ class DecisionVerdictIn(RequestBody):
     rationale: Prose
 
 
+class ApprovalVerdictIn(RequestBody):
+    """The PO's verdict on a command a task waits for (ADR 0612): why, in a sentence."""
+
+    reason: Prose
+
+
 # ------------------------------------------------------------------ responses
 
 

@@ -321,6 +321,14 @@ def propose_decision(cmd: c.ProposeDecision, uow: UnitOfWork) -> Decision:
     return decision
 
 
+def _record_approval_verdict(uow: UnitOfWork, decision: Decision, story: Story) -> None:
+    """An approval's verdict also goes to the workspace whose task waits for it (ADR 0612)."""
+    verdict = decision.approval_verdict()
+    if verdict is not None:
+        subject = subjects.APPROVAL_GRANTED if verdict.approved else subjects.APPROVAL_REFUSED
+        _record(uow, subject, verdict, correlation_id=story.correlation_id)
+
+
 def approve_decision(cmd: c.ApproveDecision, uow: UnitOfWork) -> Decision:
     with uow:
         decision = _decision(uow, cmd.decision_id)
@@ -329,6 +337,7 @@ def approve_decision(cmd: c.ApproveDecision, uow: UnitOfWork) -> Decision:
         payload = decision.approve(by=cmd.by, rationale=cmd.rationale, at=now())
         uow.decisions.update(decision, read_version)
         _record(uow, subjects.DECISION_APPROVED, payload, correlation_id=story.correlation_id)
+        _record_approval_verdict(uow, decision, story)
         uow.commit()
     return decision
 
@@ -341,5 +350,6 @@ def reject_decision(cmd: c.RejectDecision, uow: UnitOfWork) -> Decision:
         payload = decision.reject(by=cmd.by, rationale=cmd.rationale, at=now())
         uow.decisions.update(decision, read_version)
         _record(uow, subjects.DECISION_REJECTED, payload, correlation_id=story.correlation_id)
+        _record_approval_verdict(uow, decision, story)
         uow.commit()
     return decision

@@ -291,6 +291,25 @@ class Decision:
             "affects": list(self.affects),
         }
 
+    @property
+    def is_approval(self) -> bool:
+        """An approval a workspace asked for (ADR 0612): its verdict is also sent to the waiting task."""
+        return self.id.startswith(events.APPROVAL_ID_PREFIX) and self.task_id is not None
+
+    def approval_verdict(self) -> events.ApprovalGranted | events.ApprovalRefused | None:
+        """The verdict for the waiting task, once an approval is decided; None for other decisions."""
+        if not self.is_approval or self.status is DecisionStatus.PROPOSED:
+            return None
+        model = events.ApprovalGranted if self.status is DecisionStatus.APPROVED else events.ApprovalRefused
+        return model(
+            approval_id=self.id,
+            task_id=self.task_id or "",
+            story_id=self.story_id,
+            approved=self.status is DecisionStatus.APPROVED,
+            reason=self.rationale or "",
+            decided_by=self.decided_by or "",
+        )
+
     def approve(self, *, by: str, rationale: str, at: datetime) -> events.DecisionApproved:
         return events.DecisionApproved(**self._decide(DecisionStatus.APPROVED, by, rationale, at))
 

@@ -3,7 +3,9 @@
 Bounded three ways, whichever comes first: tool calls (`max_steps`), tokens spent (prompt and
 completion, summed over every model call) and wall time. It ends when the model calls
 `finish(summary)`; every other ending is a stop with its reason, never an exception for what the
-model did. Each carried-out call is handed to `on_step` (the service publishes it as an event).
+model did. A command that needs the Product Owner's approval ends the loop too (AWAITING_APPROVAL,
+the step kept): the task is parked until the verdict (ADR 0612). Each carried-out call is handed to
+`on_step` (the service publishes it as an event).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class StopReason(StrEnum):
     MAX_TOKENS = "max_tokens"
     MAX_SECONDS = "max_seconds"
     MODEL_FAILED = "model_failed"
+    AWAITING_APPROVAL = "awaiting_approval"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class LoopResult:
     completion_tokens: int = 0
     llm_seconds: float = 0.0
     tool_seconds: float = 0.0
+    # The call that needs the PO's approval, when the loop stopped for it.
+    waiting_on: Step | None = None
 
     @property
     def finished(self) -> bool:
@@ -142,6 +147,10 @@ class AgentLoop:
                 if summary is not None:
                     result.stop, result.summary = StopReason.FINISHED, summary
                     return
+                if result.waiting_on is not None:
+                    result.stop = StopReason.AWAITING_APPROVAL
+                    result.summary = result.waiting_on.observation.summary
+                    return
 
     async def _carry_out(
         self, call: ToolCall, messages: list[dict[str, Any]], result: LoopResult
@@ -167,4 +176,6 @@ class AgentLoop:
         result.steps += 1
         messages.append({"role": "tool", "tool_call_id": call.call_id, "content": observation.for_model()})
         await self._on_step(step)
+        if observation.approval_required:
+            result.waiting_on = step
         return finished

@@ -3,11 +3,13 @@ the task's brief (Planning and Context), the repository, and the ledger of resul
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from swe_fleet.events.payloads import CommitRecord, DiffStats, TaskDispatched
+from swe_fleet.workspace.domain.approvals import ParkedTask
 from swe_fleet.workspace.domain.tools import Observation, ToolCall
 
 # ---------------------------------------------------------------- the agent loop's model and tools
@@ -111,4 +113,20 @@ class ResultLedger(Protocol):
 
     async def record(self, task_id: str, envelope: bytes) -> bytes:
         """Keep `envelope` as the task's result unless one is there already; the one kept."""
+        ...
+
+
+# ---------------------------------------------------------------- tasks waiting for the PO
+
+
+class ApprovalStore(Protocol):
+    """Task id -> its ParkedTask (the approvals it asked for and their verdicts), kept durably."""
+
+    async def get(self, task_id: str) -> ParkedTask | None: ...
+
+    async def change(
+        self, task_id: str, change: Callable[[ParkedTask | None], ParkedTask | None]
+    ) -> ParkedTask | None:
+        """Apply `change` to the task's record atomically (compare-and-set, retried on a race); the
+        record kept. `change` returning None leaves the record as it is; what it raises goes up."""
         ...

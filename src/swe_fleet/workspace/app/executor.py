@@ -5,7 +5,8 @@ it is published, under an event id derived from the task (JetStream drops a seco
 task redelivered after its result was decided republishes that result instead of working again. A
 task whose commit reached the branch (found by its `Fleet-Task` trailer) is reported from that
 commit, never applied twice. A failed task changes nothing on the branch: only a change whose tests
-pass is committed and pushed.
+pass is committed and pushed. A task whose agent asks for a command that needs the Product Owner's
+approval is parked instead (no result yet) and carried out again on the verdict (`approvals.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ulid import ULID
 from swe_fleet.backbone.consumer import Delivery
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.backbone.publisher import EventPublisher
+from swe_fleet.errors import TransientError
 from swe_fleet.events import streams, subjects
 from swe_fleet.events.envelope import Envelope, decode_event, deterministic_event_id, encode_event
 from swe_fleet.events.payloads import (
@@ -39,7 +41,8 @@ from swe_fleet.events.payloads import (
     WorkspaceToolCalled,
 )
 from swe_fleet.faults import fault_point
-from swe_fleet.workspace.app.agent_loop import AgentLoop, LoopLimits, LoopResult, Step
+from swe_fleet.workspace.app.agent_loop import AgentLoop, LoopLimits, LoopResult, Step, StopReason
+from swe_fleet.workspace.app.approvals import ApprovalDesk, Dispatch
 from swe_fleet.workspace.app.execution_ports import (
     AgentModel,
     Checkout,
@@ -52,6 +55,7 @@ from swe_fleet.workspace.app.execution_ports import (
 from swe_fleet.workspace.app.ports import Sandbox
 from swe_fleet.workspace.app.toolbox import Toolbox
 from swe_fleet.workspace.domain import briefing
+from swe_fleet.workspace.domain.approvals import ParkedTask
 from swe_fleet.workspace.domain.policy import RoleNotAllowed, WorkspacePolicies
 from swe_fleet.workspace.domain.results import failure_reason, shortened_arguments, suite_result, tool_outcome
 from swe_fleet.workspace.domain.tools import Observation, ToolCall, ToolName, tool_schemas
@@ -116,6 +120,7 @@ class TaskExecutor:
         redact: Callable[[str], str],
         max_tokens: int = 200_000,
         history_characters: int = 400_000,
+        approvals: ApprovalDesk | None = None,
     ) -> None:
         self._source = source
         self._workspaces = workspaces
@@ -127,31 +132,53 @@ class TaskExecutor:
         self._redact = redact
         self._max_tokens = max_tokens
         self._history_characters = history_characters
+        # Without a desk, a command needing approval is refused to the agent (nothing can wait).
+        self._approvals = approvals
+        self._running: set[str] = set()
 
     async def handle(self, deliveries: Sequence[Delivery[TaskDispatched]]) -> None:
         for delivery in deliveries:
-            await self.carry_out(delivery)
+            await self.carry_out(Dispatch(delivery.envelope, delivery.payload, delivery.num_delivered))
 
-    async def carry_out(self, delivery: Delivery[TaskDispatched]) -> None:
+    async def carry_out(self, delivery: Dispatch) -> None:
+        task_id = delivery.payload.task_id
+        if task_id in self._running:
+            # Its dispatch redelivered while its verdict resumes it (or the reverse): the runtime retries
+            # this one in place, and it then finds the result recorded.
+            raise TransientError(f"task {task_id} is being carried out here already")
+        self._running.add(task_id)
+        try:
+            await self._carry_out(delivery)
+        finally:
+            self._running.discard(task_id)
+
+    async def _carry_out(self, delivery: Dispatch) -> None:
         task = delivery.payload
         decided = await self._ledger.get(task.task_id)
         if decided is not None:
             # Decided before a crash or a redelivery: published again (JetStream drops the copy).
             await self._publisher.publish_envelope(_decoded(decided))
             return
+        parked = await self._approvals.record(task.task_id) if self._approvals else None
+        if self._approvals is not None and parked is not None and parked.pending():
+            # Still waiting for the PO (a redelivered dispatch): asked again, idempotently, and left parked.
+            await self._approvals.ask(delivery, parked, _moment(delivery.envelope))
+            return
         started = time.monotonic()
         work = _Work()
         try:
-            result = await self._attempt(delivery, work, started)
+            result = await self._attempt(delivery, work, started, parked)
         except TaskUnworkable as error:
             result = self._failed(task, work, started, str(error))
+        if result is None:
+            return  # parked: carried out again when the PO has decided
         kept = await self._ledger.record(task.task_id, encode_event(self._result_envelope(delivery, result)))
         fault_point("workspace.before_result_publish")
         await self._publisher.publish_envelope(_decoded(kept))
 
     async def _attempt(
-        self, delivery: Delivery[TaskDispatched], work: _Work, started: float
-    ) -> WorkspaceTaskResult:
+        self, delivery: Dispatch, work: _Work, started: float, parked: ParkedTask | None
+    ) -> WorkspaceTaskResult | None:
         task = delivery.payload
         try:
             policy = self._policies.for_role(task.role)
@@ -173,10 +200,19 @@ class TaskExecutor:
                 )
             await self._publish(delivery, subjects.WORKSPACE_TASK_STARTED, self._started(delivery, checkout))
             toolbox = Toolbox(
-                checkout.path, policy, self._sandbox, repository.test_command or "", self._redact
+                checkout.path,
+                policy,
+                self._sandbox,
+                repository.test_command or "",
+                self._redact,
+                verdicts=parked.verdicts() if parked else {},
+                may_ask=self._approvals is not None and (parked is None or parked.may_ask_more),
             )
             work.tests_before = await self._run_tests(toolbox, work, repository.test_command)
             work.loop = await self._run_agent(delivery, brief, toolbox, policy.tools, work)
+            if work.loop.stop is StopReason.AWAITING_APPROVAL and work.loop.waiting_on and self._approvals:
+                await self._approvals.park(delivery, work.loop.waiting_on, _moment(delivery.envelope))
+                return None
             work.tests_after = await self._run_tests(toolbox, work, repository.test_command)
             reason = failure_reason(work.loop.finished, work.loop.summary, work.tests_after)
             if reason is not None:
@@ -203,7 +239,7 @@ class TaskExecutor:
 
     async def _run_agent(
         self,
-        delivery: Delivery[TaskDispatched],
+        delivery: Dispatch,
         brief: TaskBrief,
         toolbox: Toolbox,
         tools: frozenset[ToolName],
@@ -240,7 +276,7 @@ class TaskExecutor:
 
     # ------------------------------------------------------------------ events
 
-    def _started(self, delivery: Delivery[TaskDispatched], checkout: Checkout) -> WorkspaceTaskStarted:
+    def _started(self, delivery: Dispatch, checkout: Checkout) -> WorkspaceTaskStarted:
         task = delivery.payload
         return WorkspaceTaskStarted(
             task_id=task.task_id,
@@ -252,7 +288,7 @@ class TaskExecutor:
             attempt=max(1, delivery.num_delivered),
         )
 
-    def _tool_event(self, delivery: Delivery[TaskDispatched], step: Step) -> WorkspaceToolCalled:
+    def _tool_event(self, delivery: Dispatch, step: Step) -> WorkspaceToolCalled:
         task, observation = delivery.payload, step.observation
         text = observation.summary + (f"\n{observation.output}" if observation.output else "")
         return WorkspaceToolCalled(
@@ -268,7 +304,7 @@ class TaskExecutor:
             attempt=max(1, delivery.num_delivered),
         )
 
-    async def _publish(self, delivery: Delivery[TaskDispatched], subject: str, payload: Payload) -> None:
+    async def _publish(self, delivery: Dispatch, subject: str, payload: Payload) -> None:
         """A progress event (started, tool called): a fresh id, so a retried attempt's events all count."""
         await self._publisher.publish(
             subject,
@@ -277,7 +313,7 @@ class TaskExecutor:
             causation_id=delivery.envelope.event_id,
         )
 
-    def _result_envelope(self, delivery: Delivery[TaskDispatched], result: WorkspaceTaskResult) -> Envelope:
+    def _result_envelope(self, delivery: Dispatch, result: WorkspaceTaskResult) -> Envelope:
         subject = (
             subjects.WORKSPACE_TASK_COMPLETED
             if isinstance(result, WorkspaceTaskCompleted)

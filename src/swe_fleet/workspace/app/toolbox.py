@@ -15,12 +15,13 @@ import os
 import shlex
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import regex
 
 from swe_fleet.workspace.app.ports import Sandbox, SandboxUnavailable
+from swe_fleet.workspace.domain.approvals import Verdict
 from swe_fleet.workspace.domain.changes import parse_porcelain_z
 from swe_fleet.workspace.domain.patches import PatchError, paths_from_numstat, touched_paths
 from swe_fleet.workspace.domain.paths import PathRefused, confine, relative
@@ -110,6 +111,9 @@ class Toolbox:
         test_command: str,
         redact: Callable[[str], str],
         clock: Callable[[], float] = time.monotonic,
+        *,
+        verdicts: Mapping[str, Verdict] | None = None,
+        may_ask: bool = True,
     ) -> None:
         self.root = root.resolve(strict=True)
         self.policy = policy
@@ -119,6 +123,10 @@ class Toolbox:
         # are large and seldom repeat: the unmemoised function is used when there is one.
         self.redact: Callable[[str], str] = getattr(redact, "__wrapped__", redact)
         self.steps_taken = 0
+        # The PO's verdicts on this task's commands (shlex-joined argv), and whether it may ask again.
+        self.verdicts: Mapping[str, Verdict] = verdicts or {}
+        self.may_ask = may_ask
+        self._approved_runs: set[str] = set()
         self._clock = clock
         self._started: float | None = None
 
@@ -427,15 +435,10 @@ class Toolbox:
         argv = split_command(args.command)
         decision = self.policy.check_command(argv)
         if decision.verdict is CommandVerdict.APPROVAL_REQUIRED:
-            reason = f"approval required: {decision.reason}"
-            return Observation(
-                tool=ToolName.RUN_COMMAND,
-                ok=False,
-                summary=reason,
-                refused_reason=reason,
-                approval_required=True,
-            )
-        if decision.verdict is CommandVerdict.DENIED:
+            waiting = self._approval(argv, decision.reason)
+            if waiting is not None:
+                return waiting
+        elif decision.verdict is CommandVerdict.DENIED:
             raise _Refused(decision.reason)
         result = self.sandbox.run(argv, cwd=self.root, limits=self.limits)
         if result.timed_out or result.killed_reason:
@@ -450,6 +453,27 @@ class Toolbox:
             output=result.output,
             truncated=result.truncated,
         )
+
+    def _approval(self, argv: tuple[str, ...], reason: str) -> Observation | None:
+        """None when the PO approved `argv` (it may run, once per attempt); the observation otherwise:
+        refused as the PO said, or `approval_required` (the task is parked until the verdict)."""
+        shown = shlex.join(argv)
+        verdict = self.verdicts.get(shown)
+        if verdict is None:
+            if not self.may_ask:
+                raise _Refused(
+                    f"`{shown}` needs the Product Owner's approval, and none can be asked for here"
+                )
+            text = f"approval required: {reason}; the task waits for the Product Owner's verdict"
+            return Observation(
+                tool=ToolName.RUN_COMMAND, ok=False, summary=text, refused_reason=text, approval_required=True
+            )
+        if not verdict.approved:
+            raise _Refused(f"the Product Owner refused `{shown}`: {verdict.reason}; go on without it")
+        if shown in self._approved_runs:
+            raise _Refused(f"`{shown}` was approved to run once; it ran already")
+        self._approved_runs.add(shown)
+        return None
 
     def _undo_forbidden_changes(self) -> str:
         """Undoes what the last command changed outside the role's write paths (git tracks the checkout);
