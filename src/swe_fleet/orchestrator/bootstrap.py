@@ -93,8 +93,8 @@ async def build(
     """`councils` and `clock` are test seams; the fleet builds it from the settings alone."""
     councils = councils or councils_from(settings)
     js = nc.jetstream()
-    await ensure_streams(js)
-    store = await StateStore.open(js, settings.orchestrator_bucket)
+    await ensure_streams(js, replicas=settings.resolved_nats_replicas)
+    store = await StateStore.open(js, settings.orchestrator_bucket, replicas=settings.resolved_nats_replicas)
     publisher = EventPublisher(js, PRODUCER)
     orchestrator = Orchestrator(store, OutboxPublisher(publisher), councils, clock=clock)
     dead_letters = DeadLetterWriter(publisher)

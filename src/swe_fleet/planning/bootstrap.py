@@ -52,7 +52,7 @@ def open_database(settings: FleetSettings) -> Database:
 async def build_parts(settings: FleetSettings, nc: NATS, *, relay_holder: str | None = None) -> PlanningParts:
     database = await asyncio.to_thread(open_database, settings)
     js = nc.jetstream()
-    await ensure_streams(js)
+    await ensure_streams(js, replicas=settings.resolved_nats_replicas)
     relay = OutboxRelay(
         OutboxStore(database),
         EventPublisher(js, PRODUCER),
