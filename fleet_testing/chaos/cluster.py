@@ -2,6 +2,7 @@
 
 nats-server and the cache server are child processes (`swe_fleet.embedded`); every service is its own
 `fleet serve NAME` process against their URLs, with its own HTTP port, log file and FLEET_FAULTS.
+With `nats_nodes=3` NATS is a JetStream cluster of three nodes and every stream has three replicas.
 The embedded graph is a Ladybug file owned by the one Context process.
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from swe_fleet.embedded.child import free_port
-from swe_fleet.embedded.nats_server import EmbeddedNats
+from swe_fleet.embedded.nats_server import EmbeddedNats, EmbeddedNatsCluster, NodePorts
 from swe_fleet.embedded.valkey_server import EmbeddedValkey, find_cache_server
 
 # Agent scenarios: small councils, short leases (a SIGKILLed worker's command comes back in seconds).
@@ -152,12 +153,17 @@ class Cluster:
     planning_db_schema: str | None = None
     faults: dict[str, str] = field(default_factory=dict)  # service name -> FLEET_FAULTS at first start
     nats: EmbeddedNats | None = None
+    # With nats_nodes > 1: a JetStream cluster instead of `nats`, every stream at that many replicas.
+    nats_nodes: int = 1
+    nats_cluster: EmbeddedNatsCluster | None = None
     cache: EmbeddedValkey | None = None
     services: dict[str, list[ServiceProcess]] = field(default_factory=dict)
     llm_latency: float = 0.3  # seconds per stand-in completion: deliberations last long enough to hit
 
     @property
     def nats_url(self) -> str:
+        if self.nats_cluster is not None:
+            return self.nats_cluster.url  # every node, comma-separated: clients fail over
         assert self.nats is not None
         return self.nats.url
 
@@ -182,8 +188,12 @@ class Cluster:
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "logs").mkdir(exist_ok=True)
-        self.nats = EmbeddedNats(self.workdir / "nats", port=free_port())
-        self.nats.start()
+        if self.nats_nodes > 1:
+            ports = [NodePorts(free_port(), free_port(), free_port()) for _ in range(self.nats_nodes)]
+            self.nats_cluster = EmbeddedNatsCluster(self.workdir / "nats", ports).start()
+        else:
+            self.nats = EmbeddedNats(self.workdir / "nats", port=free_port())
+            self.nats.start()
         if find_cache_server() is not None:
             self.cache = EmbeddedValkey(self.workdir / "valkey", port=free_port())
             self.cache.start()
@@ -225,6 +235,8 @@ class Cluster:
             "FLEET_API_RATE_PER_MINUTE": "1000000",
             "FLEET_API_RATE_BURST": "100000",
         }
+        if self.nats_cluster is not None:
+            env["FLEET_NATS_REPLICAS"] = str(min(3, self.nats_nodes))
         if self.planning_db_schema:
             env["FLEET_PLANNING_DB_SCHEMA"] = self.planning_db_schema
         if self.valkey_url:
@@ -276,7 +288,7 @@ class Cluster:
         for process in reversed(self.all_processes()):
             with contextlib.suppress(Exception):
                 process.stop()
-        for server in (self.cache, self.nats):
+        for server in (self.cache, self.nats, self.nats_cluster):
             if server is not None:
                 with contextlib.suppress(Exception):
                     server.stop()

@@ -97,6 +97,10 @@ agents and one round; there the checker also judges every derivation's end, each
 deliberation's outcome and winner (graph and orchestrator KV) and each dispatch against the events
 that decided them, and counts AGENT_COMMANDS and AGENT_RESPONSES (see
 `docs/adr/0503-fault-suite-over-the-agent-path.md`).
+The `nats-cluster-*` scenarios run NATS as a JetStream cluster of three nodes on loopback, every stream
+and KV bucket at three replicas, every client given all three URLs; their notes say which node was
+SIGKILLed, how long the elections took and how soon the restarted node caught up (see
+`docs/adr/0504-nats-cluster.md`).
 
 - **faults**: faults the scenario injected (processes SIGKILLed, servers stopped, copies re-published,
   kills fired at armed fault points).
@@ -126,3 +130,44 @@ Notes:
 {notes(results)}
 """
     path.write_text(text)
+
+
+def update_reliability(
+    results: Sequence[Result],
+    path: Path,
+    command: str,
+    order: Sequence[str],
+    suite_seconds: float | None = None,
+) -> None:
+    """A run of some scenarios only: replace (or add, in catalogue order) their rows and notes in the
+    existing RELIABILITY.md, keep every other row, and say below the machine line which rows came from
+    which run."""
+    text = path.read_text()
+    head, _, rest = text.partition(HEADER + "\n" + RULE + "\n")
+    table_text, _, notes_text = rest.partition("\nNotes:\n")
+    rows = {line.split("|")[1].strip(): line for line in table_text.splitlines() if line.startswith("| ")}
+    notes_by_name = {line.split("**")[1]: line for line in notes_text.splitlines() if line.startswith("- **")}
+    for result in results:
+        rows[result.scenario.name] = row(result)
+        notes_by_name[result.scenario.name] = notes([result])
+    rank = {name: index for index, name in enumerate(order)}
+    names = sorted(rows, key=lambda name: rank.get(name, len(rank)))
+    took = f", in {suite_seconds / 60:.1f} min" if suite_seconds else ""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    label = f"Rows {', '.join(r.scenario.name for r in results)}:"
+    updated = f"{label} from `{command}` on {when}{took} (a run of those scenarios only).\n"
+    body = "\n".join([HEADER, RULE, *(rows[name] for name in names)])
+    listed = "\n".join(notes_by_name[name] for name in names if name in notes_by_name)
+    path.write_text(f"{_with_update_line(head, label, updated)}{body}\n\nNotes:\n{listed}\n")
+
+
+def _with_update_line(head: str, label: str, updated: str) -> str:
+    """The line saying where some rows came from, right after the machine line (replacing an older one
+    about the same rows)."""
+    lines = [line for line in head.splitlines(keepends=True) if not line.startswith(label)]
+    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("Machine:")), len(lines))
+    lines[at:at] = ["\n", updated]  # its own paragraph
+    text = "".join(lines)
+    while "\n\n\n" in text:  # the blank line left where an older one was
+        text = text.replace("\n\n\n", "\n\n")
+    return text

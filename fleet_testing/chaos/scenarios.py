@@ -15,12 +15,13 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
+from nats.js import JetStreamContext
 
 from fleet_testing.auth import bearer
 from fleet_testing.chaos.checker import (
@@ -36,6 +37,8 @@ from fleet_testing.chaos.cluster import Cluster, Topology
 from fleet_testing.chaos.injection import Injector
 from fleet_testing.chaos.traffic import TrafficDriver, read_truth
 from swe_fleet.backbone.connection import connect
+from swe_fleet.embedded.nats_server import EmbeddedNatsCluster
+from swe_fleet.events import streams
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,8 @@ class Scenario:
     # recommends for replicas), falling back to SQLite when none answers; "sqlite": a file.
     planning_store: str = "sqlite"
     drain_deadline: float = 240.0
+    # NATS nodes: 1 is one nats-server; 3 a JetStream cluster with every stream at three replicas.
+    nats_nodes: int = 1
 
     def scaled(self, seconds: float, rate: float) -> Scenario:
         return replace(self, traffic_seconds=seconds, rate=rate, actors=min(self.actors, 4))
@@ -154,6 +159,107 @@ async def crash_nats_mid_stream(run: Run) -> None:
         await asyncio.to_thread(lambda: run.cluster.restart_nats(2.0, crash=True))
         run.faults_injected += 1
     run.notes.append("nats-server SIGKILLed and restarted after 2 s, twice, mid-stream")
+
+
+def _nats_cluster(run: Run) -> EmbeddedNatsCluster:
+    if run.cluster.nats_cluster is None:
+        raise RuntimeError("this scenario needs a NATS cluster (Scenario.nats_nodes=3)")
+    return run.cluster.nats_cluster
+
+
+Leader = Callable[[EmbeddedNatsCluster], int]
+
+
+async def _kill_node_and_restart(run: Run, pick: Leader, role: str) -> str:
+    """SIGKILL the node `pick` chooses; keep it down under traffic at least 3 s and until the groups it
+    led (the planning stream, the meta group) elected another leader (at most 30 s); start it again on
+    its store. Say which node it was, how long the elections took, and how soon it caught up."""
+    nats = _nats_cluster(run)
+    victim = await asyncio.to_thread(pick, nats)
+    groups: dict[str, Leader] = {"PLANNING_EVENTS": _stream_leader, "meta group": _meta_leader}
+    led = [name for name, leader in groups.items() if await asyncio.to_thread(leader, nats) == victim]
+    killed_at = time.monotonic()
+    await asyncio.to_thread(nats.kill, victim)
+    run.faults_injected += 1
+    elected: dict[str, str] = {}
+    while time.monotonic() - killed_at < 30.0:
+        for name in led:
+            with contextlib.suppress(Exception):
+                if name not in elected and (leader := await asyncio.to_thread(groups[name], nats)) != victim:
+                    elected[name] = (
+                        f"{name} leader {nats.names[leader]} elected in {time.monotonic() - killed_at:.1f} s"
+                    )
+        if len(elected) == len(led) and time.monotonic() - killed_at >= 3.0:
+            break
+        await asyncio.sleep(0.1)
+    down = time.monotonic() - killed_at
+    await asyncio.to_thread(nats.restart, victim)  # returns once it is up and sees the meta leader
+    caught_up = await _caught_up(nats, victim, await asyncio.to_thread(_stream_leader, nats))
+    elections = [elected.get(name, f"{name}: NOT within 30 s") for name in led] or ["it led no group"]
+    return (
+        f"{role} {nats.names[victim]} SIGKILLed, down {down:.1f} s, restarted; {'; '.join(elections)}; "
+        f"the node caught up {caught_up}"
+    )
+
+
+async def _caught_up(nats: EmbeddedNatsCluster, node: int, leader: int) -> str:
+    """How long the restarted node's PLANNING_EVENTS replica took to reach the leader's last sequence."""
+    target = await asyncio.to_thread(nats.stream_last_seq, leader, streams.PLANNING_EVENTS)
+    started = time.monotonic()
+    while time.monotonic() - started < 30.0:
+        if await asyncio.to_thread(nats.stream_last_seq, node, streams.PLANNING_EVENTS) >= target:
+            return f"in {time.monotonic() - started:.1f} s (seq {target})"
+        await asyncio.sleep(0.1)
+    return f"NOT within 30 s (seq {target})"
+
+
+def _a_follower(nats: EmbeddedNatsCluster) -> int:
+    """A node leading neither the planning stream nor the meta group."""
+    leaders = {nats.stream_leader(streams.PLANNING_EVENTS), nats.meta_leader()}
+    return next(i for i in range(len(nats.nodes)) if i not in leaders)
+
+
+def _stream_leader(nats: EmbeddedNatsCluster) -> int:
+    return nats.stream_leader(streams.PLANNING_EVENTS)
+
+
+def _meta_leader(nats: EmbeddedNatsCluster) -> int:
+    return nats.meta_leader()
+
+
+async def _separate_leaders(run: Run) -> None:
+    """When one node leads both the planning stream and the meta group, ask the stream's leader to step
+    down (JetStream API), so that a kill hits one kind of leader only. The meta group's leader can only
+    be moved from the system account, which this cluster does not configure."""
+    nats = _nats_cluster(run)
+    if await asyncio.to_thread(_stream_leader, nats) != await asyncio.to_thread(_meta_leader, nats):
+        return
+    nc = await connect(run.cluster.nats_url, "chaos-stepdown", wait_seconds=10)
+    try:
+        with contextlib.suppress(Exception):  # no answer: the kill goes ahead, the note says what it led
+            await nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{streams.PLANNING_EVENTS}", b"", timeout=5)
+    finally:
+        await nc.close()
+    for _ in range(100):
+        with contextlib.suppress(Exception):
+            if await asyncio.to_thread(_stream_leader, nats) != await asyncio.to_thread(_meta_leader, nats):
+                return
+        await asyncio.sleep(0.1)
+
+
+def _kill_nats_node_twice(pick: Callable[[EmbeddedNatsCluster], int], role: str) -> Disruptor:
+    async def disrupt(run: Run) -> None:
+        for fraction in (0.3, 0.65):
+            if await run.until_done(run.traffic_seconds * fraction / 2):
+                return
+            await _separate_leaders(run)
+            note = await _kill_node_and_restart(run, pick, role)
+            run.notes.append(note)
+            if "NOT within" in note:
+                raise AssertionError(note)  # a restarted node that never catches up is a failure
+
+    disrupt.__doc__ = f"SIGKILL the {role} of the NATS cluster mid-traffic and restart it, twice."
+    return disrupt
 
 
 async def observe_graph_outage(run: Run) -> None:
@@ -379,6 +485,25 @@ SCENARIOS: dict[str, Scenario] = {
             **AGENTS,
         ),
         Scenario("poison", "poison messages of 7 kinds, 2/s", poison_every=0.5),
+        # A JetStream cluster of three nodes, every stream and KV bucket at three replicas (ADR 0504).
+        Scenario(
+            "nats-cluster-follower",
+            "NATS cluster (3 nodes, R3): a follower SIGKILLed and restarted under load, twice",
+            _kill_nats_node_twice(_a_follower, "follower"),
+            nats_nodes=3,
+        ),
+        Scenario(
+            "nats-cluster-stream-leader",
+            "NATS cluster (3 nodes, R3): the PLANNING_EVENTS leader SIGKILLed and restarted, twice",
+            _kill_nats_node_twice(_stream_leader, "stream leader"),
+            nats_nodes=3,
+        ),
+        Scenario(
+            "nats-cluster-meta-leader",
+            "NATS cluster (3 nodes, R3): the meta leader SIGKILLed and restarted, twice",
+            _kill_nats_node_twice(_meta_leader, "meta leader"),
+            nats_nodes=3,
+        ),
     )
 }
 
@@ -396,6 +521,9 @@ SMOKE: dict[str, Scenario] = {
     ),
     "smoke-nats-sigkill": replace(SCENARIOS["nats-sigkill"], name="smoke-nats-sigkill").scaled(10, 10),
     "smoke-agents-sigkill": replace(SCENARIOS["agents-sigkill"], name="smoke-agents-sigkill").scaled(12, 6),
+    "smoke-nats-cluster-stream-leader": replace(
+        SCENARIOS["nats-cluster-stream-leader"], name="smoke-nats-cluster-stream-leader"
+    ).scaled(10, 10),
 }
 
 
@@ -463,6 +591,57 @@ def planning_store(kind: str, notes: list[str]) -> Iterator[tuple[str | None, st
         database.dispose()
 
 
+async def _restore(cluster: Cluster, scenario: Scenario) -> None:
+    """Whatever a disruptor left dead or armed with a kill comes back clean: the drain is measured on a
+    healed fleet (replicas killed for good in a replica scenario stay dead)."""
+    for process in cluster.all_processes():
+        killed_for_good = scenario.topology.planning > 1 and process.kills and not process.restarts
+        if (not process.alive and not killed_for_good) or ":kill" in process.faults:
+            await asyncio.to_thread(process.restart)
+
+
+def _closing_notes(
+    injector: Injector, scenario: Scenario, behind: str, agent_findings: Findings | None
+) -> list[str]:
+    notes = []
+    if injector.poison:
+        kinds = Counter(item.kind for item in injector.poison)
+        notes.append("poison: " + ", ".join(f"{kind}: {n}" for kind, n in sorted(kinds.items())))
+    if injector.duplicates:
+        notes.append(f"{len(injector.duplicates)} events re-published under a new msg-id")
+    if behind:
+        notes.append(f"not drained after {scenario.drain_deadline:.0f} s: {behind}")
+    if agent_findings is not None:
+        notes.append(agent_findings.agent_summary)
+    return notes
+
+
+async def _drain_and_check(
+    js: JetStreamContext, check_now: Callable[[JetStreamContext], Awaitable[Findings]], deadline: float
+) -> tuple[Findings, float | None, str]:
+    """Until `deadline`: once every durable is drained, run the checker; (findings, when it passed or
+    None, what was still behind)."""
+    findings, settled_wrong_since, behind = Findings(), None, ""
+    while time.monotonic() < deadline:
+        try:
+            drained, behind = await consumers_drained(js)
+        except Exception as error:  # a NATS node or leader still coming back: look again
+            drained, behind = False, f"consumers not readable yet ({error!r})"
+        if drained and settled_wrong_since is not None and time.monotonic() - settled_wrong_since > 20:
+            break  # drained, and still wrong 20 s later: it will not put itself right
+        if drained:
+            try:
+                findings = await check_now(js)
+            except httpx.HTTPError as error:  # the Context API restarting: look again
+                log.info("checker: graph not readable yet (%r)", error)
+            else:
+                if findings.ok:
+                    return findings, time.monotonic(), behind
+                settled_wrong_since = settled_wrong_since or time.monotonic()
+        await asyncio.sleep(0.5)
+    return findings, None, behind
+
+
 async def run_scenario(scenario: Scenario, workdir: Path, *, seed: int = 1) -> Result:
     notes: list[str] = []
     with planning_store(scenario.planning_store, notes) as (db_url, db_schema):
@@ -480,6 +659,7 @@ async def _run_scenario(
         planning_db_url=db_url,
         planning_db_schema=db_schema,
         faults=dict(scenario.faults),
+        nats_nodes=scenario.nats_nodes,
     )
     await asyncio.to_thread(cluster.start)
     run_id = scenario.name.replace("_", "-")
@@ -514,54 +694,33 @@ async def _run_scenario(
             if disruptor is not None:
                 await disruptor
         traffic_end = time.monotonic()
-        # Whatever a disruptor left dead or armed with a kill comes back clean: the drain is measured
-        # on a healed fleet (replicas killed for good in a replica scenario stay dead).
-        for process in cluster.all_processes():
-            killed_for_good = scenario.topology.planning > 1 and process.kills and not process.restarts
-            if (not process.alive and not killed_for_good) or ":kill" in process.faults:
-                await asyncio.to_thread(process.restart)
+        await _restore(cluster, scenario)
         stop_healing = asyncio.Event()
         healing = asyncio.create_task(_heal(cluster, stop_healing))
-        truth = await read_truth(driver)
         agents = scenario.topology.agent_worker > 0
         scan = StreamScan(STREAMS + AGENT_STREAMS if agents else STREAMS)
-        findings, drained_at, settled_wrong_since, behind = Findings(), None, None, ""
-        deadline = traffic_end + scenario.drain_deadline
-        while time.monotonic() < deadline:
-            drained, behind = await consumers_drained(nc.jetstream())
-            if drained and settled_wrong_since is not None and time.monotonic() - settled_wrong_since > 20:
-                break  # drained, and still wrong 20 s later: it will not put itself right
-            if drained:
-                try:
-                    findings = await check(
-                        js=nc.jetstream(),
-                        graph=graph,
-                        truth=truth,
-                        record=record,
-                        poison=injector.poison,
-                        duplicates=injector.duplicates,
-                        scan=scan,
-                        agents=agents,
-                    )
-                except httpx.HTTPError as error:  # the Context API restarting: look again
-                    log.info("checker: graph not readable yet (%r)", error)
-                else:
-                    if findings.ok:
-                        drained_at = time.monotonic()
-                        break
-                    settled_wrong_since = settled_wrong_since or time.monotonic()
-            await asyncio.sleep(0.5)
+
+        async def check_now(js: JetStreamContext) -> Findings:
+            # Planning's records are read again at each check: planning moves stories by itself after
+            # the traffic too (a dispatched task puts its story IN_PROGRESS).
+            truth = await read_truth(driver)
+            return await check(
+                js=js,
+                graph=graph,
+                truth=truth,
+                record=record,
+                poison=injector.poison,
+                duplicates=injector.duplicates,
+                scan=scan,
+                agents=agents,
+            )
+
+        findings, drained_at, behind = await _drain_and_check(
+            nc.jetstream(), check_now, traffic_end + scenario.drain_deadline
+        )
         stop_healing.set()
         await healing
-        if injector.poison:
-            kinds = Counter(item.kind for item in injector.poison)
-            run.notes.append("poison: " + ", ".join(f"{kind}: {n}" for kind, n in sorted(kinds.items())))
-        if injector.duplicates:
-            run.notes.append(f"{len(injector.duplicates)} events re-published under a new msg-id")
-        if behind:
-            run.notes.append(f"not drained after {scenario.drain_deadline:.0f} s: {behind}")
-        if agents:
-            run.notes.append(findings.agent_summary)
+        run.notes += _closing_notes(injector, scenario, behind, findings if agents else None)
         return Result(
             scenario,
             findings,

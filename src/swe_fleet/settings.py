@@ -21,7 +21,8 @@ class FleetSettings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
 
-    # External servers; None means "start the embedded one".
+    # External servers; None means "start the embedded one". FLEET_NATS_URL may list a cluster's
+    # servers, comma-separated (the client fails over between them).
     nats_url: str | None = None
     graph_url: str | None = None
     valkey_url: str | None = None
@@ -36,6 +37,15 @@ class FleetSettings(BaseSettings):
     host: str = "127.0.0.1"
     nats_port: int = 14222
     nats_monitor_port: int = 18222
+    # An embedded JetStream cluster of this many nodes (1: one server). Node i listens on nats_port+i,
+    # routes on nats_cluster_port+i, monitors on nats_monitor_port+i.
+    nats_cluster: int = Field(default=1, ge=1, le=7)
+    nats_cluster_port: int = 16248
+    # Replicas of every stream and KV bucket the fleet provisions (consumers inherit their stream's).
+    # None: 3 on an embedded cluster, 1 on one embedded server; with FLEET_NATS_URL, an existing
+    # stream keeps what an operator gave it (1 when created). Set, it is enforced: existing streams
+    # are updated in place (a cluster can; a single server refuses more than 1).
+    nats_replicas: int | None = Field(default=None, ge=1, le=5)
     valkey_port: int = 16379
     llm_port: int = 18080
     http_port: int = 8787
@@ -95,6 +105,8 @@ class FleetSettings(BaseSettings):
     workspace_max_tokens: int = Field(default=200_000, ge=1000)
     workspace_answer_tokens: int = Field(default=1024, ge=64)
     workspace_ack_wait_seconds: float = Field(default=60.0, gt=0)
+    # QA review (ADR 0703): times a task's change goes back to the workspace before the task fails.
+    review_rounds: int = Field(default=2, ge=0, le=20)
 
     # Security (ADR 0800). Clients of the HTTP API (the CLI, agent workers) send FLEET_TOKEN, else the
     # token in FLEET_TOKEN_FILE, else the embedded fleet's own token file under <data dir>/auth/.
@@ -150,7 +162,16 @@ class FleetSettings(BaseSettings):
 
     @property
     def resolved_nats_url(self) -> str:
-        return self.nats_url or f"nats://{self.host}:{self.nats_port}"
+        if self.nats_url:
+            return self.nats_url
+        return ",".join(f"nats://{self.host}:{self.nats_port + i}" for i in range(self.nats_cluster))
+
+    @property
+    def resolved_nats_replicas(self) -> int | None:
+        """Replicas to enforce on the fleet's streams and buckets; None: leave existing ones alone."""
+        if self.nats_replicas is not None:
+            return self.nats_replicas
+        return None if self.nats_url else min(3, self.nats_cluster)
 
     @property
     def resolved_graph_url(self) -> str:

@@ -47,10 +47,18 @@ def chaos_results() -> list[Result]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if full_run(session.config) and RESULTS and len(RESULTS) == len(SCENARIOS):
-        from fleet_testing.chaos.report import write_reliability
+    """A full run rewrites RELIABILITY.md; a full-traffic run of some scenarios (`-k`) replaces their
+    rows only, and the file says which rows came from that run."""
+    if not (full_run(session.config) and RESULTS):
+        return
+    from fleet_testing.chaos.report import update_reliability, write_reliability
 
-        order = list(SCENARIOS)
-        results = sorted(RESULTS, key=lambda result: order.index(result.scenario.name))
-        seconds = time.monotonic() - STARTED[0] if STARTED else None
+    order = list(SCENARIOS)
+    results = sorted(RESULTS, key=lambda result: order.index(result.scenario.name))
+    seconds = time.monotonic() - STARTED[0] if STARTED else None
+    if len(RESULTS) == len(SCENARIOS):
         write_reliability(results, ROOT / "RELIABILITY.md", FULL_COMMAND, seconds)
+    elif (ROOT / "RELIABILITY.md").exists():
+        keyword = session.config.getoption("keyword", default="") or "..."
+        command = f"{FULL_COMMAND} -k {keyword!r}"
+        update_reliability(results, ROOT / "RELIABILITY.md", command, order, seconds)

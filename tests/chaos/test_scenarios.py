@@ -22,6 +22,7 @@ async def test_scenario(scenario_name: str, tmp_path: Path, chaos_results: list)
     result = await run_scenario(scenario, tmp_path / scenario_name)
     chaos_results.append(result)
     print(row(result))
+    print("\n".join(result.notes))
     findings = result.findings
     # The scenario did what it says: traffic flowed, and its fault or bad input was really injected.
     assert result.changes > 0 and findings.published > 0

@@ -42,3 +42,23 @@ def start_review(fleet: WorkspaceFleet) -> subprocess.Popen:
     )
     fleet.processes.append(process)
     return process
+
+
+def start_orchestrator(fleet: WorkspaceFleet) -> subprocess.Popen:
+    """`fleet serve orchestrator`: here for its re-dispatch of reworked tasks (ADR 0703)."""
+    env = {
+        "FLEET_NATS_URL": fleet.nats_url,
+        "FLEET_DATA_DIR": str(fleet.root / "orchestrator"),
+        "FLEET_LLM_URL": "",
+    }
+    process = spawn_module(
+        "swe_fleet.cli",
+        "serve",
+        "orchestrator",
+        "--no-http",
+        env=env,
+        log=fleet.root / "orchestrator.log",
+        timeout=90,
+    )
+    fleet.processes.append(process)
+    return process

@@ -182,7 +182,7 @@ class ConsumerRuntime(Generic[P]):
                 with attempt:
                     stream = STREAMS_BY_NAME.get(self.spec.stream)
                     if stream is not None:
-                        await ensure_stream(self._js, stream)
+                        await ensure_stream(self._js, stream, replicas=None)  # as provisioned
                     await ensure_consumer(self._js, self.spec)
         except Exception:
             if not self._stopping.is_set():

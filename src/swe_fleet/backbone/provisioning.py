@@ -1,7 +1,9 @@
 """Idempotent provisioning of streams and durable consumers.
 
 Running it twice changes nothing; a stream whose settings drifted is updated in place, never
-deleted (deleting a stream deletes its events).
+deleted (deleting a stream deletes its events). Replicas too: on a cluster the server moves a
+stream to more or fewer replicas in place; where it cannot (a single server asked for more than one),
+provisioning fails saying so and changes nothing.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
+from swe_fleet.errors import ConfigurationError
 from swe_fleet.events.streams import STREAMS, StreamSpec
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,11 @@ class Provisioned:
     name: str
     change: Change
     detail: str = ""
+
+
+class ReplicasUnchangeable(ConfigurationError):
+    """The server refused the replicas the fleet asked for; the message says which stream and why
+    (the CLI prints it as one line)."""
 
 
 def stream_config(spec: StreamSpec) -> StreamConfig:
@@ -82,16 +90,23 @@ def _stream_drift(found: StreamConfig, wanted: StreamConfig) -> list[str]:
     return drift
 
 
-async def ensure_stream(js: JetStreamContext, spec: StreamSpec, *, replicas: int = 1) -> Provisioned:
+async def ensure_stream(js: JetStreamContext, spec: StreamSpec, *, replicas: int | None = 1) -> Provisioned:
+    """`replicas` None: keep an existing stream's replicas (one if it has to be created)."""
     wanted = stream_config(spec)
-    wanted.num_replicas = replicas
+    wanted.num_replicas = replicas or 1
     try:
         info = await js.stream_info(spec.name)
     except NotFoundError:
-        await js.add_stream(wanted)
-        log.info("stream %s created", spec.name)
+        try:
+            await js.add_stream(wanted)
+        except APIError as error:
+            raise _replicas_refused(spec.name, None, wanted.num_replicas, error) from error
+        log.info("stream %s created with %d replica(s)", spec.name, wanted.num_replicas)
         return Provisioned("stream", spec.name, Change.CREATED)
     drift = _stream_drift(info.config, wanted)
+    have_replicas = info.config.num_replicas or 1
+    if replicas is not None and have_replicas != replicas:
+        drift.append(f"num_replicas: {have_replicas} -> {replicas}")
     if info.config.storage != wanted.storage:
         # Storage cannot change in place; say so rather than delete and recreate the stream.
         raise RuntimeError(
@@ -104,13 +119,52 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec, *, replicas: int
     merged = info.config
     for field in _STREAM_FIELDS:
         setattr(merged, field, getattr(wanted, field))
-    await js.update_stream(merged)
+    if replicas is not None:
+        merged.num_replicas = replicas
+    try:
+        await js.update_stream(merged)
+    except APIError as error:
+        if merged.num_replicas == have_replicas:
+            raise
+        raise _replicas_refused(spec.name, have_replicas, merged.num_replicas or 1, error) from error
     log.info("stream %s updated: %s", spec.name, ", ".join(drift))
     return Provisioned("stream", spec.name, Change.UPDATED, ", ".join(drift))
 
 
-async def ensure_streams(js: JetStreamContext, specs: tuple[StreamSpec, ...] = STREAMS) -> list[Provisioned]:
-    return [await ensure_stream(js, spec) for spec in specs]
+async def ensure_bucket_replicas(js: JetStreamContext, bucket: str, replicas: int | None) -> Provisioned:
+    """A KV bucket is the stream `KV_<bucket>`: move an existing one to `replicas` in place, as streams."""
+    stream = f"KV_{bucket}"
+    info = await js.stream_info(stream)
+    have = info.config.num_replicas or 1
+    if replicas is None or have == replicas:
+        return Provisioned("bucket", bucket, Change.UNCHANGED)
+    config = info.config
+    config.num_replicas = replicas
+    try:
+        await js.update_stream(config)
+    except APIError as error:
+        raise _replicas_refused(stream, have, replicas, error) from error
+    log.info("bucket %s moved from %d to %d replicas", bucket, have, replicas)
+    return Provisioned("bucket", bucket, Change.UPDATED, f"num_replicas: {have} -> {replicas}")
+
+
+def _replicas_refused(stream: str, have: int | None, want: int, error: APIError) -> Exception:
+    if want == 1 and have is None:
+        return error  # not about replicas
+    change = f"created with {want} replicas" if have is None else f"moved from {have} to {want} replicas"
+    return ReplicasUnchangeable(
+        f"stream {stream} cannot be {change}: the server says {error.description or error!r} "
+        f"(err_code {error.err_code}). More than one replica needs a JetStream cluster of at least as many "
+        "nodes; set FLEET_NATS_REPLICAS to what the servers hold. Nothing was deleted."
+    )
+
+
+async def ensure_streams(
+    js: JetStreamContext, specs: tuple[StreamSpec, ...] = STREAMS, *, replicas: int | None = None
+) -> list[Provisioned]:
+    """Every stream at `replicas` (settings.resolved_nats_replicas; None keeps what each has, 1 when
+    created); durables inherit their stream's replicas."""
+    return [await ensure_stream(js, spec, replicas=replicas) for spec in specs]
 
 
 def consumer_config(spec: ConsumerSpec) -> ConsumerConfig:

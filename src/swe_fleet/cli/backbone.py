@@ -41,10 +41,13 @@ def streams_ensure(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     from swe_fleet.backbone.provisioning import ensure_streams
 
     async def body() -> list[Any]:
-        async with nats_connection(settings(ctx), "streams") as nc:
-            return await ensure_streams(nc.jetstream())
+        s = settings(ctx)
+        async with nats_connection(s, "streams") as nc:
+            return await ensure_streams(nc.jetstream(), replicas=s.resolved_nats_replicas)
 
-    result = run(body(), translate=[(RuntimeError, 1)])
+    from swe_fleet.errors import ConfigurationError
+
+    result = run(body(), translate=[(ConfigurationError, 2), (RuntimeError, 1)])
     if as_json:
         print_json([{"stream": p.name, "change": p.change.value, "detail": p.detail} for p in result])
     else:
@@ -161,9 +164,10 @@ def events_publish(
             fail(f"invalid {spec.model.__name__}: {field}: {first['msg']}", 2)
 
     async def body() -> tuple[int, str]:
-        async with nats_connection(settings(ctx), "publish") as nc:
+        s = settings(ctx)
+        async with nats_connection(s, "publish") as nc:
             js = nc.jetstream()
-            await ensure_streams(js)
+            await ensure_streams(js, replicas=s.resolved_nats_replicas)
             publisher = EventPublisher(js, "fleet-cli")
             if payload is None:
                 event_id = new_event_id()

@@ -44,9 +44,17 @@ def story_delivery(ctx: typer.Context, story_id: str, as_json: JsonFlag = False)
     )
     print_table(
         "Tasks",
-        ["task", "status", "failures", "commits", "reason"],
+        ["task", "attempt", "status", "failures", "commits", "review", "reason"],
         [
-            (t["task_id"], t["status"], t["failures"], ", ".join(c[:12] for c in t["commits"]), t["reason"])
+            (
+                t["task_id"],
+                t.get("current_id", t["task_id"]),
+                t["status"],
+                t["failures"],
+                ", ".join(c[:12] for c in t["commits"]),
+                t.get("review") or "",
+                t["reason"],
+            )
             for t in delivery["tasks"]
         ],
     )

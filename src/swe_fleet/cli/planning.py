@@ -275,6 +275,10 @@ def story_show(ctx: typer.Context, story_id: str, as_json: JsonFlag = False) -> 
         print_json({**story, "usage": usage, "usage_error": why_not or None})
         return
     _show(story, STORY_FIELDS, False)
+    # Why it does not move on by itself, if it does not (its delivery: fleet story delivery).
+    held = _call(ctx, "GET", f"/v1/stories/{story_id}/delivery").get("blocked_reason")
+    if held:
+        out.print(f"held: {held}", markup=False, highlight=False)
     out.print()
     if usage is None:
         out.print(f"tokens: unknown ({why_not})", markup=False, highlight=False)

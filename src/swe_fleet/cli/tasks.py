@@ -1,7 +1,8 @@
 """`fleet tasks show TASK`: what happened to a task — its timeline of tool calls, its tests, its diff.
 
 Read from the Context service's graph (`GET /v1/graph/tasks/{task_id}`), like every other read of the
-decision graph from the shell.
+decision graph from the shell; where the task stands in its story's delivery (done, failed beyond
+its review rounds...) from Planning's `GET /v1/stories/{id}/delivery`, when Planning answers.
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import httpx
 import typer
 
-from swe_fleet.cli.common import out, print_json, print_table
+from swe_fleet.cli.common import out, print_json, print_table, settings
 from swe_fleet.cli.graph import _call
+from swe_fleet.security.client_token import bearer_headers, client_token
+from swe_fleet.security.secret_files import SecretFileError
 
 tasks_app = typer.Typer(
     help="Tasks as the agents carried them out in their workspaces.", no_args_is_help=True
@@ -36,9 +40,34 @@ def _first_line(text: Any, width: int = 80) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
+def _delivery(ctx: typer.Context, task: dict[str, Any]) -> dict[str, Any] | None:
+    """The task's line in its story's delivery (its attempts count as the task), or None when
+    Planning does not answer: the graph's account stands on its own."""
+    story_id, origin = task.get("story_id"), task.get("rework_of") or task["id"]
+    if not story_id:
+        return None
+    s = settings(ctx)
+    try:
+        headers = bearer_headers(client_token(s))
+        response = httpx.get(
+            f"{s.resolved_planning_url}/v1/stories/{quote(story_id, safe='')}/delivery",
+            headers=headers,
+            timeout=10.0,
+        )
+    except (httpx.HTTPError, SecretFileError):
+        return None
+    if response.status_code != 200:
+        return None
+    return next((t for t in response.json().get("tasks", []) if t.get("task_id") == origin), None)
+
+
 def show_task(task: dict[str, Any], with_diff: bool) -> None:
     role, story = task.get("role") or "?", task.get("story_id")
     say(f"task {task['id']}: {task.get('title') or ''} ({role}, story {story})")
+    delivery = task.get("delivery")
+    if delivery:
+        reason = f": {delivery['reason']}" if delivery.get("reason") else ""
+        say(f"delivery: {delivery['status']} (attempt {delivery.get('current_id')}){reason}")
     result = task.get("result")
     if result is None:
         say("result: none yet (not carried out, or still running)")
@@ -56,6 +85,7 @@ def show_task(task: dict[str, Any], with_diff: bool) -> None:
         say(f"tokens: {prompt} prompt, {completion} completion")
     for commit in task.get("commits") or []:
         say(f"commit {commit['sha'][:12]} {_first_line(commit.get('message'))}")
+    _show_reviews(task)
     rows = [
         [
             call.get("attempt"),
@@ -73,6 +103,22 @@ def show_task(task: dict[str, Any], with_diff: bool) -> None:
         say(result["patch"])
 
 
+def _show_reviews(task: dict[str, Any]) -> None:
+    """Its QA reviews, and the attempts around it (ADR 0703): what it reworks, what reworks it."""
+    if task.get("rework_of"):
+        reason = next(
+            (d.get("rework_reason") for d in task.get("dispatches") or [] if d.get("rework_of")), ""
+        )
+        say(f"rework of {task['rework_of']}: {_first_line(reason, 200)}")
+    for review in task.get("reviews") or []:
+        head = str(review.get("head") or "")[:12] or "no commit"
+        say(f"review {review.get('verdict')} of {head} by {review.get('reviewer')}: {review.get('summary')}")
+        for finding in review.get("findings") or []:
+            say(f"  finding: {_first_line(finding, 200)}")
+    if task.get("reworked_by"):
+        say(f"reworked by: {', '.join(task['reworked_by'])}")
+
+
 @tasks_app.command("show")
 def tasks_show(
     ctx: typer.Context,
@@ -82,6 +128,7 @@ def tasks_show(
 ) -> None:
     """A task's timeline of tool calls, its tests before and after, its diff and commits."""
     task = _call(ctx, "GET", f"/v1/graph/tasks/{quote(task_id, safe='')}")
+    task["delivery"] = _delivery(ctx, task)
     if as_json:
         print_json(task)
     else:

@@ -21,13 +21,28 @@ HttpPort = Annotated[int | None, typer.Option("--http-port", envvar="FLEET_HTTP_
 NatsPort = Annotated[
     int | None, typer.Option("--nats-port", envvar="FLEET_NATS_PORT", help="Embedded NATS port.")
 ]
+NatsCluster = Annotated[
+    int | None,
+    typer.Option(
+        "--nats-cluster",
+        envvar="FLEET_NATS_CLUSTER",
+        min=1,
+        max=7,
+        help="Embedded NATS as a JetStream cluster of this many nodes (3: streams at 3 replicas).",
+    ),
+]
 ValkeyPort = Annotated[
     int | None, typer.Option("--valkey-port", envvar="FLEET_VALKEY_PORT", help="Embedded cache port.")
 ]
 LlmPort = Annotated[
     int | None, typer.Option("--llm-port", envvar="FLEET_LLM_PORT", help="Embedded LLM port.")
 ]
-NatsUrl = Annotated[str | None, typer.Option("--nats-url", envvar="FLEET_NATS_URL", help="External NATS.")]
+NatsUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--nats-url", envvar="FLEET_NATS_URL", help="External NATS (a cluster: its URLs, comma-separated)."
+    ),
+]
 GraphUrl = Annotated[
     str | None,
     typer.Option("--graph-url", envvar="FLEET_GRAPH_URL", help="ladybug:///path or neo4j://host:7687."),
@@ -144,7 +159,7 @@ async def _build_services(
     from swe_fleet.composition import build_service, services_for_up
     from swe_fleet.security.nats_auth import client_options
 
-    changes = await ensure_streams(nc.jetstream())
+    changes = await ensure_streams(nc.jetstream(), replicas=s.resolved_nats_replicas)
     if announce:
         kinds = ", ".join(sorted({c.change.value for c in changes}))
         _report("streams", "ok", f"{len(changes)} streams ensured ({kinds})")
@@ -201,6 +216,7 @@ def up(
     host: Host = None,
     http_port: HttpPort = None,
     nats_port: NatsPort = None,
+    nats_cluster: NatsCluster = None,
     valkey_port: ValkeyPort = None,
     llm_port: LlmPort = None,
     nats_url: NatsUrl = None,
@@ -224,6 +240,7 @@ def up(
         host=host,
         http_port=http_port,
         nats_port=nats_port,
+        nats_cluster=nats_cluster,
         valkey_port=valkey_port,
         llm_port=llm_port,
         nats_url=nats_url,
@@ -310,7 +327,9 @@ async def _serve_one(name: str, s: FleetSettings, *, http: bool) -> None:
     nc = await connect(s.resolved_nats_url, f"fleet-{name}", wait_seconds=30, options=options)
     try:
         try:
-            await ensure_streams(nc.jetstream())
+            await ensure_streams(nc.jetstream(), replicas=s.resolved_nats_replicas)
+        except ConfigurationError:
+            raise  # e.g. replicas the servers cannot hold: its own line says so
         except Exception as error:
             if "user" not in options:
                 raise

@@ -100,7 +100,7 @@ async def build_parts(
 ) -> ContextParts:
     policy = load_policy(policy_path)  # an invalid policy stops the service here, naming the entry
     js = nc.jetstream()
-    await ensure_streams(js)
+    await ensure_streams(js, replicas=settings.resolved_nats_replicas)
     store = open_graph_store(
         graph_url or settings.resolved_graph_url,
         neo4j_user=settings.neo4j_user,

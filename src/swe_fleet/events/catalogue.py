@@ -33,6 +33,11 @@ CATALOGUE: dict[str, SubjectSpec] = {
         SubjectSpec(s.PLAN_REJECTED, p.PlanRejected, "The PO rejected a plan"),
         SubjectSpec(s.DECISION_APPROVED, p.DecisionApproved, "A decision was approved"),
         SubjectSpec(s.DECISION_REJECTED, p.DecisionRejected, "A decision was rejected"),
+        SubjectSpec(
+            s.TASK_REWORK_REQUESTED,
+            p.TaskReworkRequested,
+            "A task's work is asked for again: a review requested changes or the PO sent the story back",
+        ),
         SubjectSpec(s.APPROVAL_GRANTED, p.ApprovalGranted, "The PO approved a command a task waits for"),
         SubjectSpec(s.APPROVAL_REFUSED, p.ApprovalRefused, "The PO refused a command a task waits for"),
         SubjectSpec(s.TASKS_DERIVED, p.TasksDerived, "Tasks were derived from an approved plan"),

@@ -296,6 +296,30 @@ class TaskDispatched(Payload):
     agent_id: str = Id
     deliberation_id: str | None = None
     proposal_id: str | None = None
+    # A re-dispatch (ADR 0703): the task whose change is reworked, and why (the review, the PO's reason).
+    rework_of: str | None = Field(default=None, min_length=1, max_length=200)
+    rework_reason: str = Field(default="", max_length=8000)
+
+
+class ReworkSource(StrEnum):
+    REVIEW = "review"  # the QA review requested changes
+    SEND_BACK = "send_back"  # the PO sent the story back
+
+
+class TaskReworkRequested(Payload):
+    """Planning asks for a task's work again: a new attempt `rework_task_id` (derived from the task and
+    its attempt number) with the dispatch of the original; the orchestrator re-dispatches it."""
+
+    story_id: str = Id
+    task_id: str = Id  # the task as derived
+    rework_task_id: str = Id  # `<task_id>~<attempt>`
+    attempt: int = Field(ge=2)
+    source: ReworkSource
+    reason: str = Field(min_length=1, max_length=8000)
+    role: Role
+    agent_id: str = Id
+    deliberation_id: str | None = None
+    proposal_id: str | None = None
 
 
 # ---------------------------------------------------------------- agents

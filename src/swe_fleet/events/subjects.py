@@ -12,6 +12,8 @@ PLAN_APPROVED = "planning.plan.approved"
 PLAN_REJECTED = "planning.plan.rejected"
 DECISION_APPROVED = "planning.decision.approved"
 DECISION_REJECTED = "planning.decision.rejected"
+# A task's work is asked for again (the QA review requested changes, the PO sent the story back).
+TASK_REWORK_REQUESTED = "planning.task.rework_requested"
 # The PO's verdict on a workspace's approval request (ADR 0612); `planning.approval.*` takes both.
 APPROVAL_GRANTED = "planning.approval.granted"
 APPROVAL_REFUSED = "planning.approval.refused"

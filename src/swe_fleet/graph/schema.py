@@ -87,6 +87,7 @@ class Label(StrEnum):
     COMMIT = "Commit"
     TOOL_CALL = "ToolCall"
     LLM_CALL = "LlmCall"
+    REVIEW = "Review"
 
 
 class Rel(StrEnum):
@@ -119,6 +120,9 @@ class Rel(StrEnum):
     HAS_COMMIT = "HAS_COMMIT"
     HAS_TOOL_CALL = "HAS_TOOL_CALL"
     SUPERSEDES = "SUPERSEDES"
+    HAS_REVIEW = "HAS_REVIEW"
+    REVIEWS = "REVIEWS"
+    REWORKS = "REWORKS"
 
 
 NODES: dict[str, NodeLabel] = {
@@ -255,6 +259,9 @@ NODES: dict[str, NodeLabel] = {
                 ("deliberation_id", S),
                 ("proposal_id", S),
                 ("at", S),
+                # A re-dispatch (ADR 0703): the task reworked and why.
+                ("rework_of", S),
+                ("rework_reason", S),
             ),
         ),
         NodeLabel(
@@ -313,6 +320,21 @@ NODES: dict[str, NodeLabel] = {
                 ("at", S),
             ),
             description="One tool call of a task's agent in its workspace; arguments as JSON text",
+        ),
+        NodeLabel(
+            Label.REVIEW,
+            (
+                ("task_id", S),
+                ("story_id", S),
+                ("reviewer", S),
+                ("verdict", S),
+                ("summary", S),
+                ("findings", L),
+                ("head", S),
+                ("checks", S),
+                ("at", S),
+            ),
+            description="A QA review of a task's change: verdict, summary, findings; checks as JSON text",
         ),
         NodeLabel(
             Label.LLM_CALL,
@@ -374,6 +396,13 @@ RELS: dict[str, RelType] = {
         RelType(
             Rel.SUPERSEDES, ((Label.DECISION, Label.DECISION),), description="newer -> the one it replaced"
         ),
+        RelType(Rel.HAS_REVIEW, ((Label.TASK, Label.REVIEW),)),
+        RelType(
+            Rel.REVIEWS,
+            ((Label.REVIEW, Label.TASK_RESULT), (Label.REVIEW, Label.COMMIT)),
+            description="a review -> the result and the commit it judged",
+        ),
+        RelType(Rel.REWORKS, ((Label.TASK, Label.TASK),), description="a task's next attempt -> the task"),
     )
 }
 

@@ -69,8 +69,38 @@ class EmbeddedStack:
         server.start(timeout=timeout)
         self.servers.append(server)
 
+    def _start_nats(self) -> str:
+        from swe_fleet.embedded.nats_server import EmbeddedNats, EmbeddedNatsCluster, NodePorts
+
+        s = self.settings
+        if s.nats_cluster == 1:
+            nats = EmbeddedNats(
+                s.data_dir / "nats", host=s.host, port=s.nats_port, extra_config=self.nats_config
+            )
+            self._start("nats", nats, f"nats-server on {s.host}:{s.nats_port}")
+            what = f"nats-server (JetStream in {nats.data_dir / 'jetstream'})"
+            self.report("nats", "ok", f"{nats.url}  {what}")
+            return what
+        ports = [
+            NodePorts(s.nats_port + i, s.nats_cluster_port + i, s.nats_monitor_port + i)
+            for i in range(s.nats_cluster)
+        ]
+        cluster = EmbeddedNatsCluster(
+            s.data_dir / "nats-cluster", ports, host=s.host, extra_config=self.nats_config
+        )
+        self.report("nats", "starting", f"{s.nats_cluster} nats-servers on {s.host}:{s.nats_port}..")
+        for node in cluster.nodes:
+            node.die_with_parent = True  # started from the owner's main thread
+        cluster.start()
+        self.servers.extend(cluster.nodes)
+        what = (
+            f"JetStream cluster of {s.nats_cluster} nodes, streams at {s.resolved_nats_replicas} replicas "
+            f"(stores under {cluster.data_dir})"
+        )
+        self.report("nats", "ok", f"{cluster.url}  {what}")
+        return what
+
     def start(self) -> Endpoints:
-        from swe_fleet.embedded.nats_server import EmbeddedNats
         from swe_fleet.embedded.valkey_server import EmbeddedValkey, find_cache_server
 
         s = self.settings
@@ -80,12 +110,7 @@ class EmbeddedStack:
             if s.nats_url:
                 self.report("nats", "external", s.nats_url)
             else:
-                nats = EmbeddedNats(
-                    s.data_dir / "nats", host=s.host, port=s.nats_port, extra_config=self.nats_config
-                )
-                self._start("nats", nats, f"nats-server on {s.host}:{s.nats_port}")
-                embedded["nats"] = f"nats-server (JetStream in {nats.data_dir / 'jetstream'})"
-                self.report("nats", "ok", f"{nats.url}  {embedded['nats']}")
+                embedded["nats"] = self._start_nats()
             valkey_url = s.valkey_url
             if valkey_url:
                 self.report("cache", "external", valkey_url)

@@ -4,8 +4,9 @@
 
 Consumers (durable pull, shared by every replica): `orchestrator-plan-approved`
 (planning.plan.approved), `orchestrator-story-transitioned` (planning.story.transitioned),
-`orchestrator-story-token-budget` (planning.story.token_budget_set) and
-`orchestrator-agent-responses` (agent.response.>). One loop: the deadline/settling timer.
+`orchestrator-story-token-budget` (planning.story.token_budget_set: ADR 0209),
+`orchestrator-agent-responses` (agent.response.>) and `orchestrator-task-rework-requested`
+(planning.task.rework_requested: re-dispatch, ADR 0703). One loop: the deadline/settling timer.
 """
 
 from __future__ import annotations
@@ -22,11 +23,18 @@ from swe_fleet.backbone.dead_letters import DeadLetterWriter
 from swe_fleet.backbone.provisioning import ensure_streams
 from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.events import streams, subjects
-from swe_fleet.events.payloads import AgentResponse, PlanApproved, StoryTokenBudgetSet, StoryTransitioned
+from swe_fleet.events.payloads import (
+    AgentResponse,
+    PlanApproved,
+    StoryTokenBudgetSet,
+    StoryTransitioned,
+    TaskReworkRequested,
+)
 from swe_fleet.host.service import CheckResult, Endpoints, Health, Service
 from swe_fleet.orchestrator.adapters.outbox_publisher import OutboxPublisher
 from swe_fleet.orchestrator.adapters.state_store import StateStore
 from swe_fleet.orchestrator.app.orchestrator import Orchestrator
+from swe_fleet.orchestrator.app.redispatcher import Redispatcher
 from swe_fleet.orchestrator.app.sweeper import Sweeper
 from swe_fleet.orchestrator.domain.council import Councils, load_councils
 from swe_fleet.settings import FleetSettings
@@ -69,7 +77,15 @@ AGENT_RESPONSES = ConsumerSpec(
     batch_size=50,
     fetch_wait_seconds=0.5,
 )
-CONSUMERS = (PLAN_APPROVED, STORY_TRANSITIONED, STORY_TOKEN_BUDGET, AGENT_RESPONSES)
+REWORK_REQUESTED = ConsumerSpec(
+    durable="orchestrator-task-rework-requested",
+    stream=streams.PLANNING_EVENTS,
+    filter_subject=subjects.TASK_REWORK_REQUESTED,
+    description="Orchestrator: dispatch a task again (changes requested, story sent back)",
+    ack_wait_seconds=ACK_WAIT_SECONDS,
+    batch_size=20,
+)
+CONSUMERS = (PLAN_APPROVED, STORY_TRANSITIONED, STORY_TOKEN_BUDGET, AGENT_RESPONSES, REWORK_REQUESTED)
 
 
 def councils_from(settings: FleetSettings) -> Councils:
@@ -92,8 +108,8 @@ async def build(
     """`councils` and `clock` are test seams; the fleet builds it from the settings alone."""
     councils = councils or councils_from(settings)
     js = nc.jetstream()
-    await ensure_streams(js)
-    store = await StateStore.open(js, settings.orchestrator_bucket)
+    await ensure_streams(js, replicas=settings.resolved_nats_replicas)
+    store = await StateStore.open(js, settings.orchestrator_bucket, replicas=settings.resolved_nats_replicas)
     publisher = EventPublisher(js, PRODUCER)
     orchestrator = Orchestrator(
         store,
@@ -124,7 +140,14 @@ async def build(
     responses = ConsumerRuntime(
         nc, AGENT_RESPONSES, orchestrator.handle_agent_responses, dead_letters, payload_type=AgentResponse
     )
-    consumers: list[ConsumerRuntime[Any]] = [approvals, transitions, budgets, responses]
+    reworks = ConsumerRuntime(
+        nc,
+        REWORK_REQUESTED,
+        Redispatcher(OutboxPublisher(publisher)).handle,
+        dead_letters,
+        payload_type=TaskReworkRequested,
+    )
+    consumers: list[ConsumerRuntime[Any]] = [approvals, transitions, budgets, responses, reworks]
 
     async def responses_backlog() -> int:
         info = await js.consumer_info(AGENT_RESPONSES.stream, AGENT_RESPONSES.durable)

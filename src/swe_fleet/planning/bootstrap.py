@@ -52,7 +52,7 @@ def open_database(settings: FleetSettings) -> Database:
 async def build_parts(settings: FleetSettings, nc: NATS, *, relay_holder: str | None = None) -> PlanningParts:
     database = await asyncio.to_thread(open_database, settings)
     js = nc.jetstream()
-    await ensure_streams(js)
+    await ensure_streams(js, replicas=settings.resolved_nats_replicas)
     relay = OutboxRelay(
         OutboxStore(database),
         EventPublisher(js, PRODUCER),
@@ -84,7 +84,12 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
         await asyncio.to_thread(database.dispose)
 
     # The lifecycle driven by results: execution's events move stories on (planning.app.delivery).
-    consumers = delivery_consumers(nc, parts.app, DeadLetterWriter(EventPublisher(nc.jetstream(), PRODUCER)))
+    consumers = delivery_consumers(
+        nc,
+        parts.app,
+        DeadLetterWriter(EventPublisher(nc.jetstream(), PRODUCER)),
+        review_rounds=settings.review_rounds,
+    )
     return Service(
         name="planning",
         consumers=consumers,

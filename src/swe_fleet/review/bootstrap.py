@@ -44,7 +44,7 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
     if not endpoints.llm_url:
         raise ConfigurationError("the QA reviewer needs an LLM server: set FLEET_LLM_URL or --llm-url")
     js = nc.jetstream()
-    await ensure_streams(js)
+    await ensure_streams(js, replicas=settings.resolved_nats_replicas)
     publisher = EventPublisher(js, producer=SERVICE_NAME)
     llm = LlmClient(LlmConfig.from_settings(settings, endpoints.llm_url))
     # Its service token (FLEET_TOKEN, FLEET_TOKEN_FILE or the embedded fleet's service.token).

@@ -12,8 +12,9 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+import nats.errors
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerInfo, KeyValueConfig, StorageType
+from nats.js.api import ConsumerInfo, KeyValueConfig, StorageType, StreamInfo
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
@@ -26,7 +27,8 @@ VERIFY_BUCKET = "FLEET_VERIFY"  # verify's own memory between runs: where the la
 DLQ_MARK = "dead-letters-last-seq"
 
 
-async def check_streams(report: VerifyReport, js: JetStreamContext) -> None:
+async def check_streams(report: VerifyReport, js: JetStreamContext, *, replicas: int | None = None) -> None:
+    """One row per stream: subjects, file storage, and on a cluster `replicas` copies, each current."""
     for spec in STREAMS:
         expected = f"{', '.join(spec.subjects)}; file storage"
         try:
@@ -34,16 +36,39 @@ async def check_streams(report: VerifyReport, js: JetStreamContext) -> None:
         except NotFoundError:
             report.add("streams", spec.name, expected, "missing", False, "stream not found")
             continue
+        except nats.errors.TimeoutError:
+            # On a cluster: the stream's or the meta group's leader lost, and no new one yet.
+            report.add("streams", spec.name, expected, "no answer", False, "stream info timed out")
+            continue
         storage = str(getattr(info.config.storage, "value", info.config.storage))
         subjects = sorted(info.config.subjects or [])
-        replicas = info.config.num_replicas or 1
-        found = f"{', '.join(subjects)}; {storage} storage; R{replicas}; {info.state.messages} messages"
+        found = (
+            f"{', '.join(subjects)}; {storage} storage; R{info.config.num_replicas or 1}; "
+            f"{info.state.messages} messages"
+        )
         problems = []
         if subjects != sorted(spec.subjects):
             problems.append(f"subjects {subjects} instead of {list(spec.subjects)}")
         if storage != "file":
             problems.append(f"{storage} storage loses events on restart")
+        problems += _replica_problems(info, replicas)
         report.add("streams", spec.name, expected, found, not problems, "; ".join(problems))
+
+
+def _replica_problems(info: StreamInfo, wanted: int | None) -> list[str]:
+    problems = []
+    have = info.config.num_replicas or 1
+    if wanted is not None and have != wanted:
+        problems.append(
+            f"R{have} instead of R{wanted} (FLEET_NATS_REPLICAS): `fleet streams ensure` moves it"
+        )
+    peers = info.cluster.replicas if info.cluster is not None else None
+    for peer in peers or []:
+        if peer.offline or not peer.current:
+            problems.append(f"replica on {peer.name} is {'offline' if peer.offline else 'behind'}")
+    if have > 1 and (info.cluster is None or not info.cluster.leader):
+        problems.append("no leader: the stream accepts no publish until one is elected")
+    return problems
 
 
 @dataclass

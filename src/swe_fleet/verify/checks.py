@@ -48,7 +48,7 @@ async def verify(
         try:
             js = nc.jetstream()
             say("streams and consumers")
-            await check_streams(report, js)
+            await check_streams(report, js, replicas=settings.resolved_nats_replicas)
             await check_consumers(report, js, window_seconds=liveness_seconds)
             published, processed, graph = 0, (0, 0), (0, 0)
             if probe:

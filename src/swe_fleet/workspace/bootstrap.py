@@ -59,9 +59,9 @@ async def build(settings: FleetSettings, nc: NATS, endpoints: Endpoints) -> Serv
     source = HttpTaskSource(
         settings.resolved_planning_url, settings.resolved_context_url, headers=bearer_headers(token)
     )
-    ledger = await KvResultLedger.open(nc.jetstream())
+    ledger = await KvResultLedger.open(nc.jetstream(), replicas=settings.resolved_nats_replicas)
     # Tasks parked on the PO's approval (ADR 0612): kept in KV, carried out again on the verdict.
-    approvals = await KvApprovalStore.open(nc.jetstream())
+    approvals = await KvApprovalStore.open(nc.jetstream(), replicas=settings.resolved_nats_replicas)
     models: dict[Role, LlmAgentModel] = {}
 
     def model_for(role: Role) -> LlmAgentModel:

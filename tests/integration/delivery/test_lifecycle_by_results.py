@@ -309,10 +309,11 @@ async def test_sent_back_work_starts_a_new_round_with_the_reason_in_the_history(
             ["add must also accept floats"],
             "PENDING",
         )
-        # the next round's result moves it on again
+        # the task is asked for again as its next attempt (ADR 0703), whose result moves the story on
+        assert delivery["tasks"][0]["current_id"] == "T-1~2"
         sha = fix_on_story_branch(repo, "def add(a, b):\n    return float(a) + float(b)\n")
-        await publish(subjects.WORKSPACE_TASK_COMPLETED, completed("T-1", sha))
-        await publish(subjects.WORKSPACE_REVIEW_COMPLETED, approved("T-1", sha))
+        await publish(subjects.WORKSPACE_TASK_COMPLETED, completed("T-1~2", sha))
+        await publish(subjects.WORKSPACE_REVIEW_COMPLETED, approved("T-1~2", sha))
         await story_in(client, "READY_TO_REVIEW")
 
 

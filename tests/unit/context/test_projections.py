@@ -28,6 +28,7 @@ REQUIRED = {
     s.TASK_DERIVATION_FAILED,
     s.DELIBERATION_FAILED,
     s.DELIBERATION_CANCELLED,
+    s.WORKSPACE_REVIEW_COMPLETED,
 }
 
 
@@ -182,6 +183,45 @@ def test_a_dispatch_yields_a_task_dispatch_linked_to_task_and_agent():
     assert dispatch.id == f"TD-{event.event_id}"
     assert rels(result.writes, Rel.DISPATCHED_TO)[0].to_id == "qa-1"
     assert rels(result.writes, Rel.HAS_DISPATCH)[0].from_id == "T-1"
+
+
+def test_a_redispatch_links_the_attempt_to_the_task_it_reworks():
+    dispatched = p.TaskDispatched(
+        task_id="T-1~2", story_id="US-1", role="DEV", agent_id="dev-1", rework_of="T-1", rework_reason="why"
+    )
+    result = project(envelope(s.TASK_DISPATCHED, dispatched))
+    [link] = rels(result.writes, Rel.REWORKS)
+    assert (link.from_id, link.to_id) == ("T-1~2", "T-1")
+    [dispatch] = nodes(result.writes, Label.TASK_DISPATCH)
+    assert (dispatch.props["rework_of"], dispatch.props["rework_reason"]) == ("T-1", "why")
+
+
+def test_a_review_is_a_node_of_its_task_linked_to_the_result_and_the_commit_it_judged():
+    reviewed = p.WorkspaceReviewCompleted(
+        review_id="RV-T-1-abc",
+        task_id="T-1",
+        story_id="US-1",
+        reviewer="qa-reviewer:scripted",
+        verdict=p.ReviewVerdict.REQUEST_CHANGES,
+        summary="strings are not handled",
+        findings=["add('2', '3') raises"],
+        head="abc123",
+        checks=[p.ObjectiveCheck(name="tests pass", passed=True)],
+    )
+    event = envelope(s.WORKSPACE_REVIEW_COMPLETED, reviewed)
+    result = project(event)
+    [review] = nodes(result.writes, Label.REVIEW)
+    assert review.id == "RV-T-1-abc" and not review.placeholder
+    assert (review.props["verdict"], review.props["findings"]) == (
+        "request_changes",
+        ["add('2', '3') raises"],
+    )
+    assert [(r.from_id, r.to_id) for r in rels(result.writes, Rel.HAS_REVIEW)] == [("T-1", "RV-T-1-abc")]
+    assert {r.to_id for r in rels(result.writes, Rel.REVIEWS)} == {"TR-T-1", "abc123"}
+    assert all(
+        n.placeholder for n in nodes(result.writes, Label.COMMIT) + nodes(result.writes, Label.TASK_RESULT)
+    )
+    assert result.story_ids == ("US-1",) and project(event) == result
 
 
 def test_planning_decisions_affect_their_story_and_tasks():

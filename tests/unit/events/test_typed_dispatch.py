@@ -41,8 +41,8 @@ def test_the_catalogue_names_what_a_filter_delivers_beyond_a_model() -> None:
     assert subjects_not_of("agent.response.>", AgentResponse) == []
     assert subjects_not_of("agent.response.>", AgentResponseCompleted) == [subjects.AGENT_RESPONSE_FAILED]
     assert subjects_not_of("planning.plan.approved", PlanApproved) == []
-    # 8, the two approval verdicts, and the story's token budget
-    assert len(subjects_not_of("planning.>", PlanApproved)) == 11
+    # 8, two approval verdicts, rework, and the story's token budget
+    assert len(subjects_not_of("planning.>", PlanApproved)) == 12
 
 
 def test_a_runtime_whose_handler_takes_another_payload_is_refused_at_start_up() -> None:

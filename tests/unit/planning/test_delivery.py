@@ -9,11 +9,13 @@ from swe_fleet.events.payloads import (
     CommitRecord,
     DeliberationFailed,
     ReviewVerdict,
+    ReworkSource,
     Role,
     StoryState,
     SuiteResult,
     TaskDerivationFailed,
     TaskDispatched,
+    TaskReworkRequested,
     TasksDerived,
     TaskSpec,
     WorkspaceReviewCompleted,
@@ -24,7 +26,14 @@ from swe_fleet.events.payloads import (
 from swe_fleet.planning.app import commands as c
 from swe_fleet.planning.app import delivery as d
 from swe_fleet.planning.app import use_cases as uc
-from swe_fleet.planning.domain.delivery import REVIEW_ROUNDS, SYSTEM_ACTOR, StoryDelivery, TaskStatus
+from swe_fleet.planning.domain.delivery import (
+    REVIEW_ROUNDS,
+    SYSTEM_ACTOR,
+    Dispatch,
+    StoryDelivery,
+    TaskStatus,
+)
+from swe_fleet.planning.domain.delivery_document import delivery_of, document_of
 from tests.unit.planning.fakes import FakeUnitOfWork
 
 S = StoryState
@@ -138,26 +147,126 @@ def test_done_tested_and_reviewed_work_reaches_ready_to_review_with_evidence(uow
     assert reasons[4][2] == "the suite passed at bbbb2222bbbb after task T2 (5 passed)"
 
 
-def test_requested_changes_send_the_story_back_a_bounded_number_of_times(uow: FakeUnitOfWork) -> None:
+def reworks(uow: FakeUnitOfWork) -> list[TaskReworkRequested]:
+    found = [e.payload for e in uow.published if e.event_type == subjects.TASK_REWORK_REQUESTED]
+    assert all(isinstance(payload, TaskReworkRequested) for payload in found)
+    return found  # type: ignore[return-value]
+
+
+def test_requested_changes_send_the_task_back_to_the_workspace_a_bounded_number_of_times(
+    uow: FakeUnitOfWork,
+) -> None:
+    planned_story(uow)
+    d.record_tasks_derived(derived("T1"), "e1", uow)
+    first = TaskDispatched(
+        task_id="T1", story_id="US-1", role=Role.DEV, agent_id="dev-7", deliberation_id="D1", proposal_id="P1"
+    )
+    d.record_execution_started(first, "e2", uow)
+    attempts = ["T1", "T1~2", "T1~3"]
+    for n, attempt in enumerate(attempts, start=1):
+        assert d.record_task_completed(completed(attempt, f"aaaa000{n}"), f"done-{n}", uow) == [S.CODE_REVIEW]
+        verdict = review(attempt, f"aaaa000{n}", ReviewVerdict.REQUEST_CHANGES, f"handle floats ({n})")
+        verdict.findings.append(f"add(0.5, 1) fails ({n})")
+        entered = d.record_review(verdict, f"review-{n}", uow)
+        if n <= REVIEW_ROUNDS:
+            assert entered == [S.IN_PROGRESS] and state(uow) is S.IN_PROGRESS
+            assert system_transitions(uow)[-1][2] == (
+                f"the QA review requested changes to task T1 ({n}/{REVIEW_ROUNDS}): handle floats ({n})"
+            )
+            # The next attempt, dispatched as the first was, with the review (and its findings) as reason.
+            asked = reworks(uow)[-1]
+            assert (asked.task_id, asked.rework_task_id, asked.attempt, asked.source) == (
+                "T1",
+                attempts[n],
+                n + 1,
+                ReworkSource.REVIEW,
+            )
+            assert (asked.role, asked.agent_id, asked.deliberation_id, asked.proposal_id) == (
+                Role.DEV,
+                "dev-7",
+                "D1",
+                "P1",
+            )
+            assert asked.reason == (
+                f"the QA review requested changes: handle floats ({n}) (add(0.5, 1) fails ({n}))"
+            )
+            d.record_execution_started(dispatched(attempts[n]), f"redispatched-{n}", uow)
+        else:  # beyond the bound: the task fails, nothing more is dispatched, the story waits in CODE_REVIEW
+            assert entered == [] and state(uow) is S.CODE_REVIEW
+    assert len(reworks(uow)) == REVIEW_ROUNDS
+    delivery = d.story_delivery(uow, "US-1")
+    assert delivery.tasks["T1"].status is TaskStatus.FAILED
+    assert delivery.blocked_reason == (
+        "the QA review requested changes to task T1 3 times (bound 2): handle floats (3)"
+    )
+    assert delivery.tasks["T1"].commits == ["aaaa0001", "aaaa0002", "aaaa0003"]
+
+
+def test_the_bound_of_review_rounds_is_configurable(uow: FakeUnitOfWork) -> None:
     planned_story(uow)
     d.record_tasks_derived(derived("T1"), "e1", uow)
     d.record_execution_started(dispatched("T1"), "e2", uow)
-    heads = ["aaaa0001", "aaaa0002", "aaaa0003"]
-    for attempt, head in enumerate(heads, start=1):
-        assert d.record_task_completed(completed("T1", head), f"done-{attempt}", uow) == [S.CODE_REVIEW]
-        verdict = review("T1", head, ReviewVerdict.REQUEST_CHANGES, f"handle floats ({attempt})")
-        entered = d.record_review(verdict, f"review-{attempt}", uow)
-        if attempt <= REVIEW_ROUNDS:
-            assert entered == [S.IN_PROGRESS] and state(uow) is S.IN_PROGRESS
-            assert system_transitions(uow)[-1][2] == (
-                f"the QA review requested changes to task T1 ({attempt}/{REVIEW_ROUNDS}): "
-                f"handle floats ({attempt})"
-            )
-        else:  # beyond the bound: the story waits in CODE_REVIEW for a person, the reason visible
-            assert entered == [] and state(uow) is S.CODE_REVIEW
-    assert d.story_delivery(uow, "US-1").blocked_reason == (
-        "the QA review requested changes to task T1 3 times (bound 2): handle floats (3)"
-    )
+    d.record_task_completed(completed("T1", "aaaa0001"), "e3", uow)
+    verdict = review("T1", "aaaa0001", ReviewVerdict.REQUEST_CHANGES, "no")
+    assert d.record_review(verdict, "e4", uow, rounds=0) == []
+    assert reworks(uow) == [] and state(uow) is S.CODE_REVIEW
+    assert d.story_delivery(uow, "US-1").tasks["T1"].status is TaskStatus.FAILED
+
+
+def test_results_of_an_attempt_no_longer_in_flight_are_ignored(uow: FakeUnitOfWork) -> None:
+    planned_story(uow)
+    d.record_tasks_derived(derived("T1"), "e1", uow)
+    d.record_execution_started(dispatched("T1"), "e2", uow)
+    d.record_task_completed(completed("T1", "aaaa0001"), "e3", uow)
+    d.record_review(review("T1", "aaaa0001", ReviewVerdict.REQUEST_CHANGES, "again"), "e4", uow)
+    # A late failure and a late approval of the first attempt: the rework T1~2 decides now.
+    assert d.record_task_failed(failed("T1", "timed out"), "e5", uow) == []
+    assert d.record_review(review("T1", "aaaa0001", ReviewVerdict.APPROVE), "e6", uow) == []
+    task = d.story_delivery(uow, "US-1").tasks["T1"]
+    assert (task.status, task.failures, task.current_id) == (TaskStatus.CHANGES_REQUESTED, 0, "T1~2")
+    d.record_task_completed(completed("T1~2", "bbbb0002"), "e7", uow)
+    assert d.record_review(review("T1~2", "bbbb0002", ReviewVerdict.APPROVE), "e8", uow) == [
+        S.TESTING,
+        S.READY_TO_REVIEW,
+    ]
+
+
+def test_a_redelivered_request_for_changes_asks_for_the_task_once(uow: FakeUnitOfWork) -> None:
+    planned_story(uow)
+    d.record_tasks_derived(derived("T1"), "e1", uow)
+    d.record_execution_started(dispatched("T1"), "e2", uow)
+    d.record_task_completed(completed("T1", "aaaa0001"), "e3", uow)
+    verdict = review("T1", "aaaa0001", ReviewVerdict.REQUEST_CHANGES, "again")
+    d.record_review(verdict, "e4", uow)
+    d.record_review(verdict, "e4", uow)
+    assert [r.rework_task_id for r in reworks(uow)] == ["T1~2"]
+
+
+def test_a_story_sent_back_asks_for_every_task_again_with_the_pos_reason(uow: FakeUnitOfWork) -> None:
+    planned_story(uow)
+    d.record_tasks_derived(derived("T1", "T2"), "e1", uow)
+    for n, task_id in enumerate(("T1", "T2"), start=1):
+        d.record_execution_started(dispatched(task_id), f"d-{n}", uow)
+        d.record_task_completed(completed(task_id, f"aaaa000{n}"), f"c-{n}", uow)
+        d.record_review(review(task_id, f"aaaa000{n}", ReviewVerdict.APPROVE), f"r-{n}", uow)
+    assert state(uow) is S.READY_TO_REVIEW
+    d.send_back(c.SendBack("US-1", by="po-ana", reason="strings too"), uow)
+    assert state(uow) is S.IN_PROGRESS
+    asked = reworks(uow)
+    assert [(r.rework_task_id, r.source, r.reason) for r in asked] == [
+        ("T1~2", ReworkSource.SEND_BACK, "sent back: strings too"),
+        ("T2~2", ReworkSource.SEND_BACK, "sent back: strings too"),
+    ]
+    moved = [e for e in uow.published if e.event_type == subjects.STORY_TRANSITIONED][-1]
+    assert all(e.causation_id == moved.event_id for e in uow.published[-2:])
+    # The new round's results move the story on again by itself.
+    for n, task_id in enumerate(("T1~2", "T2~2"), start=1):
+        d.record_execution_started(dispatched(task_id), f"d2-{n}", uow)
+        d.record_task_completed(completed(task_id, f"bbbb000{n}"), f"c2-{n}", uow)
+    entered = d.record_review(review("T1~2", "bbbb0001", ReviewVerdict.APPROVE), "r2-1", uow)
+    assert entered == [] and state(uow) is S.CODE_REVIEW
+    entered = d.record_review(review("T2~2", "bbbb0002", ReviewVerdict.APPROVE), "r2-2", uow)
+    assert entered == [S.TESTING, S.READY_TO_REVIEW]
 
 
 def test_a_review_of_an_older_change_is_ignored(uow: FakeUnitOfWork) -> None:
@@ -229,8 +338,12 @@ def test_the_delivery_document_round_trips() -> None:
     delivery.tasks_derived("PL-1", [("T1", "one"), ("T2", "two")])
     delivery.task_completed("T1", branch=BRANCH, commits=["abc1"], suite=None)
     delivery.task_failed("T2", branch=BRANCH, reason="no")
+    delivery.task_dispatched("T1", Dispatch("DEV", "dev-1", "D1", "P1"))
+    delivery.review_completed("T1", verdict="request_changes", summary="s", findings=["f"], head="abc1")
+    assert [r.rework_task_id for r in delivery.reworks] == ["T1~2"]
+    delivery.reworks = []
     delivery.remember("e1")
-    again = StoryDelivery.from_document("US-1", delivery.to_document(), delivery.version)
+    again = delivery_of("US-1", document_of(delivery), delivery.version)
     assert again == delivery
 
 

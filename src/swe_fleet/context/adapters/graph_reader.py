@@ -19,6 +19,7 @@ from swe_fleet.context.domain.model import (
     ExecutionFacts,
     PlanEventFacts,
     PlanFacts,
+    ReviewFacts,
     StoryFacts,
     StoryGraph,
     StoryNotFound,
@@ -127,7 +128,14 @@ RETURN r.id AS id, t.role AS role, t.id AS task_id, r.outcome AS outcome, r.prom
 
 DISPATCHES = """
 MATCH (s:Story {id: $story_id})-[:HAS_TASK]->(t:Task)-[:HAS_DISPATCH]->(x:TaskDispatch)
-RETURN t.id AS task_id, x.agent_id AS agent_id, x.role AS role, x.at AS at
+RETURN t.id AS task_id, x.agent_id AS agent_id, x.role AS role, x.at AS at,
+       x.rework_of AS rework_of, x.rework_reason AS rework_reason
+"""
+
+REVIEWS = """
+MATCH (s:Story {id: $story_id})-[:HAS_TASK]->(t:Task)-[:HAS_REVIEW]->(r:Review)
+RETURN t.id AS task_id, r.verdict AS verdict, r.summary AS summary, r.findings AS findings,
+       r.head AS head, r.at AS at
 """
 
 
@@ -264,7 +272,8 @@ def story_graph(results: list[list[dict[str, Any]]], with_scores: bool) -> Story
         dispatches,
     ) = results[:10]
     depends_on = _grouped(deps, "task_id", "depends_on")
-    criteria = _grouped(results[10] if with_scores else [], "deliberation_id", "criteria")
+    reviews = results[10]
+    criteria = _grouped(results[11] if with_scores else [], "deliberation_id", "criteria")
     return StoryGraph(
         story=story_facts(story_rows[0]),
         version=context_version(story_rows[0]),
@@ -283,8 +292,26 @@ def story_graph(results: list[list[dict[str, Any]]], with_scores: bool) -> Story
             for row in sorted(deliberations, key=lambda r: r["id"])
         ),
         dispatches=tuple(
-            DispatchFacts(row["task_id"], row.get("agent_id"), row.get("role"), row.get("at"))
+            DispatchFacts(
+                row["task_id"],
+                row.get("agent_id"),
+                row.get("role"),
+                row.get("at"),
+                row.get("rework_of"),
+                row.get("rework_reason"),
+            )
             for row in sorted(dispatches, key=lambda r: (r.get("at") or "", r["task_id"]))
+        ),
+        reviews=tuple(
+            ReviewFacts(
+                row["task_id"],
+                row.get("verdict"),
+                row.get("summary"),
+                _tuple(row.get("findings")),
+                row.get("head"),
+                row.get("at"),
+            )
+            for row in sorted(reviews, key=lambda r: (r.get("at") or "", r["task_id"]))
         ),
     )
 
@@ -306,7 +333,7 @@ class StoryGraphReader:
             (query, params)
             for query in (STORY, PLANS, APPROVALS, REJECTIONS, TRANSITIONS, TASKS, DEPENDENCIES, DECISIONS)
         ]
-        queries += [(DELIBERATIONS, params), (DISPATCHES, params)]
+        queries += [(DELIBERATIONS, params), (DISPATCHES, params), (REVIEWS, params)]
         if task_id:
             queries.append((WINNER_SCORES, {"story_id": story_id, "task_id": task_id}))
         results = await self._store.read_many(queries)

@@ -1,5 +1,6 @@
 """`GET /v1/graph/tasks/{task_id}`: what happened to one task, from the graph — its deliberation's
-winner, its dispatch, the workspace's timeline of tool calls, the result (tests, diff) and commits.
+winner, its dispatch, the workspace's timeline of tool calls, the result (tests, diff), commits, its
+QA reviews and its attempts (the task it reworks, the attempts that rework it: ADR 0703).
 
 The same Cypher on Ladybug and Neo4j: flat patterns, explicit property lists.
 """
@@ -44,14 +45,34 @@ RETURN c.attempt AS attempt, c.step AS step, c.tool AS tool, c.arguments AS argu
 
 DISPATCHES = """
 MATCH (t:Task {id: $task_id})-[:HAS_DISPATCH]->(x:TaskDispatch)
-RETURN x.agent_id AS agent_id, x.role AS role, x.proposal_id AS proposal_id, x.at AS at
+RETURN x.agent_id AS agent_id, x.role AS role, x.proposal_id AS proposal_id, x.at AS at,
+       x.rework_of AS rework_of, x.rework_reason AS rework_reason
+"""
+
+REVIEWS = """
+MATCH (t:Task {id: $task_id})-[:HAS_REVIEW]->(r:Review)
+RETURN r.id AS id, r.reviewer AS reviewer, r.verdict AS verdict, r.summary AS summary,
+       r.findings AS findings, r.head AS head, r.checks AS checks, r.at AS at
+"""
+
+ATTEMPTS = """
+MATCH (a:Task)-[:REWORKS]->(t:Task {id: $task_id})
+RETURN a.id AS id
 """
 
 
 async def task_execution(store: GraphStore, task_id: str) -> dict[str, Any] | None:
     params = {"task_id": task_id}
-    task, result, commits, calls, dispatches = await store.read_many(
-        [(TASK, params), (RESULT, params), (COMMITS, params), (TOOL_CALLS, params), (DISPATCHES, params)]
+    task, result, commits, calls, dispatches, reviews, attempts = await store.read_many(
+        [
+            (TASK, params),
+            (RESULT, params),
+            (COMMITS, params),
+            (TOOL_CALLS, params),
+            (DISPATCHES, params),
+            (REVIEWS, params),
+            (ATTEMPTS, params),
+        ]
     )
     if not task:
         return None
@@ -63,6 +84,9 @@ async def task_execution(store: GraphStore, task_id: str) -> dict[str, Any] | No
             "result": result[0] if result else None,
             "commits": commits,
             "timeline": timeline,
+            "reviews": sorted(reviews, key=lambda r: r.get("at") or ""),
+            "rework_of": next((d["rework_of"] for d in dispatches if d.get("rework_of")), None),
+            "reworked_by": sorted(a["id"] for a in attempts),
         }
     )  # type: ignore[return-value]
 

@@ -77,6 +77,7 @@ def as_of(graph: StoryGraph, instant: str) -> StoryGraph:
         decisions=tuple(decisions),
         deliberations=deliberations,
         dispatches=dispatches,
+        reviews=tuple(r for r in graph.reviews if _by(instant, r.at)),
     )
 
 

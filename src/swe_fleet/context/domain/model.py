@@ -120,6 +120,21 @@ class DispatchFacts:
     agent_id: str | None
     role: str | None
     at: str | None
+    # A re-dispatch (ADR 0703): the task it reworks, and why.
+    rework_of: str | None = None
+    rework_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ReviewFacts:
+    """A QA review of one attempt's change: its verdict, summary and findings."""
+
+    task_id: str
+    verdict: str | None
+    summary: str | None
+    findings: tuple[str, ...] = ()
+    head: str | None = None
+    at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +150,7 @@ class StoryGraph:
     decisions: tuple[DecisionFacts, ...] = ()
     deliberations: tuple[DeliberationFacts, ...] = ()
     dispatches: tuple[DispatchFacts, ...] = ()
+    reviews: tuple[ReviewFacts, ...] = ()
 
 
 class StoryNotFound(LookupError):

@@ -447,7 +447,18 @@ def task_dispatched(e: _Event, payload: p.TaskDispatched) -> tuple[list[Write], 
         "deliberation_id": payload.deliberation_id,
         "proposal_id": payload.proposal_id,
         "at": e.at,
+        "rework_of": payload.rework_of,
+        "rework_reason": payload.rework_reason,
     }
+    # A re-dispatch (ADR 0703): the attempt is linked to the task it reworks.
+    reworks: list[Write] = (
+        [
+            NodeUpsert(L.TASK, payload.rework_of, placeholder=True),
+            RelMerge(R.REWORKS, L.TASK, payload.task_id, L.TASK, payload.rework_of),
+        ]
+        if payload.rework_of
+        else []
+    )
     return [
         _story(payload.story_id),
         NodeUpsert(
@@ -462,6 +473,7 @@ def task_dispatched(e: _Event, payload: p.TaskDispatched) -> tuple[list[Write], 
         RelMerge(R.HAS_DISPATCH, L.TASK, payload.task_id, L.TASK_DISPATCH, dispatch_id),
         NodeUpsert(L.AGENT, payload.agent_id, props={"role": str(payload.role)}),
         RelMerge(R.DISPATCHED_TO, L.TASK_DISPATCH, dispatch_id, L.AGENT, payload.agent_id),
+        *reworks,
     ], (payload.story_id,)
 
 
@@ -589,6 +601,7 @@ HANDLERS: dict[str, Projection[Any]] = _table(
     _projection(s.WORKSPACE_TOOL_CALLED, p.WorkspaceToolCalled, workspace.tool_called),
     _projection(s.WORKSPACE_TASK_COMPLETED, p.WorkspaceTaskCompleted, workspace.task_completed),
     _projection(s.WORKSPACE_TASK_FAILED, p.WorkspaceTaskFailed, workspace.task_failed),
+    _projection(s.WORKSPACE_REVIEW_COMPLETED, p.WorkspaceReviewCompleted, workspace.review_completed),
     _projection(s.AGENT_RESPONSE_COMPLETED, p.AgentResponseCompleted, usage.answer_completed),
     _projection(s.AGENT_RESPONSE_FAILED, p.AgentResponseFailed, usage.answer_failed),
 )

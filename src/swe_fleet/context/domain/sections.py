@@ -192,12 +192,33 @@ def _focused_task(graph: StoryGraph, request: ContextRequest) -> TaskFacts | Non
     return next((task for task in graph.tasks if task.id == request.task_id), None)
 
 
+def _rework(graph: StoryGraph, task: TaskFacts) -> tuple[TaskFacts, list[str]]:
+    """For an attempt that reworks a task (ADR 0703): the task reworked, and what the agent must
+    know first: why the work is asked for again and every QA review of the task's attempts so far."""
+    dispatch = next((d for d in graph.dispatches if d.task_id == task.id and d.rework_of), None)
+    if dispatch is None or dispatch.rework_of is None:
+        return task, []
+    origin = dispatch.rework_of
+    attempts = {origin} | {d.task_id for d in graph.dispatches if d.rework_of == origin}
+    lines = [f"Rework of {_text(origin)}: {_text(dispatch.rework_reason) or 'asked for again'}"]
+    for review in graph.reviews:
+        if review.task_id in attempts and review.task_id != task.id:
+            findings = "; ".join(_text(f) for f in review.findings)
+            lines.append(
+                f"QA review of {_text(review.task_id)} ({_text(review.verdict)}): {_text(review.summary)}"
+                + (f" — findings: {findings}" if findings else "")
+            )
+    found = next((t for t in graph.tasks if t.id == origin), None)
+    return (found if found is not None else task), lines
+
+
 def _task(graph: StoryGraph, request: ContextRequest, title: str) -> Section | None:
-    task = _focused_task(graph, request)
-    if task is None:
+    focused = _focused_task(graph, request)
+    if focused is None:
         return None
+    task, rework = _rework(graph, focused)
     by_id = {t.id: t for t in graph.tasks}
-    focus = [_join("Description:", _text(task.description)) if task.description else ""]
+    focus = [_join("Description:", _text(task.description)) if task.description else "", *rework]
     for dependency in task.depends_on:  # what the task builds on, with the result of each if there is one
         found, result = by_id.get(dependency), _result(graph, dependency)
         if result:  # the result says what the dependency did; its title and status would repeat it
@@ -214,7 +235,7 @@ def _task(graph: StoryGraph, request: ContextRequest, title: str) -> Section | N
         f"Estimate: {task.estimate_hours:g} h" if task.estimate_hours is not None else "",
     ]
     items, count = _focused(request, focus, background)
-    heading = f"## {title}: {_text(task.id)}" + (f" — {_text(task.title)}" if task.title else "")
+    heading = f"## {title}: {_text(focused.id)}" + (f" — {_text(task.title)}" if task.title else "")
     return Section("task", heading, items, count)
 
 

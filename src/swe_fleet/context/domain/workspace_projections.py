@@ -1,7 +1,9 @@
-"""Projection handlers of the workspace's events: tool calls, task results and commits, linked to the task.
+"""Projection handlers of the workspace's events: tool calls, task results, commits and QA reviews,
+linked to the task.
 
 The same rules as `projections.py`: deterministic ids (a task has one result, `TR-<task id>`; a commit
-is its sha; a tool call takes its event's id), the task and story only as placeholders.
+is its sha; a tool call takes its event's id; a review its `review_id`), the task and story only as
+placeholders.
 """
 
 from __future__ import annotations
@@ -96,3 +98,32 @@ def task_completed(e: _Event, payload: p.WorkspaceTaskCompleted) -> tuple[list[W
 
 def task_failed(e: _Event, payload: p.WorkspaceTaskFailed) -> tuple[list[Write], tuple[str, ...]]:
     return _result(e, payload, "failed", payload.reason), (payload.story_id,)
+
+
+def review_completed(e: _Event, payload: p.WorkspaceReviewCompleted) -> tuple[list[Write], tuple[str, ...]]:
+    """The review as a node of its task, linked to the result and the commit it judged (ADR 0703)."""
+    review_id = payload.review_id
+    props = {
+        "task_id": payload.task_id,
+        "story_id": payload.story_id,
+        "reviewer": payload.reviewer,
+        "verdict": payload.verdict.value,
+        "summary": payload.summary[:OUTPUT_CHARACTERS],
+        "findings": [finding[:OUTPUT_CHARACTERS] for finding in payload.findings[:20]],
+        "head": payload.head,
+        "checks": json.dumps([check.model_dump(mode="json") for check in payload.checks])[:OUTPUT_CHARACTERS],
+        "at": e.at,
+    }
+    writes: list[Write] = [
+        *_task(payload.story_id, payload.task_id),
+        NodeUpsert(L.REVIEW, review_id, props=props),
+        RelMerge(R.HAS_REVIEW, L.TASK, payload.task_id, L.REVIEW, review_id),
+        NodeUpsert(L.TASK_RESULT, f"TR-{payload.task_id}", placeholder=True),
+        RelMerge(R.REVIEWS, L.REVIEW, review_id, L.TASK_RESULT, f"TR-{payload.task_id}"),
+    ]
+    if payload.head:
+        writes += [
+            NodeUpsert(L.COMMIT, payload.head, placeholder=True),
+            RelMerge(R.REVIEWS, L.REVIEW, review_id, L.COMMIT, payload.head),
+        ]
+    return writes, (payload.story_id,)

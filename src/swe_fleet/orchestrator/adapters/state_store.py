@@ -21,6 +21,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 from pydantic import BaseModel
 
+from swe_fleet.backbone.provisioning import ensure_bucket_replicas
 from swe_fleet.errors import TransientError
 from swe_fleet.orchestrator.app.ports import Change, Mutation
 from swe_fleet.orchestrator.domain.deliberation_state import DeliberationState
@@ -74,10 +75,12 @@ class StateStore:
         self._contention = Backoff(first=0.002, maximum=0.05, jitter=1.0, attempts=max_attempts)
 
     @classmethod
-    async def open(cls, js: JetStreamContext, bucket: str) -> StateStore:
-        """Bind the bucket, creating it (file storage, one revision per key) on first use."""
+    async def open(cls, js: JetStreamContext, bucket: str, *, replicas: int | None = None) -> StateStore:
+        """Bind the bucket, creating it (file storage, one revision per key, `replicas` copies on a
+        cluster) on first use."""
         try:
             kv = await js.key_value(bucket)
+            await ensure_bucket_replicas(js, bucket, replicas)  # an existing bucket is moved, not recreated
         except nats.js.errors.BucketNotFoundError:
             try:
                 kv = await js.create_key_value(
@@ -86,6 +89,7 @@ class StateStore:
                         description="Orchestrator: story phases, task derivations, deliberations",
                         history=1,
                         storage=StorageType.FILE,
+                        replicas=replicas or 1,
                     )
                 )
             except nats.js.errors.BadRequestError:

@@ -8,6 +8,7 @@ change is retried by the runtime like any handler failure.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from nats.aio.client import Client as NATS
@@ -34,6 +35,7 @@ from swe_fleet.planning.app import approvals as approvals_uc
 from swe_fleet.planning.app import delivery as uc
 from swe_fleet.planning.app.planning_app import PlanningApp
 from swe_fleet.planning.app.ports import UnitOfWork
+from swe_fleet.planning.domain.delivery import REVIEW_ROUNDS
 
 P = TypeVar("P", bound=Payload)
 Record = Callable[[P, str, UnitOfWork], list[StoryState]]
@@ -93,7 +95,7 @@ def _handler(app: PlanningApp, record: Record[P]) -> Callable[[Sequence[Delivery
 
 
 def delivery_consumers(
-    nc: NATS, app: PlanningApp, dead_letters: DeadLetterWriter
+    nc: NATS, app: PlanningApp, dead_letters: DeadLetterWriter, *, review_rounds: int = REVIEW_ROUNDS
 ) -> list[ConsumerRuntime[Any]]:
     # One statement each: mypy checks each handler against its payload model.
     derived = ConsumerRuntime(
@@ -140,7 +142,7 @@ def delivery_consumers(
     reviewed = ConsumerRuntime(
         nc,
         REVIEW_COMPLETED,
-        _handler(app, uc.record_review),
+        _handler(app, partial(uc.record_review, rounds=review_rounds)),
         dead_letters,
         payload_type=WorkspaceReviewCompleted,
     )

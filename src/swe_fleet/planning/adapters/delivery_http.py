@@ -22,6 +22,11 @@ class TaskProgressOut(BaseModel):
     failures: int
     reason: str | None
     commits: list[str]
+    attempt: int = Field(description="1, +1 each time the task was asked for again (ADR 0703)")
+    current_id: str = Field(description="The attempt in flight: the task's id, or `<task>~<attempt>`")
+    review: str | None = Field(description="The QA review of the current change: approve / request_changes")
+    review_summary: str | None
+    changes_requested: int = Field(description="Reviews that requested changes in this round")
 
 
 class SuiteOut(BaseModel):
@@ -64,6 +69,11 @@ class DeliveryOut(BaseModel):
                     failures=t.failures,
                     reason=t.reason,
                     commits=t.commits,
+                    attempt=t.attempt,
+                    current_id=t.current_id,
+                    review=t.review,
+                    review_summary=t.review_summary,
+                    changes_requested=t.changes_requested,
                 )
                 for t in delivery.tasks.values()
             ],

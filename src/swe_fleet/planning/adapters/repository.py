@@ -13,6 +13,7 @@ from swe_fleet.events.probes import PROBE_PREFIX
 from swe_fleet.planning.adapters import tables as t
 from swe_fleet.planning.app.ports import Page, StoryFilter
 from swe_fleet.planning.domain.delivery import StoryDelivery
+from swe_fleet.planning.domain.delivery_document import delivery_of, document_of
 from swe_fleet.planning.domain.errors import Conflict
 from swe_fleet.planning.domain.model import (
     Decision,
@@ -353,10 +354,10 @@ class SqlDeliveries:
     def get(self, story_id: str) -> StoryDelivery | None:
         query = sa.select(t.story_deliveries).where(t.story_deliveries.c.story_id == story_id)
         row = self._db.execute(query).mappings().first()
-        return StoryDelivery.from_document(story_id, row["document"], row["version"]) if row else None
+        return delivery_of(story_id, row["document"], row["version"]) if row else None
 
     def save(self, delivery: StoryDelivery) -> None:
-        values = {"document": delivery.to_document(), "updated_at": datetime.now(UTC)}
+        values = {"document": document_of(delivery), "updated_at": datetime.now(UTC)}
         table = t.story_deliveries
         if delivery.version == 0:
             self._db.execute(table.insert().values(story_id=delivery.story_id, version=1, **values))

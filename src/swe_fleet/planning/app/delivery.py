@@ -2,8 +2,9 @@
 
 Each handler is one transaction: it loads the story and its delivery, applies one event (skipping
 an event it already applied), records the transitions the results earn as the system, with the
-evidence as the reason, and commits them with their events (the outbox). A story planning does not
-know (a probe, another deployment's) is left alone.
+evidence as the reason, and commits them with their events (the outbox), with the reworks the
+change asked for (`planning.task.rework_requested`, ADR 0703). A story planning does not know (a
+probe, another deployment's) is left alone.
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from swe_fleet.events import subjects
+from swe_fleet.events.envelope import deterministic_event_id
 from swe_fleet.events.payloads import (
     DeliberationFailed,
+    ReworkSource,
+    Role,
     StoryState,
     TaskDerivationFailed,
     TaskDispatched,
+    TaskReworkRequested,
     TasksDerived,
     WorkspaceReviewCompleted,
     WorkspaceTaskCompleted,
@@ -27,8 +33,14 @@ from swe_fleet.events.payloads import (
 from swe_fleet.planning.app import commands as c
 from swe_fleet.planning.app.planning_app import PlanningApp
 from swe_fleet.planning.app.ports import MergeResult, StoryBranches, UnitOfWork
-from swe_fleet.planning.app.use_cases import _story, _transition, now
-from swe_fleet.planning.domain.delivery import SYSTEM_ACTOR, StoryDelivery, SuiteEvidence
+from swe_fleet.planning.app.use_cases import _record, _story, _transition, now
+from swe_fleet.planning.domain.delivery import (
+    REVIEW_ROUNDS,
+    SYSTEM_ACTOR,
+    Dispatch,
+    StoryDelivery,
+    SuiteEvidence,
+)
 from swe_fleet.planning.domain.errors import ActionNotAllowed, NotFound
 from swe_fleet.planning.domain.model import Story, required_text
 
@@ -55,6 +67,7 @@ def _apply(
         change(delivery)
         delivery.remember(event_id)
         entered = _move(uow, story, delivery, event_id, execution_started=execution_started)
+        _request_reworks(uow, story, delivery, causation_id=event_id)
         uow.deliveries.save(delivery)
         uow.commit()
     return entered
@@ -71,6 +84,35 @@ def _move(
         _transition(uow, story, target, by=SYSTEM_ACTOR, reason=reason, at=at, causation_id=event_id)
     uow.stories.update(story, read_version)
     return [target for target, _ in moves]
+
+
+def _request_reworks(
+    uow: UnitOfWork, story: Story, delivery: StoryDelivery, *, causation_id: str | None
+) -> None:
+    """Record the reworks the change decided; the id follows from (task, attempt): recorded once."""
+    at = now()
+    for rework in delivery.reworks:
+        payload = TaskReworkRequested(
+            story_id=story.id,
+            task_id=rework.task_id,
+            rework_task_id=rework.rework_task_id,
+            attempt=rework.attempt,
+            source=ReworkSource(rework.source),
+            reason=rework.reason,
+            role=Role(rework.dispatch.role),
+            agent_id=rework.dispatch.agent_id,
+            deliberation_id=rework.dispatch.deliberation_id,
+            proposal_id=rework.dispatch.proposal_id,
+        )
+        _record(
+            uow,
+            subjects.TASK_REWORK_REQUESTED,
+            payload,
+            correlation_id=story.correlation_id,
+            causation_id=causation_id,
+            event_id=deterministic_event_id(f"rework:{story.id}:{rework.rework_task_id}", at),
+        )
+    delivery.reworks = []
 
 
 def record_tasks_derived(event: TasksDerived, event_id: str, uow: UnitOfWork) -> list[StoryState]:
@@ -90,23 +132,35 @@ def record_deliberation_failed(event: DeliberationFailed, event_id: str, uow: Un
     )
 
 
-def record_review(event: WorkspaceReviewCompleted, event_id: str, uow: UnitOfWork) -> list[StoryState]:
-    return _apply(
-        uow,
-        event.story_id,
-        event_id,
-        lambda d: d.review_completed(
-            event.task_id, verdict=event.verdict.value, summary=event.summary, head=event.head
-        ),
-    )
+def record_review(
+    event: WorkspaceReviewCompleted, event_id: str, uow: UnitOfWork, *, rounds: int = REVIEW_ROUNDS
+) -> list[StoryState]:
+    """`rounds`: how many times a task's change may be sent back to the workspace (FLEET_REVIEW_ROUNDS)."""
+
+    def change(d: StoryDelivery) -> None:
+        d.review_rounds = rounds
+        d.review_completed(
+            event.task_id,
+            verdict=event.verdict.value,
+            summary=event.summary,
+            findings=list(event.findings),
+            head=event.head,
+        )
+
+    return _apply(uow, event.story_id, event_id, change)
 
 
 def record_execution_started(
     event: TaskDispatched | WorkspaceTaskStarted, event_id: str, uow: UnitOfWork
 ) -> list[StoryState]:
-    return _apply(
-        uow, event.story_id, event_id, lambda d: d.task_running(event.task_id), execution_started=True
-    )
+    def change(d: StoryDelivery) -> None:
+        if isinstance(event, TaskDispatched):
+            dispatch = Dispatch(event.role.value, event.agent_id, event.deliberation_id, event.proposal_id)
+            d.task_dispatched(event.task_id, dispatch)
+        else:
+            d.task_running(event.task_id)
+
+    return _apply(uow, event.story_id, event_id, change, execution_started=True)
 
 
 def _suite(result: WorkspaceTaskResult) -> SuiteEvidence | None:
@@ -238,8 +292,11 @@ def send_back(cmd: c.SendBack, uow: UnitOfWork) -> Story:
             )
         delivery = uow.deliveries.get(story.id) or StoryDelivery(story.id)
         read_version = story.version
-        _transition(uow, story, StoryState.IN_PROGRESS, by=cmd.by, reason=f"sent back: {reason}", at=now())
+        moved = _transition(
+            uow, story, StoryState.IN_PROGRESS, by=cmd.by, reason=f"sent back: {reason}", at=now()
+        )
         delivery.sent_back(reason)
+        _request_reworks(uow, story, delivery, causation_id=moved.event_id)
         uow.deliveries.save(delivery)
         uow.stories.update(story, read_version)
         uow.commit()

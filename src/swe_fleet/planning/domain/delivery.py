@@ -6,19 +6,25 @@ moves the story by itself, as the system, with the evidence as the reason:
 - execution starts (a task dispatched or started): PLANNED/READY_FOR_EXECUTION -> IN_PROGRESS;
 - every task done and the story branch's suite passing after the last change: IN_PROGRESS ->
   CODE_REVIEW; every task's change approved by the QA review: -> TESTING -> READY_TO_REVIEW;
-- the QA review requests changes: CODE_REVIEW -> IN_PROGRESS with the review as the reason (at most
-  REVIEW_ROUNDS times per task; then the story waits, the reason visible);
+- the QA review requests changes: CODE_REVIEW -> IN_PROGRESS with the review as the reason, and the
+  task is asked for again (a `Rework`, at most `review_rounds` times per task and round; beyond, the
+  task is FAILED and the story waits, the reason visible);
+- the PO sends the story back: every dispatched task is asked for again with the PO's reason;
 - a task that failed (the workspace gave up within its bounds), or a suite that fails on the
   branch: the story stays where it is, and `blocked_reason` says why.
 
-Pure logic: the application layer loads a `StoryDelivery`, applies one event, asks for `moves`.
+A rework is a new attempt of the task under a derived id, `<task>~<attempt>` (ADR 0703): its results
+count for the task, results of an earlier attempt no longer do, and the same (task, attempt) always
+gives the same id, so a redelivered request cannot dispatch the work twice.
+
+Pure logic: the application layer loads a `StoryDelivery`, applies one event, asks for `moves` and
+takes the `reworks` it must publish.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from swe_fleet.events.payloads import StoryState
 
@@ -45,6 +51,34 @@ class TaskStatus(StrEnum):
 
 # Times a task's change may be sent back by the QA review before the story waits for a person.
 REVIEW_ROUNDS = 2
+REWORK_SEPARATOR = "~"
+
+
+def rework_id(task_id: str, attempt: int) -> str:
+    """The id of a task's `attempt`-th attempt (the first is the task itself)."""
+    return task_id if attempt <= 1 else f"{task_id}{REWORK_SEPARATOR}{attempt}"
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """How a task was first dispatched: a rework goes to the same role, agent and plan."""
+
+    role: str
+    agent_id: str
+    deliberation_id: str | None = None
+    proposal_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Rework:
+    """A task's work asked for again (to publish; the orchestrator re-dispatches it)."""
+
+    task_id: str
+    rework_task_id: str
+    attempt: int
+    source: str  # "review" | "send_back"
+    reason: str
+    dispatch: Dispatch
 
 
 @dataclass
@@ -61,6 +95,13 @@ class TaskProgress:
     review_summary: str | None = None
     review_head: str | None = None
     changes_requested: int = 0
+    # The first dispatch (for reworks) and the attempt in flight: results of older attempts are stale.
+    dispatch: Dispatch | None = None
+    attempt: int = 1
+
+    @property
+    def current_id(self) -> str:
+        return rework_id(self.task_id, self.attempt)
 
     @property
     def head(self) -> str | None:
@@ -108,7 +149,11 @@ class StoryDelivery:
     base_branch: str | None = None
     # The orchestrator could not derive tasks from the approved plan (why), if so.
     derivation_failure: str | None = None
+    # The bound of review rounds per task and delivery round (FLEET_REVIEW_ROUNDS when it was applied).
+    review_rounds: int = REVIEW_ROUNDS
     version: int = 0  # 0: never stored
+    # Reworks decided by the last change, for the application layer to publish (not stored).
+    reworks: list[Rework] = field(default_factory=list)
 
     # ------------------------------------------------------------ applying events
 
@@ -130,15 +175,24 @@ class StoryDelivery:
         if not self.tasks or self.plan_id != plan_id:
             self.plan_id, self.derivation_failure = plan_id, reason
 
+    def task_dispatched(self, task_id: str, dispatch: Dispatch) -> None:
+        """A task's first dispatch is remembered (a rework's own dispatch copies it)."""
+        found = self._current(task_id)
+        if found is not None and found.task_id == task_id and found.dispatch is None:
+            found.dispatch = dispatch
+        self.task_running(task_id)
+
     def task_running(self, task_id: str) -> None:
-        task = self._task(task_id)
-        if task.status is not TaskStatus.DONE:
+        task = self._current(task_id)
+        if task is not None and task.status is not TaskStatus.DONE:
             task.status, task.round = TaskStatus.RUNNING, self.round
 
     def task_completed(
         self, task_id: str, *, branch: str, commits: list[str], suite: SuiteEvidence | None
     ) -> None:
-        task = self._task(task_id)
+        task = self._current(task_id)
+        if task is None:
+            return  # an earlier attempt's result: the rework in flight decides
         task.status, task.reason, task.round = TaskStatus.DONE, None, self.round
         task.commits = [*task.commits, *(sha for sha in commits if sha not in task.commits)]
         if task.review_head != task.head:  # a new change: its review is still to come
@@ -147,20 +201,32 @@ class StoryDelivery:
         if suite is not None:
             self.suite = suite
 
-    def review_completed(self, task_id: str, *, verdict: str, summary: str, head: str | None) -> None:
-        """The QA review of `head`; a request for changes sends the task back (bounded)."""
-        task = self._task(task_id)
-        if head is not None and task.head is not None and head != task.head:
+    def review_completed(
+        self, task_id: str, *, verdict: str, summary: str, findings: list[str], head: str | None
+    ) -> None:
+        """The QA review of `head`; a request for changes asks for the task again (bounded)."""
+        task = self._current(task_id)
+        if task is None or (head is not None and task.head is not None and head != task.head):
             return  # a review of an older change: the current one awaits its own
         task.review, task.review_summary, task.review_head = verdict, summary, head
-        if verdict == "request_changes":
-            task.changes_requested += 1
-            if task.status is TaskStatus.DONE:
-                task.status = TaskStatus.CHANGES_REQUESTED
+        if verdict != "request_changes":
+            return
+        task.changes_requested += 1
+        if task.changes_requested > self.review_rounds:
+            task.status, task.reason, task.round = TaskStatus.FAILED, self._over_bound(task), self.round
+            return
+        if task.status is TaskStatus.DONE:
+            task.status = TaskStatus.CHANGES_REQUESTED
+        notes = "; ".join(findings)
+        self._rework(
+            task, "review", f"the QA review requested changes: {summary}" + (f" ({notes})" if notes else "")
+        )
 
     def task_failed(self, task_id: str, *, branch: str, reason: str) -> None:
         """Nothing changed on the branch (the failed change's own test run is not the branch's)."""
-        task = self._task(task_id)
+        task = self._current(task_id)
+        if task is None:
+            return  # an earlier attempt's failure: the rework in flight decides
         task.failures += 1
         task.reason = reason
         # results come on two subjects, in no fixed order: a success of this round is not undone
@@ -175,14 +241,36 @@ class StoryDelivery:
         self.round += 1
         self.suite = None
         for task in self.tasks.values():
-            task.status, task.reason = TaskStatus.PENDING, None
+            task.status, task.reason, task.changes_requested = TaskStatus.PENDING, None, 0
+            self._rework(task, "send_back", f"sent back: {reason}")
 
     def accepted(self, merge_commit: str, base_branch: str) -> None:
         self.merge_commit, self.base_branch = merge_commit, base_branch
 
-    def _task(self, task_id: str) -> TaskProgress:
+    def _rework(self, task: TaskProgress, source: str, reason: str) -> None:
+        """The task's next attempt, to be dispatched like its first (nothing to dispatch without one)."""
+        if task.dispatch is None:
+            return
+        task.attempt += 1
+        self.reworks.append(
+            Rework(task.task_id, task.current_id, task.attempt, source, reason[:8000], task.dispatch)
+        )
+
+    def _over_bound(self, task: TaskProgress) -> str:
+        return (
+            f"the QA review requested changes to task {task.task_id} {task.changes_requested} times "
+            f"(bound {self.review_rounds}): {task.review_summary}"
+        )
+
+    def _current(self, task_id: str) -> TaskProgress | None:
+        """The task an event names (`T~3` names T), or None for an attempt no longer in flight."""
+        origin, _, attempt = task_id.rpartition(REWORK_SEPARATOR)
+        if origin and attempt.isdigit() and origin in self.tasks:
+            task = self.tasks[origin]
+            return task if int(attempt) == task.attempt else None
         # A task can be reported before its derivation reaches planning (separate streams).
-        return self.tasks.setdefault(task_id, TaskProgress(task_id))
+        task = self.tasks.setdefault(task_id, TaskProgress(task_id))
+        return task if task.attempt == 1 else None
 
     # ------------------------------------------------------------ what the results earn
 
@@ -195,19 +283,13 @@ class StoryDelivery:
         """Why the story cannot move on by itself, or None when nothing holds it."""
         if self.derivation_failure and not self.tasks:
             return f"no tasks could be derived from plan {self.plan_id}: {self.derivation_failure}"
-        failed = [task for task in self.tasks.values() if task.status is TaskStatus.FAILED]
-        if failed:
-            return "; ".join(
-                f"task {task.task_id} failed ({task.failures}x): {task.reason or 'no reason given'}"
-                for task in failed
-            )
-        over = [t for t in self.tasks.values() if t.changes_requested > REVIEW_ROUNDS]
-        if over:
-            return "; ".join(
-                f"the QA review requested changes to task {t.task_id} {t.changes_requested} times "
-                f"(bound {REVIEW_ROUNDS}): {t.review_summary}"
-                for t in over
-            )
+        over = [t for t in self.tasks.values() if t.changes_requested > self.review_rounds]
+        failed = [t for t in self.tasks.values() if t.status is TaskStatus.FAILED and t not in over]
+        reasons = [self._over_bound(t) for t in over] + [
+            f"task {t.task_id} failed ({t.failures}x): {t.reason or 'no reason given'}" for t in failed
+        ]
+        if reasons:
+            return "; ".join(reasons)
         if self.all_done and (self.suite is None or not self.suite.ok):
             return self.suite.describe() if self.suite else "no test run of the story branch was reported"
         return None
@@ -228,7 +310,7 @@ class StoryDelivery:
         rework = [
             t
             for t in self.tasks.values()
-            if t.status is TaskStatus.CHANGES_REQUESTED and t.changes_requested <= REVIEW_ROUNDS
+            if t.status is TaskStatus.CHANGES_REQUESTED and t.changes_requested <= self.review_rounds
         ]
         if state is S.CODE_REVIEW and rework:
             return [
@@ -236,7 +318,7 @@ class StoryDelivery:
                     S.IN_PROGRESS,
                     "; ".join(
                         f"the QA review requested changes to task {t.task_id} "
-                        f"({t.changes_requested}/{REVIEW_ROUNDS}): {t.review_summary}"
+                        f"({t.changes_requested}/{self.review_rounds}): {t.review_summary}"
                         for t in rework
                     ),
                 )
@@ -262,85 +344,3 @@ class StoryDelivery:
             (S.TESTING, f"QA review: {verdicts or 'no change to review'}"),
             (S.READY_TO_REVIEW, self.suite.describe()),
         ]
-
-    # ------------------------------------------------------------ storage shape
-
-    def to_document(self) -> dict[str, Any]:
-        return {
-            "plan_id": self.plan_id,
-            "branch": self.branch,
-            "round": self.round,
-            "tasks": [
-                {
-                    "task_id": t.task_id,
-                    "title": t.title,
-                    "status": t.status.value,
-                    "failures": t.failures,
-                    "reason": t.reason,
-                    "commits": t.commits,
-                    "round": t.round,
-                    "review": t.review,
-                    "review_summary": t.review_summary,
-                    "review_head": t.review_head,
-                    "changes_requested": t.changes_requested,
-                }
-                for t in self.tasks.values()
-            ],
-            "suite": None
-            if self.suite is None
-            else {
-                "ok": self.suite.ok,
-                "passed": self.suite.passed,
-                "failed": self.suite.failed,
-                "failing": list(self.suite.failing),
-                "head": self.suite.head,
-                "task_id": self.suite.task_id,
-            },
-            "applied_events": self.applied_events,
-            "send_backs": self.send_backs,
-            "merge_commit": self.merge_commit,
-            "base_branch": self.base_branch,
-            "derivation_failure": self.derivation_failure,
-        }
-
-    @classmethod
-    def from_document(cls, story_id: str, document: dict[str, Any], version: int) -> StoryDelivery:
-        suite = document.get("suite")
-        return cls(
-            story_id=story_id,
-            plan_id=document.get("plan_id"),
-            branch=document.get("branch"),
-            round=int(document.get("round", 1)),
-            tasks={
-                t["task_id"]: TaskProgress(
-                    task_id=t["task_id"],
-                    title=t.get("title", ""),
-                    status=TaskStatus(t["status"]),
-                    failures=int(t.get("failures", 0)),
-                    reason=t.get("reason"),
-                    commits=list(t.get("commits", [])),
-                    round=int(t.get("round", 0)),
-                    review=t.get("review"),
-                    review_summary=t.get("review_summary"),
-                    review_head=t.get("review_head"),
-                    changes_requested=int(t.get("changes_requested", 0)),
-                )
-                for t in document.get("tasks", [])
-            },
-            suite=None
-            if suite is None
-            else SuiteEvidence(
-                ok=bool(suite["ok"]),
-                passed=int(suite["passed"]),
-                failed=int(suite["failed"]),
-                failing=tuple(suite.get("failing", [])),
-                head=suite.get("head"),
-                task_id=suite["task_id"],
-            ),
-            applied_events=list(document.get("applied_events", [])),
-            send_backs=list(document.get("send_backs", [])),
-            merge_commit=document.get("merge_commit"),
-            base_branch=document.get("base_branch"),
-            derivation_failure=document.get("derivation_failure"),
-            version=version,
-        )

@@ -11,6 +11,7 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
+from swe_fleet.backbone.provisioning import ensure_bucket_replicas
 from swe_fleet.errors import TransientError
 from swe_fleet.workspace.domain.approvals import ParkedTask
 
@@ -28,9 +29,12 @@ class KvApprovalStore:
         self._kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext, bucket: str = BUCKET) -> KvApprovalStore:
+    async def open(
+        cls, js: JetStreamContext, bucket: str = BUCKET, *, replicas: int | None = None
+    ) -> KvApprovalStore:
         try:
             kv = await js.key_value(bucket)
+            await ensure_bucket_replicas(js, bucket, replicas)  # an existing bucket is moved, not recreated
         except nats.js.errors.BucketNotFoundError:
             try:
                 kv = await js.create_key_value(
@@ -40,6 +44,7 @@ class KvApprovalStore:
                         history=1,
                         storage=StorageType.FILE,
                         max_value_size=1024 * 1024,
+                        replicas=replicas or 1,
                     )
                 )
             except nats.js.errors.BadRequestError:

@@ -10,6 +10,7 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
+from swe_fleet.backbone.provisioning import ensure_bucket_replicas
 from swe_fleet.errors import TransientError
 
 BUCKET = "workspace_results"
@@ -26,9 +27,12 @@ class KvResultLedger:
         self._kv = kv
 
     @classmethod
-    async def open(cls, js: JetStreamContext, bucket: str = BUCKET) -> KvResultLedger:
+    async def open(
+        cls, js: JetStreamContext, bucket: str = BUCKET, *, replicas: int | None = None
+    ) -> KvResultLedger:
         try:
             kv = await js.key_value(bucket)
+            await ensure_bucket_replicas(js, bucket, replicas)  # an existing bucket is moved, not recreated
         except nats.js.errors.BucketNotFoundError:
             try:
                 kv = await js.create_key_value(
@@ -38,6 +42,7 @@ class KvResultLedger:
                         history=1,
                         storage=StorageType.FILE,
                         max_value_size=1024 * 1024,
+                        replicas=replicas or 1,
                     )
                 )
             except nats.js.errors.BadRequestError:

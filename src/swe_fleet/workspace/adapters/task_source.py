@@ -20,10 +20,14 @@ import httpx
 
 from swe_fleet.errors import TransientError
 from swe_fleet.events.payloads import TaskDispatched
-from swe_fleet.graph.schema import Label
+from swe_fleet.graph.schema import Label, Rel
 from swe_fleet.workspace.app.execution_ports import ProjectRepository, TaskBrief, TaskUnworkable
 
-_TASK_QUERY = f"MATCH (t:{Label.TASK} {{id: $id}}) RETURN t.title AS title, t.description AS description"
+# A rework (ADR 0703) has no title of its own: the task it reworks gives it.
+_TASK_QUERY = (
+    f"MATCH (t:{Label.TASK} {{id: $id}}) OPTIONAL MATCH (t)-[:{Rel.REWORKS}]->(o:{Label.TASK}) "
+    "RETURN coalesce(t.title, o.title) AS title, coalesce(t.description, o.description) AS description"
+)
 _PROPOSAL_QUERY = f"MATCH (p:{Label.PROPOSAL} {{id: $id}}) RETURN p.content AS content"
 _RETRYABLE = {429, 500, 502, 503, 504}
 
