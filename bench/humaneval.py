@@ -24,9 +24,9 @@ from swe_fleet.evaluation.app.ports import Solver
 from swe_fleet.evaluation.domain.report import RunReport
 
 # Small enough for 2 shared cores and a 270M model; problems with doctest examples in their docstring.
-LOCAL_SUBSET = "0,2,4"
+LOCAL_SUBSET = "0,2"
 LOCAL_COUNCILS = (1, 3)
-LOCAL_DEADLINE_SECONDS = 600
+LOCAL_DEADLINE_SECONDS = 500
 FLEET = Path(sys.executable).with_name("fleet")
 
 

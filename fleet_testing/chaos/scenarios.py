@@ -176,7 +176,7 @@ async def _kill_node_and_restart(run: Run, pick: Leader, role: str) -> str:
     its store. Say which node it was, how long the elections took, and how soon it caught up."""
     nats = _nats_cluster(run)
     victim = await asyncio.to_thread(pick, nats)
-    groups: dict[str, Leader] = {"PLANNING_EVENTS": _stream_leader, "meta group": _meta_leader}
+    groups: dict[str, Leader] = {streams.PLANNING_EVENTS: _stream_leader, "meta group": _meta_leader}
     led = [name for name, leader in groups.items() if await asyncio.to_thread(leader, nats) == victim]
     killed_at = time.monotonic()
     await asyncio.to_thread(nats.kill, victim)
