@@ -16,7 +16,10 @@ import pytest
 from tests.e2e.test_flow_real_llm import small_councils
 from tests.support.fleet_up import embedded_env
 
-RUN_TIMEOUT = 900.0  # one `fleet demo` on two shared cores and a CPU LLM: generous, never a speed claim
+RUN_TIMEOUT = 1500.0  # one `fleet demo` on two shared cores and a CPU LLM: generous, never a speed claim
+# The demo's own deadline (for dispatch, then again for the workspace) ends it, with its summary, inside
+# the run's timeout.
+DEMO_DEADLINE = "600"
 # pytest-timeout (600 s for other tests) must not cut the two runs short: it allows both, plus set-up.
 pytestmark = [pytest.mark.llm, pytest.mark.timeout(2 * RUN_TIMEOUT + 120)]
 
@@ -39,13 +42,17 @@ def run_demo(data_dir: Path, councils: Path, llm_url: str) -> subprocess.Complet
         "FLEET_ORCHESTRATOR_COUNCILS": str(councils),
         "COLUMNS": "400",  # rich: one table row per line, whatever the cell lengths
     }
-    return subprocess.run(
-        [sys.executable, "-m", "swe_fleet.cli", "demo"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-    )
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "swe_fleet.cli", "demo", "--deadline", DEMO_DEADLINE],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as timed_out:
+        said = timed_out.stderr.decode(errors="replace") if isinstance(timed_out.stderr, bytes) else ""
+        pytest.fail(f"fleet demo ran over {RUN_TIMEOUT:.0f} s; it last said:\n{said[-4000:]}")
 
 
 def test_the_demo_runs_twice_and_the_history_grows(llama_server, tmp_path: Path) -> None:

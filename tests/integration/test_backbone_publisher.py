@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -34,9 +35,11 @@ async def test_publish_retried_after_a_timeout_leaves_one_message(js, nats_serve
     """The server stalls (SIGSTOP) after receiving the publish: the client times out and retries;
     when the server resumes it stores the first copy and drops the retry as a duplicate."""
     publisher = EventPublisher(js, "test", ack_timeout=0.5, max_attempts=10, first_backoff=0.2)
+    assert js._nc.connected_url.port == nats_server.port  # the server this test pauses is the one it uses
     pid = nats_server.process.pid
     os.kill(pid, signal.SIGSTOP)
     try:
+        await stopped(pid)
         publishing = asyncio.create_task(publisher.publish(SUBJECT, approval(2)))
         await asyncio.sleep(1.6)  # at least two attempts time out while the server is stopped
         assert not publishing.done()
@@ -46,6 +49,15 @@ async def test_publish_retried_after_a_timeout_leaves_one_message(js, nats_serve
     info = await js.stream_info("PLANNING_EVENTS")
     assert info.state.messages == 1
     assert ack.seq == info.state.last_seq
+
+
+async def stopped(pid: int) -> None:
+    """Until the kernel shows the process stopped (state T): the signal is not instant for every thread."""
+    for _ in range(100):
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T":  # noqa: ASYNC240
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"nats-server {pid} did not stop after SIGSTOP")
 
 
 async def test_publish_gives_up_with_a_clear_error_when_no_stream_listens(nc) -> None:
