@@ -61,12 +61,12 @@ class SubprocessTests:
                 output, _ = await asyncio.wait_for(process.communicate(), self.timeout_seconds)
             except TimeoutError:
                 timed_out = True
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
+                # Only while the leader is not reaped: once it is, its id (the group's) may belong to
+                # another process group on a busy machine, and the kill would hit that one.
+                if process.returncode is None:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(process.pid, signal.SIGKILL)
                 output, _ = await process.communicate()
-            # the group may have left children behind even after a normal exit
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
         text = output[-_OUTPUT_LIMIT:].decode("utf-8", "replace")
         if timed_out:
             text += f"\nkilled after {self.timeout_seconds:g} s"

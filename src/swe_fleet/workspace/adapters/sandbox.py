@@ -259,23 +259,32 @@ def _pump(
 
 
 def _reap(process: subprocess.Popen, deadline: float, disk: _DiskGuard) -> tuple[int, bool]:
-    """Waits for the process under the same deadline and disk guard: (exit code, timed out)."""
-    exit_code: int | None = None
-    timed_out = False
-    while exit_code is None:
-        try:
-            exit_code = process.wait(timeout=disk.poll_seconds)
-        except subprocess.TimeoutExpired:
-            if time.monotonic() >= deadline or disk.nearly_full():
-                timed_out = not disk.full
-                _kill_group(process)
-                exit_code = process.wait()
+    """Waits for the process under the same deadline and disk guard: (exit code, timed out).
+
+    The leader is reaped last: until then its id, which is the group's, cannot be given to another
+    process, so the final kill of the group cannot hit an unrelated one."""
+    timed_out, pause = False, 0.001
+    while not _exited(process.pid):
+        if time.monotonic() >= deadline or disk.nearly_full():
+            timed_out = not disk.full
+            break
+        time.sleep(pause)
+        pause = min(pause * 2, disk.poll_seconds)
     # Whatever is left in the group (a child that closed its pipes) goes with it.
     _kill_group(process)
+    exit_code = process.wait()
     for pipe in (process.stdout, process.stderr):
         if pipe is not None:
             pipe.close()
     return exit_code, timed_out
+
+
+def _exited(pid: int) -> bool:
+    """Whether the child has exited, without reaping it (WNOWAIT)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
 
 
 class _DiskGuard:
