@@ -18,11 +18,13 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 
 from swe_fleet.backbone.consumer_spec import ConsumerSpec
 from swe_fleet.errors import ConfigurationError
@@ -146,6 +148,32 @@ async def ensure_bucket_replicas(js: JetStreamContext, bucket: str, replicas: in
         raise _replicas_refused(stream, have, replicas, error) from error
     log.info("bucket %s moved from %d to %d replicas", bucket, have, replicas)
     return Provisioned("bucket", bucket, Change.UPDATED, f"num_replicas: {have} -> {replicas}")
+
+
+async def open_bucket(
+    js: JetStreamContext, bucket: str, description: str, *, replicas: int | None = None
+) -> KeyValue:
+    """A file-backed KV bucket holding one value per key (1 MiB at most): opened, and moved to `replicas`
+    in place if it exists; created if not (by whichever service instance comes first)."""
+    try:
+        kv = await js.key_value(bucket)
+        await ensure_bucket_replicas(js, bucket, replicas)
+        return kv
+    except BucketNotFoundError:
+        pass
+    try:
+        return await js.create_key_value(
+            KeyValueConfig(
+                bucket=bucket,
+                description=description,
+                history=1,
+                storage=StorageType.FILE,
+                max_value_size=1024 * 1024,
+                replicas=replicas or 1,
+            )
+        )
+    except BadRequestError:
+        return await js.key_value(bucket)  # another instance created it first
 
 
 def _replicas_refused(stream: str, have: int | None, want: int, error: APIError) -> Exception:

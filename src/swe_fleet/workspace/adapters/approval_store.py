@@ -8,10 +8,9 @@ from collections.abc import Callable
 import nats.errors
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
-from swe_fleet.backbone.provisioning import ensure_bucket_replicas
+from swe_fleet.backbone.provisioning import open_bucket
 from swe_fleet.errors import TransientError
 from swe_fleet.workspace.domain.approvals import ParkedTask
 
@@ -32,24 +31,8 @@ class KvApprovalStore:
     async def open(
         cls, js: JetStreamContext, bucket: str = BUCKET, *, replicas: int | None = None
     ) -> KvApprovalStore:
-        try:
-            kv = await js.key_value(bucket)
-            await ensure_bucket_replicas(js, bucket, replicas)  # an existing bucket is moved, not recreated
-        except nats.js.errors.BucketNotFoundError:
-            try:
-                kv = await js.create_key_value(
-                    KeyValueConfig(
-                        bucket=bucket,
-                        description="Workspace: tasks parked on the PO's approval, and the verdicts given",
-                        history=1,
-                        storage=StorageType.FILE,
-                        max_value_size=1024 * 1024,
-                        replicas=replicas or 1,
-                    )
-                )
-            except nats.js.errors.BadRequestError:
-                kv = await js.key_value(bucket)  # another replica created it first
-        return cls(kv)
+        description = "Workspace: tasks parked on the PO's approval, and the verdicts given"
+        return cls(await open_bucket(js, bucket, description, replicas=replicas))
 
     async def _entry(self, task_id: str) -> KeyValue.Entry | None:
         try:

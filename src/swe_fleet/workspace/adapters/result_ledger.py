@@ -7,10 +7,9 @@ import hashlib
 import nats.errors
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
-from swe_fleet.backbone.provisioning import ensure_bucket_replicas
+from swe_fleet.backbone.provisioning import open_bucket
 from swe_fleet.errors import TransientError
 
 BUCKET = "workspace_results"
@@ -30,24 +29,8 @@ class KvResultLedger:
     async def open(
         cls, js: JetStreamContext, bucket: str = BUCKET, *, replicas: int | None = None
     ) -> KvResultLedger:
-        try:
-            kv = await js.key_value(bucket)
-            await ensure_bucket_replicas(js, bucket, replicas)  # an existing bucket is moved, not recreated
-        except nats.js.errors.BucketNotFoundError:
-            try:
-                kv = await js.create_key_value(
-                    KeyValueConfig(
-                        bucket=bucket,
-                        description="Workspace: the one result of each task (its encoded event)",
-                        history=1,
-                        storage=StorageType.FILE,
-                        max_value_size=1024 * 1024,
-                        replicas=replicas or 1,
-                    )
-                )
-            except nats.js.errors.BadRequestError:
-                kv = await js.key_value(bucket)  # another replica created it first
-        return cls(kv)
+        description = "Workspace: the one result of each task (its encoded event)"
+        return cls(await open_bucket(js, bucket, description, replicas=replicas))
 
     async def get(self, task_id: str) -> bytes | None:
         try:
