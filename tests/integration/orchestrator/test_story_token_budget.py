@@ -48,7 +48,9 @@ async def test_a_budget_cuts_one_council_stops_the_next_and_a_raise_lets_it_go_o
         await eventually(lambda: budgeted(2), what="both councils shaped by the budget")
         # The derivation reported 2,000 tokens; the first council (3 agents: 15 calls x 2,048) does
         # not fit the 18,000 left, two agents (8 calls) do; the second does not fit even as one agent.
-        cut, waiting = (e.payload for e in await orchestration_events(js, subjects.DELIBERATION_BUDGETED))
+        # The first two; a third ("resumed") may follow if the first council ends under its estimate.
+        shaped = [e.payload for e in await orchestration_events(js, subjects.DELIBERATION_BUDGETED)]
+        cut, waiting = shaped[:2]
         assert (cut.verdict, cut.task_id, cut.agents, cut.configured_agents) == ("cut", "PL-B-T1", 2, 3)
         assert cut.committed_tokens == 2_000 and cut.estimated_tokens == 8 * 2_048
         assert (waiting.verdict, waiting.task_id, waiting.agents) == ("waiting", "PL-B-T2", 3)
