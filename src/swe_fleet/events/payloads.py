@@ -476,6 +476,9 @@ class WorkspaceToolCalled(Payload):
     truncated: bool = False
     duration_ms: float = Field(ge=0, default=0.0)
     attempt: int = Field(ge=1, default=1)
+    # Kinds of instruction-like text found in what the tool gave back (a repository file telling the
+    # agent to ignore its rules, say): recorded for a person to see, never obeyed.
+    suspected_injection: list[str] = Field(default_factory=list)
 
 
 class CommitRecord(Payload):

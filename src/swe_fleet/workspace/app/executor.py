@@ -41,6 +41,8 @@ from swe_fleet.events.payloads import (
     WorkspaceToolCalled,
 )
 from swe_fleet.faults import fault_point
+from swe_fleet.security.injection import suspected_injection
+from swe_fleet.workspace import metrics
 from swe_fleet.workspace.app.agent_loop import AgentLoop, LoopLimits, LoopResult, Step, StopReason
 from swe_fleet.workspace.app.approvals import ApprovalDesk, Dispatch
 from swe_fleet.workspace.app.execution_ports import (
@@ -265,6 +267,7 @@ class TaskExecutor:
             self._model_for(task.role), _ToolboxRunner(toolbox), schemas, loop_limits, on_step=on_step
         )
         system = briefing.system_prompt(task.role, names, brief.repository.test_command)
+        _note_injection("task brief", task.task_id, brief.description, brief.plan, brief.context)
         prompt = briefing.task_prompt(
             task.task_id,
             brief.title,
@@ -291,6 +294,7 @@ class TaskExecutor:
     def _tool_event(self, delivery: Dispatch, step: Step) -> WorkspaceToolCalled:
         task, observation = delivery.payload, step.observation
         text = observation.summary + (f"\n{observation.output}" if observation.output else "")
+        suspected = _note_injection(f"{step.call.name} result", task.task_id, observation.output)
         return WorkspaceToolCalled(
             task_id=task.task_id,
             story_id=task.story_id,
@@ -302,6 +306,7 @@ class TaskExecutor:
             truncated=observation.truncated or len(text) > 8000,
             duration_ms=observation.duration_s * 1000,
             attempt=max(1, delivery.num_delivered),
+            suspected_injection=suspected,
         )
 
     async def _publish(self, delivery: Dispatch, subject: str, payload: Payload) -> None:
@@ -388,3 +393,18 @@ def _moment(envelope: Envelope) -> datetime:
         return ULID.from_str(envelope.event_id).datetime
     except ValueError:
         return envelope.occurred_at
+
+
+def _note_injection(source: str, task_id: str, *texts: str) -> list[str]:
+    """Instruction-like text in what the agent reads, recorded (log, metric, event field), not obeyed:
+    the policy and the sandbox decide what runs, whatever the text asks."""
+    suspected = sorted({kind for text in texts for kind in suspected_injection(text)})
+    if suspected:
+        metrics.INJECTION_SUSPECTED.labels(source=source.split(" ")[-1]).inc()
+        log.warning(
+            "task %s: instruction-like text in its %s (%s); given to the agent as data",
+            task_id,
+            source,
+            ", ".join(suspected),
+        )
+    return suspected

@@ -6,6 +6,8 @@ repository's files) is data: it is fenced in tagged blocks and the rules say so.
 
 from __future__ import annotations
 
+import re
+
 from swe_fleet.events.payloads import Role
 
 ROLE_FOCUS: dict[Role, str] = {
@@ -39,10 +41,20 @@ def system_prompt(role: Role, tool_names: list[str], test_command: str | None) -
 def task_prompt(
     task_id: str, title: str, description: str, plan: str, context: str, *, limit: int = 12_000
 ) -> str:
-    parts = [f'<task id="{task_id}">\n{title}\n\n{description}'.rstrip() + "\n</task>"]
+    head = _as_data(f"{title}\n\n{description}".rstrip())
+    parts = [f'<task id="{task_id}">\n{head}\n</task>']
     if plan.strip():
-        parts.append(f"<plan>\n{plan.strip()[:limit]}\n</plan>")
+        parts.append(f"<plan>\n{_as_data(plan.strip()[:limit])}\n</plan>")
     if context.strip():
-        parts.append(f"<context>\n{context.strip()[:limit]}\n</context>")
+        parts.append(f"<context>\n{_as_data(context.strip()[:limit])}\n</context>")
     parts.append("Carry out the task now, starting with the tools.")
     return "\n\n".join(parts)
+
+
+# A tag of our own inside the data (a story that writes "</task>" and then its "rules") is broken up,
+# so the data cannot close its block early and pass for the fleet's own words.
+_OWN_TAG = re.compile(r"<(/?)\s*(task|plan|context)\b", re.IGNORECASE)
+
+
+def _as_data(text: str) -> str:
+    return _OWN_TAG.sub(lambda tag: f"< {tag.group(1)}{tag.group(2)}", text)
