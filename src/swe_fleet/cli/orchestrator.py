@@ -87,6 +87,8 @@ def deliberations_ls(
     print_table(None, columns, [list(row.values()) for row in rows])
 
 
+# Over 60 lines: one command printing one deliberation's sections in order (proposals, critiques,
+# scores, failures, winner, tokens); each block is a few lines of output.
 @deliberations_app.command("show")
 def deliberations_show(ctx: typer.Context, deliberation_id: str, as_json: JsonFlag = False) -> None:
     """One deliberation: its proposals, critiques, scores, failures and why the winner won."""

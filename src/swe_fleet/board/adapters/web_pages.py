@@ -63,6 +63,8 @@ def board_route(board: BoardContext) -> type[APIRoute]:
     return BoardRoute
 
 
+# Over 60 lines on purpose: a router factory whose nested functions are the board's pages, one short
+# route each, sharing `board` and `me` by closure (the layout FastAPI's own examples use).
 def build_pages(board: BoardContext) -> APIRouter:
     router = APIRouter(route_class=board_route(board), include_in_schema=False)
 
