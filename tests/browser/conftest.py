@@ -55,7 +55,14 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 async def fleet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BoardFleet]:
-    async with BoardFleet(tmp_path_factory.mktemp("board-fleet"), answer_seconds=0.1) as running:
+    # The tests click through pages far faster than a person, and every page asks the API a dozen
+    # questions under the person's rate limit (tests/integration/security tests the limit itself).
+    async with BoardFleet(
+        tmp_path_factory.mktemp("board-fleet"),
+        answer_seconds=0.1,
+        api_rate_per_minute=6000,
+        api_rate_burst=1000,
+    ) as running:
         yield running
 
 

@@ -195,3 +195,17 @@ def test_live_lines_say_what_a_task_waits_for_and_the_pos_verdict() -> None:
     }
     line = activity.line("planning.approval.refused", refused, activity.CouncilProgress())
     assert line.summary == "approval APR-ab refused by po: no new deps · story US-1"
+
+
+def test_a_level_of_the_graph_walk_is_one_statement_naming_each_rows_hop():
+    from swe_fleet.board.domain import graph_picture
+
+    hops = graph_picture.hops_from(["Story", "Plan"])
+    cypher = graph_picture.level_query(hops)
+    assert cypher.count(" UNION ALL ") == len(hops) - 1
+    assert "$ids " not in cypher and "$ids_Story" in cypher and "$ids_Plan" in cypher
+    assert f"RETURN {len(hops) - 1} AS hop, " in cypher
+    assert graph_picture.level_params({"Story": ["S1"], "Plan": ["P1", "P2"]}) == {
+        "ids_Story": ["S1"],
+        "ids_Plan": ["P1", "P2"],
+    }

@@ -13,8 +13,13 @@ import httpx
 
 from swe_fleet.board.app.ports import Json, Refused
 from swe_fleet.board.domain.identity import Identity
+from swe_fleet.retrying import Backoff
 
 PAGE = 1000  # the API's largest page
+# One page view asks the API several questions at once (a council refresh, a graph walk), all under
+# the person's rate limit: a 429 is waited out briefly, as its Retry-After asks, before the person
+# is shown a refusal (the rate check comes before any change, so a retried change happens once).
+RATE_LIMITED = Backoff(first=0.5, maximum=2.0, attempts=5)
 
 
 class HttpFleetApi:
@@ -44,6 +49,12 @@ class HttpFleetApi:
         return missing
 
     async def _call(self, who: Identity, method: str, url: str, **kwargs: Any) -> Any:
+        async for attempt in RATE_LIMITED.retrying(_rate_limited):
+            with attempt:
+                return await self._call_once(who, method, url, **kwargs)
+        raise AssertionError("unreachable: the last attempt's refusal is raised")
+
+    async def _call_once(self, who: Identity, method: str, url: str, **kwargs: Any) -> Any:
         headers = dict(kwargs.pop("headers", {}) or {})
         if who.token:
             headers["Authorization"] = f"Bearer {who.token}"
@@ -162,6 +173,10 @@ class HttpFleetApi:
             return await self._call(who, "GET", f"{self._context}/v1/context/stories/{story_id}/usage")
         except Refused:  # the page shows the rest; the tokens section says they are unknown
             return None
+
+
+def _rate_limited(error: BaseException) -> bool:
+    return isinstance(error, Refused) and error.status == 429
 
 
 def _refusal(response: httpx.Response) -> Refused:

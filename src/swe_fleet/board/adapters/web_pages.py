@@ -400,17 +400,15 @@ def build_graph_pages(board: BoardContext) -> APIRouter:
         frontier: dict[str, list[str]] = {graph_picture.L.STORY: [story_id]}
         for _ in range(graph_picture.DEPTH):
             hops = graph_picture.hops_from(frontier)
-            answers = await asyncio.gather(
-                *(
-                    board.api.graph(
-                        who, hop.cypher, {"ids": frontier[hop.start if hop.outgoing else hop.end]}
-                    )
-                    for hop in hops
-                )
+            if not hops:
+                break
+            rows = await board.api.graph(
+                who, graph_picture.level_query(hops), graph_picture.level_params(frontier)
             )
             next_frontier: dict[str, list[str]] = {}
-            for hop, rows in zip(hops, answers, strict=True):
-                for label, ids in drawn.add_rows(hop, rows).items():
+            for index, hop in enumerate(hops):
+                answered = [row for row in rows if row.get("hop") == index]
+                for label, ids in drawn.add_rows(hop, answered).items():
                     next_frontier.setdefault(label, []).extend(ids)
             if not next_frontier:
                 break

@@ -71,6 +71,22 @@ def hops_from(labels: Iterable[str]) -> list[Hop]:
     return hops
 
 
+def level_query(hops: Sequence[Hop]) -> str:
+    """All of a level's hops as one statement (UNION ALL), each row naming its hop by index: one
+    question per level instead of one per relationship type (a page view is one request to the
+    person's rate limit, not dozens). The frontier's ids are parameters, one list per label."""
+    return " UNION ALL ".join(
+        hop.cypher.replace("$ids", f"$ids_{hop.start if hop.outgoing else hop.end}").replace(
+            " RETURN ", f" RETURN {index} AS hop, ", 1
+        )
+        for index, hop in enumerate(hops)
+    )
+
+
+def level_params(frontier: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    return {f"ids_{label}": list(ids) for label, ids in frontier.items()}
+
+
 @dataclass
 class Picture:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)

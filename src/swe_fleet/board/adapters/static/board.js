@@ -74,6 +74,14 @@
     }
     document.dispatchEvent(new CustomEvent("fleet:event", { detail: event }));
   });
+  // A refresh the API refused (its rate limit, a restart) is tried again shortly: otherwise the last
+  // event of a council could leave the page showing the refusal instead of the winner.
+  document.body.addEventListener("htmx:afterSwap", function (swapped) {
+    const councils = document.getElementById("councils");
+    if (councils && swapped.target === councils && councils.querySelector(":scope > p.error")) {
+      setTimeout(function () { window.htmx.trigger(councils, "fleet:refresh"); }, 2000);
+    }
+  });
   source.addEventListener("open", function () {
     feed.dataset.connected = "true";
     // What happened between the page's render and this (re)connection is not replayed: read it once.

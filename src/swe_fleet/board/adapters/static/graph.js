@@ -28,7 +28,10 @@
   }
 
   fetch(container.dataset.src, { credentials: "same-origin" })
-    .then(function (response) { return response.json(); })
+    .then(function (response) {
+      if (!response.ok) { throw new Error("the server answered " + response.status); }
+      return response.json();
+    })
     .then(function (graph) {
       cy = window.cytoscape({
         container: container,
@@ -47,6 +50,11 @@
       cy.on("tap", "node", function (event) { show(event.target.data()); });
       window.fleetGraph = cy; // for tests and the console: where each node is drawn
       container.dataset.ready = "true";
+    })
+    .catch(function (error) {
+      // Said, not swallowed: the list of nodes below stays usable without the picture.
+      container.dataset.ready = "error";
+      container.textContent = "The picture could not be drawn (" + error.message + "); the nodes are listed below.";
     });
 
   document.querySelectorAll(".node-pick").forEach(function (button) {
