@@ -8,8 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.redaction import redact
+from swe_fleet.workspace.adapters.git_repo import GitWorkspaces
+from swe_fleet.workspace.adapters.llm_model import LlmAgentModel
+from swe_fleet.workspace.adapters.result_ledger import KvResultLedger
 from swe_fleet.workspace.adapters.sandbox import BubblewrapSandbox
+from swe_fleet.workspace.app.executor import TaskExecutor
 from swe_fleet.workspace.app.toolbox import Toolbox
 from swe_fleet.workspace.domain.policy import Limits, WorkspacePolicies, load_policies
 
@@ -72,3 +77,20 @@ def toolbox_for(
         return Toolbox(checkout, policy, sandbox, TEST_COMMAND, redact)
 
     return make
+
+
+async def real_executor(js, source, work_dir: Path, client) -> tuple[TaskExecutor, EventPublisher]:
+    """The workspace's executor in process with its real parts (JetStream, KV ledger, git,
+    bubblewrap, the shipped policies), the model being `client`'s server for every role."""
+    publisher = EventPublisher(js, producer="test")
+    executor = TaskExecutor(
+        source=source,
+        workspaces=GitWorkspaces(work_dir),
+        ledger=await KvResultLedger.open(js),
+        publisher=publisher,
+        sandbox=BubblewrapSandbox(),
+        policies=load_policies(),
+        model_for=lambda role: LlmAgentModel(client),
+        redact=redact,
+    )
+    return executor, publisher

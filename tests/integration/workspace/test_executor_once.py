@@ -11,19 +11,12 @@ from pathlib import Path
 from fleet_testing.git_repos import commits, seeded_remote
 from fleet_testing.scripted_llm import ScriptedLlm, Turn
 from swe_fleet.backbone.consumer import Delivery
-from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.events import subjects
 from swe_fleet.events.payloads import Role, TaskDispatched
 from swe_fleet.llm.client import LlmClient
 from swe_fleet.llm.config import LlmConfig
-from swe_fleet.redaction import redact
-from swe_fleet.workspace.adapters.git_repo import GitWorkspaces
-from swe_fleet.workspace.adapters.llm_model import LlmAgentModel
-from swe_fleet.workspace.adapters.result_ledger import KvResultLedger
-from swe_fleet.workspace.adapters.sandbox import BubblewrapSandbox
 from swe_fleet.workspace.app.execution_ports import ProjectRepository, TaskBrief
-from swe_fleet.workspace.app.executor import TaskExecutor
-from swe_fleet.workspace.domain.policy import load_policies
+from tests.integration.workspace.conftest import real_executor
 
 FIXED = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return a * b\n"
 
@@ -60,17 +53,7 @@ async def test_a_redelivered_task_is_answered_from_the_ledger_without_working_ag
         ],
     )
     client = LlmClient(LlmConfig(llm.url))
-    publisher = EventPublisher(js, producer="test")
-    executor = TaskExecutor(
-        source=FixedSource(remote),
-        workspaces=GitWorkspaces(tmp_path / "ws"),
-        ledger=await KvResultLedger.open(js),
-        publisher=publisher,
-        sandbox=BubblewrapSandbox(),
-        policies=load_policies(),
-        model_for=lambda role: LlmAgentModel(client),
-        redact=redact,
-    )
+    executor, publisher = await real_executor(js, FixedSource(remote), tmp_path / "ws", client)
     task = TaskDispatched(task_id="T-once-1", story_id="US-once", role=Role.DEV, agent_id="dev-1")
     envelope = publisher.envelope(subjects.TASK_DISPATCHED, task)
     try:

@@ -17,19 +17,12 @@ import pytest
 from fleet_testing.git_repos import CALC, TEST_CALC, commits, run_git, seeded_remote
 from fleet_testing.scripted_llm import ScriptedLlm, Turn
 from swe_fleet.backbone.consumer import Delivery
-from swe_fleet.backbone.publisher import EventPublisher
 from swe_fleet.events import subjects
 from swe_fleet.events.payloads import Role, TaskDispatched
 from swe_fleet.llm.client import LlmClient
 from swe_fleet.llm.config import LlmConfig
-from swe_fleet.redaction import redact
-from swe_fleet.workspace.adapters.git_repo import GitWorkspaces
-from swe_fleet.workspace.adapters.llm_model import LlmAgentModel
-from swe_fleet.workspace.adapters.result_ledger import KvResultLedger
-from swe_fleet.workspace.adapters.sandbox import BubblewrapSandbox
 from swe_fleet.workspace.app.execution_ports import ProjectRepository, TaskBrief
-from swe_fleet.workspace.app.executor import TaskExecutor
-from swe_fleet.workspace.domain.policy import load_policies
+from tests.integration.workspace.conftest import real_executor
 
 TASK = "T-inject-1"
 STORY = "US-inject"
@@ -93,17 +86,7 @@ async def test_an_obeying_model_does_nothing_outside_the_policy_and_the_attempt_
     llm = ScriptedLlm().start()
     llm.script(TASK, OBEYING_MODEL)
     client = LlmClient(LlmConfig(llm.url))
-    publisher = EventPublisher(js, producer="test")
-    executor = TaskExecutor(
-        source=InjectedSource(remote),
-        workspaces=GitWorkspaces(tmp_path / "ws"),
-        ledger=await KvResultLedger.open(js),
-        publisher=publisher,
-        sandbox=BubblewrapSandbox(),
-        policies=load_policies(),
-        model_for=lambda role: LlmAgentModel(client),
-        redact=redact,
-    )
+    executor, publisher = await real_executor(js, InjectedSource(remote), tmp_path / "ws", client)
     task = TaskDispatched(task_id=TASK, story_id=STORY, role=Role.DEV, agent_id="dev-1")
     envelope = publisher.envelope(subjects.TASK_DISPATCHED, task)
     delivery = Delivery(envelope, task, subjects.TASK_DISPATCHED, "ORCHESTRATOR_EVENTS", 1, 1, None)  # type: ignore[arg-type]
