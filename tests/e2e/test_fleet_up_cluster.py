@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import httpx
@@ -26,13 +26,21 @@ from tests.support.fleet_up import embedded_env, stop, wait_ready
 pytestmark = pytest.mark.slow
 
 
-def three_free_ports() -> int:
-    """A base port with the next two free as well (node i listens on base + i)."""
-    for _ in range(50):
+def disjoint_port_blocks(count: int, *, size: int = 3, taken: Collection[int] = ()) -> list[int]:
+    """`count` base ports, each with its next `size - 1` free too (node i listens on base + i), the
+    blocks disjoint from each other and from `taken`: the OS hands out a free port, not a free block,
+    so two blocks picked one after the other can overlap and a node would find its port in use."""
+    bases: list[int] = []
+    used = set(taken)
+    for _ in range(200):
         base = free_port()
-        if base < 65000 and all(port_is_free("127.0.0.1", base + i) for i in range(3)):
-            return base
-    raise RuntimeError("no three consecutive free ports")
+        block = set(range(base, base + size))
+        if base < 65000 and not block & used and all(port_is_free("127.0.0.1", port) for port in block):
+            bases.append(base)
+            used |= block
+            if len(bases) == count:
+                return bases
+    raise RuntimeError(f"no {count} disjoint blocks of {size} free ports")
 
 
 def pid_of_node(data: Path, index: int) -> int:
@@ -50,12 +58,15 @@ def pid_of_node(data: Path, index: int) -> int:
 @pytest.fixture
 def cluster_fleet(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], subprocess.Popen]]:
     data = tmp_path / "fleet"
-    env = {
-        **embedded_env(data),
+    env = embedded_env(data)
+    client, route, monitor = disjoint_port_blocks(
+        3, taken={int(env[key]) for key in ("FLEET_VALKEY_PORT", "FLEET_LLM_PORT", "FLEET_HTTP_PORT")}
+    )
+    env |= {
         "FLEET_NATS_CLUSTER": "3",
-        "FLEET_NATS_PORT": str(three_free_ports()),
-        "FLEET_NATS_CLUSTER_PORT": str(three_free_ports()),
-        "FLEET_NATS_MONITOR_PORT": str(three_free_ports()),
+        "FLEET_NATS_PORT": str(client),
+        "FLEET_NATS_CLUSTER_PORT": str(route),
+        "FLEET_NATS_MONITOR_PORT": str(monitor),
     }
     with (tmp_path / "fleet-up.log").open("w") as log:
         process = subprocess.Popen(
@@ -65,7 +76,7 @@ def cluster_fleet(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], subpro
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_ready(f"http://127.0.0.1:{env['FLEET_HTTP_PORT']}", process)
+        wait_ready(f"http://127.0.0.1:{env['FLEET_HTTP_PORT']}", process, log=tmp_path / "fleet-up.log")
         yield data, env, process
     finally:
         stop(process)

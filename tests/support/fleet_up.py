@@ -35,18 +35,27 @@ def spawn_fleet_up(env: dict[str, str], log: IO[str]) -> subprocess.Popen:
     )
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 240) -> None:
+def log_tail(log: Path | None, chars: int = 4000) -> str:
+    """The end of a process's log, for a failure message (a CI report shows nothing else)."""
+    if log is None or not log.exists():
+        return ""
+    return "\n--- end of " + str(log) + " ---\n" + log.read_text(errors="replace")[-chars:]
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 240, *, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before {url} was ready")
+            raise RuntimeError(
+                f"process exited with {process.returncode} before {url} was ready{log_tail(log)}"
+            )
         try:
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    raise TimeoutError(f"{url} not ready within {timeout}s")
+    raise TimeoutError(f"{url} not ready within {timeout}s{log_tail(log)}")
 
 
 def stop(process: subprocess.Popen) -> None:

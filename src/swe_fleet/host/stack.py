@@ -91,7 +91,7 @@ class EmbeddedStack:
         self.report("nats", "starting", f"{s.nats_cluster} nats-servers on {s.host}:{s.nats_port}..")
         for node in cluster.nodes:
             node.die_with_parent = True  # started from the owner's main thread
-        cluster.start()
+        cluster.start(timeout=120)  # elections on a loaded machine can take tens of seconds
         self.servers.extend(cluster.nodes)
         what = (
             f"JetStream cluster of {s.nats_cluster} nodes, streams at {s.resolved_nats_replicas} replicas "
