@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import nats.errors
 import pytest
 
 from swe_fleet.backbone.connection import connect
@@ -66,7 +67,15 @@ async def test_a_stream_moves_from_one_replica_to_three_in_place(nats_cluster: E
         js = nc.jetstream()
         spec = STREAMS_BY_NAME[streams.PLANNING_EVENTS]
         await ensure_stream(js, spec, replicas=1)
-        await js.publish("planning.story.created", b"{}", headers={"Nats-Msg-Id": "kept"})
+        # A stream just created in a cluster answers "no responders" until its leader is placed.
+        for _ in range(100):
+            try:
+                await js.publish("planning.story.created", b"{}", headers={"Nats-Msg-Id": "kept"})
+                break
+            except nats.errors.NoRespondersError:
+                await asyncio.sleep(0.2)
+        else:
+            pytest.fail("the new R1 stream never took a publish")
         moved = await ensure_stream(js, spec, replicas=3)
         assert moved.change == Change.UPDATED and "num_replicas: 1 -> 3" in moved.detail
         info = await js.stream_info(streams.PLANNING_EVENTS)

