@@ -23,7 +23,8 @@ from swe_fleet.embedded.child import free_port
 from swe_fleet.events.streams import STREAMS
 from tests.support.fleet_up import embedded_env, spawn_fleet_up, stop, wait_ready
 
-pytestmark = pytest.mark.llm
+# Only the tests on `fleet up` (which starts its own llama-server) are `llm`: the last one runs its
+# services without a model, so it need not wait its turn on the one worker that runs the llm tests.
 
 
 def fleet(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -63,6 +64,7 @@ def rows_by_name(report: dict) -> dict[str, dict]:
     return {row["name"]: row for row in report["rows"]}
 
 
+@pytest.mark.llm
 def test_verify_is_all_green_on_a_running_fleet(running_fleet) -> None:
     result = fleet("verify", "--json", "--deadline", "120", env=running_fleet)
     report = json.loads(result.stdout)
@@ -78,6 +80,7 @@ def test_verify_is_all_green_on_a_running_fleet(running_fleet) -> None:
     assert rows["processed by orchestrator-plan-approved"]["ok"]
 
 
+@pytest.mark.llm
 def test_probe_stories_stay_off_the_board(running_fleet) -> None:
     token = Path(running_fleet["FLEET_TOKEN_FILE"]).read_text().strip()
     headers = {"Authorization": f"Bearer {token}"}
@@ -85,6 +88,7 @@ def test_probe_stories_stay_off_the_board(running_fleet) -> None:
     assert not [story for story in board if story["id"].startswith("probe-")]
 
 
+@pytest.mark.llm
 def test_verify_says_which_row_fails_when_nats_is_unreachable(running_fleet) -> None:
     env = {**running_fleet, "FLEET_NATS_URL": f"nats://127.0.0.1:{free_port()}"}
     result = fleet("verify", "--json", "--deadline", "20", env=env)
