@@ -138,7 +138,7 @@ def test_a_story_flows_to_deliberated_and_dispatched_tasks(llama_server, tmp_pat
     process = spawn_fleet_up(env, log)
     api_url = f"http://127.0.0.1:{env['FLEET_HTTP_PORT']}"
     try:
-        wait_ready(api_url, process)
+        wait_ready(api_url, process, log=tmp_path / "fleet.log")
         api = Api(api_url, api_url, tmp_path)
         api.story_to_approved_plan("US-E2E-1", "PL-E2E-1")
         try:
@@ -243,8 +243,9 @@ def test_a_killed_worker_and_a_restarted_orchestrator_still_deliberate_every_tas
             ("w2", "agent-worker"),
         ):
             start(name, service)
-        wait_ready(base["FLEET_PLANNING_URL"], processes["planning"], timeout=60)
-        wait_ready(base["FLEET_CONTEXT_URL"], processes["context"], timeout=60)
+        for name in ("planning", "context"):
+            url = base[f"FLEET_{name.upper()}_URL"]
+            wait_ready(url, processes[name], timeout=60, log=tmp_path / f"{name}.log")
         api = Api(base["FLEET_PLANNING_URL"], base["FLEET_CONTEXT_URL"], tmp_path)
         api.story_to_approved_plan("US-E2E-2", "PL-E2E-2")
 

@@ -96,9 +96,7 @@ async def test_a_killed_orchestrator_resumes_and_deliberates_each_task_once(
 
         second = spawn_module(*ORCHESTRATOR, env=orchestrator_env(nats_server.url), log=log)
         try:
-            await eventually(lambda: _all_dispatched(js), within=120, what="every task dispatched")
-            # The dispatch is published before the state write that clears its outbox entry.
-            await eventually(lambda: _outboxes_empty(js), within=30, what="every outbox emptied")
+            await settled(js)
             await assert_each_task_deliberated_once(js)
         finally:
             kill(second, signal.SIGTERM)
@@ -110,6 +108,13 @@ async def _exited(process) -> bool:
 
 async def _all_dispatched(js) -> bool:
     return await dispatched(js) >= TASKS
+
+
+async def settled(js) -> None:
+    """Every task dispatched and every deliberation's outbox emptied: a dispatch is published before
+    the state write that clears its outbox entry, so the second can trail the first."""
+    await eventually(lambda: _all_dispatched(js), within=120, what="every task dispatched")
+    await eventually(lambda: _outboxes_empty(js), within=30, what="every outbox emptied")
 
 
 async def _outboxes_empty(js) -> bool:
@@ -139,9 +144,7 @@ async def test_sigkill_from_outside_mid_deliberation_then_restart(
 
         second = spawn_module(*ORCHESTRATOR, env=orchestrator_env(nats_server.url), log=log)
         try:
-            await eventually(lambda: _all_dispatched(js), within=120, what="every task dispatched")
-            # The dispatch is published before the state write that clears its outbox entry.
-            await eventually(lambda: _outboxes_empty(js), within=30, what="every outbox emptied")
+            await settled(js)
             await assert_each_task_deliberated_once(js)
         finally:
             kill(second, signal.SIGTERM)
@@ -164,9 +167,7 @@ async def test_two_replicas_share_the_durables_and_deliberate_each_task_once(
 
                 await eventually(critiquing, what="deliberations under way")
                 kill(replicas[0], signal.SIGKILL)
-            await eventually(lambda: _all_dispatched(js), within=120, what="every task dispatched")
-            # The dispatch is published before the state write that clears its outbox entry.
-            await eventually(lambda: _outboxes_empty(js), within=30, what="every outbox emptied")
+            await settled(js)
             await assert_each_task_deliberated_once(js)
         finally:
             for replica in replicas:
