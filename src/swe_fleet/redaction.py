@@ -50,9 +50,11 @@ RULES: tuple[_Rule, ...] = (
         re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+(?=@)"),
         _keep_group(1, "url_credentials"),
     ),
+    # A "token" followed by `=` or `:` is a key (`Bearer client_secret => '...'`): left for the
+    # assignment rule, which redacts its value.
     _Rule(
         "bearer_token",
-        re.compile(r"(\bBearer\s+)[A-Za-z0-9\-._~+/]{12,}=*", re.I),
+        re.compile(r"(\bBearer\s+)[A-Za-z0-9\-._~+/]{12,}+=*+(?!\s*(?:=>|:=|=|:))", re.I),
         _keep_group(1, "token"),
     ),
     # Basic credentials are base64: demand a digit, `+`, `/` or `=` so that "Basic authentication" stays.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from swe_fleet.context.domain.redaction import redact
@@ -48,6 +48,8 @@ AROUND = st.text(max_size=40).filter(lambda text: "\x00" not in text)
 
 
 @settings(max_examples=400)
+# Found by hypothesis: the bearer rule took the key as the token and hid the assignment's value.
+@example(planted=("client_secret => '000000000000'", "000000000000"), before="BEARER", after="")
 @given(
     planted=planted_secret(), before=AROUND, after=st.sampled_from(["", " ", "\n", ", then", ". Next", "; x"])
 )
