@@ -13,6 +13,7 @@ travels as parameters.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from swe_fleet.graph.schema import (
     GRAPH_META_ID,
     SCHEMA_VERSION,
     Label,
+    PropType,
     node_label,
     rel_type,
 )
@@ -61,35 +63,62 @@ def _coalesce(events: Sequence[EventWrites]) -> tuple[list[_NodeRow], list[_RelR
         for write in event.writes:
             if isinstance(write, NodeUpsert):
                 _add_node(nodes, write, event.event_id)
-            else:
-                key = (write.type, write.from_label, write.from_id, write.to_label, write.to_id)
-                row = rels.setdefault(key, _RelRow(*key))
-                typed = _typed(rel_type(write.type).all_properties(), write.props, write.type)
+                continue
+            key = (write.type, write.from_label, write.from_id, write.to_label, write.to_id)
+            row = rels.get(key)
+            if row is None:
+                row = rels[key] = _RelRow(*key)
+            if write.props:
+                typed = _typed(_rel_properties(write.type), write.props, write.type)
                 row.props.update({k: v for k, v in typed.items() if v is not None})
-                for label, node_id in ((write.from_label, write.from_id), (write.to_label, write.to_id)):
-                    # A relationship's ends must exist before it is merged: make sure they do.
-                    nodes.setdefault((label, node_id), _NodeRow(label, node_id, event.event_id))
+            for end in ((write.from_label, write.from_id), (write.to_label, write.to_id)):
+                # A relationship's ends must exist before it is merged: make sure they do.
+                if end not in nodes:
+                    nodes[end] = _NodeRow(end[0], end[1], event.event_id)
     return list(nodes.values()), list(rels.values())
 
 
 def _add_node(nodes: dict[tuple[str, str], _NodeRow], write: NodeUpsert, event_id: str) -> None:
-    row = nodes.setdefault((write.label, write.id), _NodeRow(write.label, write.id, event_id))
+    key = (write.label, write.id)
+    row = nodes.get(key)
+    if row is None:
+        row = nodes[key] = _NodeRow(write.label, write.id, event_id)
     row.placeholder = row.placeholder and write.placeholder
-    declared = node_label(write.label).all_properties()
+    declared = _node_properties(write.label)
     # A later event that does not know a property (None) must not erase what an earlier one set.
-    row.props.update({k: v for k, v in _typed(declared, write.props, write.label).items() if v is not None})
+    if write.props:
+        row.props.update({k: v for k, v in _typed(declared, write.props, write.label).items() if v is not None})
     if write.guarded and (row.stamp is None or (write.stamp or "") > row.stamp):
         row.guarded = _typed(declared, write.guarded, write.label)
         row.stamp = write.stamp
 
 
+@functools.cache
+def _node_properties(label: str) -> dict[str, Any]:
+    return node_label(label).all_properties()
+
+
+@functools.cache
+def _rel_properties(type_: str) -> dict[str, Any]:
+    return rel_type(type_).all_properties()
+
+
 def _typed(declared: dict, values: Any, owner: str) -> dict[str, Any]:
-    return {name: coerce(declared[name], value, f"{owner}.{name}") for name, value in values.items()}
+    typed = {}
+    for name, value in values.items():
+        kind = declared[name]
+        if value is None or (kind is PropType.STRING and type(value) is str):
+            typed[name] = value  # the common case, without building coerce's error context
+        else:
+            typed[name] = coerce(kind, value, f"{owner}.{name}")
+    return typed
 
 
 def _present(values: dict[str, Any]) -> tuple[str, ...]:
     # None means "not known by this event": the property is left as it is, never cleared.
-    return tuple(sorted(name for name, value in values.items() if value is not None))
+    if not values:
+        return ()
+    return tuple(sorted([name for name, value in values.items() if value is not None]))
 
 
 def node_statement(

@@ -143,16 +143,32 @@ def ladybug_columnar(cypher: str, params: dict[str, Any]) -> tuple[str, dict[str
     fields = list(rows[0])
     columns: dict[str, Any] = {}
     for name in fields:
-        values = [row.get(name) for row in rows]
-        array = pa.array(values)
-        if pa.types.is_null(array.type):
-            array = pa.array(values, type=pa.string())
-        elif pa.types.is_list(array.type) and pa.types.is_null(array.type.value_type):
-            array = pa.array(values, type=pa.list_(pa.string()))  # every list empty
-        columns[f"row_{name}"] = array
+        columns[f"row_{name}"] = _arrow_column([row.get(name) for row in rows])
     body = _ROW_FIELD.sub(r"row_\1", cypher[len(_ROWS_PREFIX) :])
     # A WITH that carries `row` on must carry its columns instead.
     body = body.replace("WITH n, row,", "WITH n, " + ", ".join(columns) + ",")
     # Table.from_arrays, not pa.table(dict): the latter probes for pandas (an import attempt) each call.
     table = pa.Table.from_arrays(list(columns.values()), names=list(columns))
     return "LOAD FROM $rows\n" + body, {**params, "rows": table}
+
+
+def _arrow_column(values: list[Any]) -> Any:
+    """An Arrow array typed from the column's first value rather than inferred: pyarrow's inference
+    costs ~6x more and tries to import `dateutil` on every call (when it is not installed, a failed
+    import searches sys.path each time). A column whose values disagree is inferred as before; one
+    with no value at all, or only empty lists, gets strings (Ladybug needs a type)."""
+    import pyarrow as pa
+
+    first = next((value for value in values if value is not None), None)
+    if first is None:
+        return pa.array(values, type=pa.string())
+    if isinstance(first, list | tuple):
+        arrow_type = pa.list_(pa.string())  # the vocabulary's only list type
+    else:
+        arrow_type = {str: pa.string(), bool: pa.bool_(), int: pa.int64(), float: pa.float64()}.get(type(first))
+    if arrow_type is not None:
+        try:
+            return pa.array(values, type=arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    return pa.array(values)
