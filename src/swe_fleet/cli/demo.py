@@ -8,8 +8,9 @@ carry them out on the story's branch. The demo shows the change and its test res
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
     from swe_fleet.demo.driver import DemoDriver, Outcome
     from swe_fleet.settings import FleetSettings
+
+T = TypeVar("T")
 
 # A demo on a CPU model: each task's agent gets a modest budget, so a confused small model stops soon.
 DEMO_WORKSPACE = {"workspace_max_tokens": 24_000, "workspace_answer_tokens": 384}
@@ -96,10 +99,16 @@ async def drive_story(s: FleetSettings, driver: DemoDriver, deadline: float) -> 
     err.print(f"\nfleet demo: run {run} — a story from creation to a tested change", highlight=False)
     say(f"sample repository {repo} (calc.py's add() is wrong; test_calc.py::test_add fails)")
     story_id, plan_id, _ = await driver.drive(run, str(repo))
-    outcome = await follow_with_progress(driver, story_id, plan_id, deadline)
+    outcome = await with_progress(
+        "tasks decided",
+        "deriving tasks",
+        lambda progress: driver.follow(story_id, plan_id, deadline, progress),
+    )
     if outcome.dispatched:
         err.print("\nfleet demo: the workspace's agents at work on the sample repository", highlight=False)
-        outcome.results = await driver.executions(story_id, deadline)
+        outcome.results = await with_progress(
+            "carried out", "agents at work", lambda progress: driver.executions(story_id, deadline, progress)
+        )
     await summarise(driver, outcome)
     show_executions(repo, outcome)
     err.print("\nfleet demo: fleet verify", highlight=False)
@@ -108,29 +117,32 @@ async def drive_story(s: FleetSettings, driver: DemoDriver, deadline: float) -> 
     return judge(outcome) and report.ok
 
 
-async def follow_with_progress(driver: DemoDriver, story_id: str, plan_id: str, deadline: float) -> Outcome:
+async def with_progress(
+    unit: str, first_phase: str, run: Callable[[Callable[[str, int, int], None]], Awaitable[T]]
+) -> T:
+    """Runs `run(progress)` under a progress bar: "<done>/<total> <unit>" (one line per change in a log)."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} tasks decided"),
+        TextColumn("{task.completed}/{task.total} " + unit),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=False) as bar:
-        return await driver.follow(story_id, plan_id, deadline, _progress(bar))
+        return await run(_progress(bar, unit, first_phase))
 
 
-def _progress(bar: Progress) -> Any:
-    task = bar.add_task("deriving tasks", total=None)
+def _progress(bar: Progress, unit: str, first_phase: str) -> Callable[[str, int, int], None]:
+    task = bar.add_task(first_phase, total=None)
     last: list[tuple[str, int, int]] = []
 
     def progress(phase: str, done: int, total: int) -> None:
         bar.update(task, description=phase, completed=done, total=total or None)
         if not err.is_terminal and last != [(phase, done, total)]:
             last[:] = [(phase, done, total)]  # a log gets one line per change
-            err.print(f"  … {phase}: {done}/{total} tasks decided", highlight=False)
+            err.print(f"  … {phase}: {done}/{total} {unit}", highlight=False)
 
     return progress
 

@@ -136,7 +136,12 @@ class DemoDriver:
         outcome.seconds = time.monotonic() - started
         return outcome
 
-    async def executions(self, story_id: str, deadline_seconds: float) -> list[dict[str, Any]]:
+    async def executions(
+        self,
+        story_id: str,
+        deadline_seconds: float,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> list[dict[str, Any]]:
         """Wait until every dispatched task of the story has its workspace result (or the deadline)."""
         started = time.monotonic()
         while True:
@@ -150,6 +155,8 @@ class DemoDriver:
                 "r.files AS files, r.reason AS reason, r.steps AS steps, c.id AS commit_sha ORDER BY t.id",
                 story=story_id,
             )
+            if progress is not None:
+                progress("agents at work", sum(1 for row in rows if row["outcome"]), len(rows))
             if (
                 rows and all(row["outcome"] for row in rows)
             ) or time.monotonic() - started > deadline_seconds:
