@@ -5,10 +5,8 @@ Replaying or discarding a dead letter is recorded as an `operations.dead_letter.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable
 
 import httpx
 from playwright.async_api import expect
@@ -17,14 +15,7 @@ from fleet_testing.board_fleet import PO_NAME, BoardFleet
 from swe_fleet.backbone.dead_letters import list_dead_letters
 from swe_fleet.events.streams import OPERATIONS_EVENTS
 from tests.browser.conftest import Shots, assert_accessible, new_page, sign_in
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 60.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {within}s: {what}")
-        await asyncio.sleep(0.2)
+from tests.support.waiting import eventually
 
 
 async def operations_events(fleet: BoardFleet) -> list[dict]:

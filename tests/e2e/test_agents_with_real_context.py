@@ -19,8 +19,9 @@ import pytest
 from swe_fleet.backbone.connection import connect
 from swe_fleet.events import subjects
 from swe_fleet.events.payloads import AgentResponseCompleted, AgentResponseFailed
-from tests.integration.orchestrator.support import eventually, orchestration_events, stream_events
+from tests.integration.orchestrator.support import orchestration_events, stream_events
 from tests.support.process_fleet import ProcessFleet
+from tests.support.waiting import eventually
 
 COUNCIL = {"FLEET_COUNCIL_AGENTS": "2", "FLEET_COUNCIL_ROUNDS": "1", "FLEET_COUNCIL_DEADLINE_SECONDS": "120"}
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,18 +44,6 @@ class RunningContext:
 
     async def context(self, story_id: str, **params: Any) -> httpx.Response:
         return await self.http.get(f"/v1/context/stories/{story_id}", params=params)
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], within: float = 40.0, what: str = "condition"
-) -> None:
-    """Poll `check` until it holds (consumers fetch on their own schedule; no fixed sleeps)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{what} did not hold within {within:.0f}s")
 
 
 @asynccontextmanager

@@ -12,8 +12,9 @@ from swe_fleet.embedded.valkey_server import EmbeddedValkey
 from swe_fleet.events import payloads as p
 from swe_fleet.events import subjects as s
 from tests.support.required import require_cache_binary
+from tests.support.waiting import eventually
 
-from .support import RunningContext, eventually, running_context
+from .support import RunningContext, running_context
 
 SECRETS = {
     "password": "hunter2hunter2xyz",

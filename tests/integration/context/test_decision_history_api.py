@@ -9,8 +9,9 @@ import pytest
 from swe_fleet.events import payloads as p
 from swe_fleet.events import subjects as s
 from swe_fleet.events.envelope import Envelope
+from tests.support.waiting import eventually
 
-from .support import RunningContext, eventually, running_context
+from .support import RunningContext, running_context
 from .test_context_api import seed_story
 
 T0 = datetime(2030, 1, 1, 10, 0, tzinfo=UTC)

@@ -15,8 +15,9 @@ from swe_fleet.events import subjects as s
 from swe_fleet.events.envelope import Envelope
 from swe_fleet.events.payloads import Payload
 from swe_fleet.graph.ladybug_store import LadybugGraphStore
+from tests.support.waiting import eventually
 
-from .support import eventually, running_context
+from .support import running_context
 
 APPROVALS_LINKED = (
     "MATCH (s:Story)-[:HAS_APPROVAL]->(a:PlanApproval)-[:APPROVES]->(p:Plan) "

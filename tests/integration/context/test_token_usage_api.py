@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from swe_fleet.events import payloads as p
 from swe_fleet.events import subjects as s
+from tests.support.waiting import eventually
 
-from .support import eventually, running_context
+from .support import running_context
 from .test_context_api import seed_story
 
 

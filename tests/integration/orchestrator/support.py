@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from nats.js import JetStreamContext
@@ -115,16 +114,6 @@ async def stream_events(js: JetStreamContext, stream: str, subject: str | None =
 
 async def orchestration_events(js: JetStreamContext, subject: str) -> list[Envelope]:
     return await stream_events(js, "ORCHESTRATOR_EVENTS", subject)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 60.0, what: str = "") -> None:
-    """Wait until `check()` holds (a liveness bound, not a speed assertion)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not reached within {within:.0f}s: {what}")
 
 
 async def consumer_drained(js: JetStreamContext, stream: str, durable: str) -> bool:

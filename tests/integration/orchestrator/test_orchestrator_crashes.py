@@ -22,11 +22,11 @@ from swe_fleet.orchestrator.domain.deliberation_state import DeliberationState, 
 from tests.integration.orchestrator.support import (
     Script,
     ScriptedWorker,
-    eventually,
     orchestration_events,
     publish_approval,
 )
 from tests.support.processes import kill, spawn_module
+from tests.support.waiting import eventually
 
 # `fleet serve orchestrator` without an HTTP API: several replicas share this machine.
 ORCHESTRATOR = ("swe_fleet.cli", "serve", "orchestrator", "--no-http")

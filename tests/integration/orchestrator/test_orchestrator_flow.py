@@ -27,11 +27,11 @@ from tests.integration.orchestrator.support import (
     Script,
     ScriptedWorker,
     consumer_drained,
-    eventually,
     fast_councils,
     orchestration_events,
     publish_approval,
 )
+from tests.support.waiting import eventually
 
 CYCLIC = {
     "tasks": [

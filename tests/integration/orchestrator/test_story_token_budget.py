@@ -15,12 +15,12 @@ from tests.integration.orchestrator.support import (
     RunningOrchestrator,
     Script,
     ScriptedWorker,
-    eventually,
     fast_councils,
     orchestration_events,
     publish_approval,
 )
 from tests.integration.orchestrator.test_orchestrator_flow import count
+from tests.support.waiting import eventually
 
 SECOND = deliberation_id("PL-B-T2")
 PER_ANSWER = (1_700, 300)  # every answer reports 2,000 tokens; the councils' per-call budget is 2,048

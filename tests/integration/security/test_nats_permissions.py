@@ -35,7 +35,8 @@ from swe_fleet.host.service import Endpoints
 from swe_fleet.security.api_auth import HttpAuth
 from swe_fleet.security.nats_auth import ADMIN, client_options
 from swe_fleet.settings import FleetSettings
-from tests.integration.orchestrator.support import eventually, fast_councils, orchestration_events
+from tests.integration.orchestrator.support import fast_councils, orchestration_events
+from tests.support.waiting import eventually
 
 
 @pytest.fixture

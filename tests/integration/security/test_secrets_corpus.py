@@ -11,8 +11,9 @@ import io
 import logging
 
 from swe_fleet.redaction import redact_logs
-from tests.integration.context.support import eventually, running_context
+from tests.integration.context.support import running_context
 from tests.integration.planning.support import StoreTarget, await_until, outbox_pending, running_planning
+from tests.support.waiting import eventually
 
 PEM = "-----BEGIN RSA PRIVATE KEY-----"
 # (what it is, the text a person might paste, the part that must never be seen again)
