@@ -282,7 +282,8 @@ def render(results: dict[str, Any]) -> str:
         "Every protocol deliberates the same tasks with the real Orchestrator and agent worker "
         f"(bench/councils.py; tasks {', '.join(results['tasks'])}). Tokens = prompt + completion tokens of "
         "every answer of the deliberation. Quality = the selected proposal's objective checks (0..10; 0 when "
-        f"the council selected nothing). The packaged default is {default} (agents x rounds x judges). "
+        f"the council selected nothing). The packaged default was {default} (agents x rounds x judges) "
+        "when this was measured. "
         f"Goal: a council of 3 at <= {goal}x the tokens of one agent.",
         "",
         "**Stand-in LLM** (fleet_testing's OpenAI-compatible server: the worker's real prompts, minimal "
@@ -316,8 +317,11 @@ def render(results: dict[str, Any]) -> str:
             f"| {entry['median_wall_seconds']} |"
         )
     within = "within" if results["best_within_goal"] else "none of the councils is within"
+    configured = councils_from(FleetSettings()).for_role(Role.DEV)
+    now = f"{configured.agents} x {configured.rounds} x {configured.judges_per_proposal}"
     lines += [
         "",
-        f"Best council of 3 by quality per token ({within} the goal): {results['best_council_of_3']}.",
+        f"Best council of 3 by quality per token ({within} the goal): {results['best_council_of_3']}. "
+        f"The packaged default now: {now} (ADR 0404).",
     ]
     return "\n".join(lines)

@@ -28,6 +28,7 @@ from swe_fleet.embedded.valkey_server import EmbeddedValkey, find_cache_server
 AGENT_ENV = {
     "FLEET_COUNCIL_AGENTS": "2",
     "FLEET_COUNCIL_ROUNDS": "1",
+    "FLEET_COUNCIL_JUDGES": "2",
     "FLEET_COUNCIL_DEADLINE_SECONDS": "180",
     "FLEET_AGENT_ACK_WAIT_SECONDS": "6",
     "FLEET_AGENT_PULLERS": "3",

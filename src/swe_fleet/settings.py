@@ -91,6 +91,7 @@ class FleetSettings(BaseSettings):
     orchestrator_councils: Path | None = None
     council_agents: int | None = Field(default=None, ge=1, le=9)
     council_rounds: int | None = Field(default=None, ge=0, le=5)
+    council_judges: int | None = Field(default=None, ge=1, le=8)
     council_deadline_seconds: float | None = Field(default=None, gt=0)
     # Tokens a story's agents may spend unless the PO sets the story's own budget (ADR 0209); unset: none.
     story_token_budget: int | None = Field(default=None, ge=1)

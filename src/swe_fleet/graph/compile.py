@@ -87,7 +87,9 @@ def _add_node(nodes: dict[tuple[str, str], _NodeRow], write: NodeUpsert, event_i
     declared = _node_properties(write.label)
     # A later event that does not know a property (None) must not erase what an earlier one set.
     if write.props:
-        row.props.update({k: v for k, v in _typed(declared, write.props, write.label).items() if v is not None})
+        row.props.update(
+            {k: v for k, v in _typed(declared, write.props, write.label).items() if v is not None}
+        )
     if write.guarded and (row.stamp is None or (write.stamp or "") > row.stamp):
         row.guarded = _typed(declared, write.guarded, write.label)
         row.stamp = write.stamp

@@ -165,7 +165,9 @@ def _arrow_column(values: list[Any]) -> Any:
     if isinstance(first, list | tuple):
         arrow_type = pa.list_(pa.string())  # the vocabulary's only list type
     else:
-        arrow_type = {str: pa.string(), bool: pa.bool_(), int: pa.int64(), float: pa.float64()}.get(type(first))
+        arrow_type = {str: pa.string(), bool: pa.bool_(), int: pa.int64(), float: pa.float64()}.get(
+            type(first)
+        )
     if arrow_type is not None:
         try:
             return pa.array(values, type=arrow_type)

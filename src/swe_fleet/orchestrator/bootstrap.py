@@ -93,6 +93,7 @@ def councils_from(settings: FleetSettings) -> Councils:
     return load_councils(settings.orchestrator_councils).with_overrides(
         agents=settings.council_agents,
         rounds=settings.council_rounds,
+        judges_per_proposal=settings.council_judges,
         deadline_seconds=settings.council_deadline_seconds,
     )
 

@@ -35,8 +35,11 @@ ScriptedWorker = StandInWorker
 __all__ = ["Script", "ScriptedWorker"]
 
 
-def fast_councils(*, agents: int = 3, rounds: int = 1, deadline: float = 30.0) -> Councils:
-    return load_councils().with_overrides(agents=agents, rounds=rounds, deadline_seconds=deadline)
+def fast_councils(*, agents: int = 3, rounds: int = 1, judges: int = 2, deadline: float = 30.0) -> Councils:
+    """The whole protocol (critique, revision, two judges) whatever the packaged default, which is leaner."""
+    return load_councils().with_overrides(
+        agents=agents, rounds=rounds, judges_per_proposal=judges, deadline_seconds=deadline
+    )
 
 
 class RunningOrchestrator:

@@ -37,6 +37,9 @@ def orchestrator_env(url: str, faults: str = "") -> dict[str, str]:
     env = {
         "FLEET_NATS_URL": url,
         "FLEET_COUNCIL_DEADLINE_SECONDS": "60",
+        # The whole protocol (the packaged default has no critique round): kills land mid-revision.
+        "FLEET_COUNCIL_ROUNDS": "1",
+        "FLEET_COUNCIL_JUDGES": "2",
         "FLEET_ORCHESTRATOR_TICK_SECONDS": "0.1",
         "FLEET_LOG_LEVEL": "WARNING",
         "FLEET_FAULTS": faults,

@@ -151,14 +151,18 @@ class Councils(_Strict):
         *,
         agents: int | None = None,
         rounds: int | None = None,
+        judges_per_proposal: int | None = None,
         deadline_seconds: float | None = None,
     ) -> Councils:
-        """The same councils with settings forced (FLEET_COUNCIL_AGENTS, _ROUNDS, _DEADLINE_SECONDS)."""
+        """The same councils with settings forced (FLEET_COUNCIL_AGENTS, _ROUNDS, _JUDGES,
+        _DEADLINE_SECONDS)."""
         changes: dict[str, Any] = {}
         if agents is not None:
             changes["agents"] = agents
         if rounds is not None:
             changes["rounds"] = rounds
+        if judges_per_proposal is not None:
+            changes["judges_per_proposal"] = judges_per_proposal
         if deadline_seconds is not None:
             changes["deadlines"] = PhaseDeadlines(
                 generate=deadline_seconds,
