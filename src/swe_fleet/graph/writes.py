@@ -41,7 +41,7 @@ class NodeUpsert:
         spec = node_label(self.label)
         if not self.id:
             raise SchemaViolation(f"{self.label}: empty id")
-        declared = dict(spec.properties)
+        declared = dict(spec.properties) if self.props else {}
         for name in self.props:
             if name not in declared or name in spec.guarded:
                 raise SchemaViolation(f"{self.label}.{name} is not a settable property")
@@ -69,10 +69,11 @@ class RelMerge:
             raise SchemaViolation(f"{self.type} does not connect {self.from_label} to {self.to_label}")
         if not self.from_id or not self.to_id:
             raise SchemaViolation(f"{self.type}: empty end id")
-        declared = spec.all_properties()
-        for name in self.props:
-            if name not in declared:
-                raise SchemaViolation(f"{self.type}.{name} is not a declared property")
+        if self.props:  # most relationships carry none: no need to build the declared set
+            declared = spec.all_properties()
+            for name in self.props:
+                if name not in declared:
+                    raise SchemaViolation(f"{self.type}.{name} is not a declared property")
 
 
 Write = NodeUpsert | RelMerge
