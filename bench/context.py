@@ -47,6 +47,7 @@ from swe_fleet.events import subjects as s
 from swe_fleet.events.envelope import Envelope, decode_event, encode_event
 from swe_fleet.events.payloads import Payload
 from swe_fleet.graph.ladybug_store import LadybugGraphStore
+from swe_fleet.host.runner import tune_garbage_collector
 from swe_fleet.security.api_auth import ensure_local_tokens
 from swe_fleet.security.client_token import bearer_headers
 from swe_fleet.security.secret_files import read_secret
@@ -509,6 +510,7 @@ async def get_context_latency(ctx: BenchContext, nats_url: str, js, requests: in
 
 
 async def run(ctx: BenchContext) -> dict[str, Any]:
+    tune_garbage_collector()  # as in a service process, for every contender alike
     rounds = 1 if ctx.quick else 3
     stories = 100 if ctx.quick else 600
     naive_events = 300 if ctx.quick else 1500

@@ -8,8 +8,10 @@ batches of the projection's size straight to the store, as the projection commit
   again (version read + cache hit); p50/p99 over requests spread over random stories;
 - the graph's size on disk and its node count.
 At the largest size, publish -> graph-visible: new stories' `story.created` events published at a fixed
-rate (1,000/s) on a fresh nats-server, projected by the real consumer runtime and projector into the
-same graph; visible = the projector's commit of the batch holding the story (its `context.updated`).
+rate (1,000/s, 30 s) on a fresh nats-server, projected by the real consumer runtime and projector into
+the same graph; visible = the projector's commit of the batch holding the story (its `context.updated`).
+The bulk load's log is checkpointed first (as after any import); the live traffic's own checkpoints
+(Ladybug's, at 16 MiB of log) fall inside the window and show in p99.9 and max.
 """
 
 from __future__ import annotations
@@ -42,9 +44,13 @@ from swe_fleet.events import subjects as s
 from swe_fleet.events.envelope import Envelope
 from swe_fleet.events.payloads import ContextUpdated, Payload
 from swe_fleet.graph.ladybug_store import LadybugGraphStore
+from swe_fleet.host.runner import tune_garbage_collector
 from swe_fleet.tokens import EstimatingCounter
 
-SIZES, QUICK_SIZES = (100, 1_000, 10_000), (100, 1_000)
+# 40,000 stories are a million nodes; the growth goal (<= 2x) is from 100 to 10,000 stories.
+SIZES, QUICK_SIZES = (100, 1_000, 10_000, 40_000), (100, 1_000)
+GOAL_SIZE = 10_000
+LIVE_SECONDS, QUICK_LIVE_SECONDS = 30.0, 2.0  # 30 s at 1,000/s: long enough to hold a checkpoint
 REQUESTS, QUICK_REQUESTS = 200, 50
 
 
@@ -106,7 +112,8 @@ async def publish_to_visible(
         for story_id in update.story_ids:
             visible.setdefault(story_id, now)
 
-    projector = Projector(store, announce)
+    timed = _TimedCommits(store)
+    projector = Projector(timed, announce)  # the store, its commits timed
     spec = next(spec for spec in consumer_specs() if spec.filter_subject == s.STORY_CREATED)
     runtime = ConsumerRuntime(nc, spec, projector.handle, DeadLetterWriter(publisher), payload_type=Payload)
     consuming = asyncio.create_task(runtime.run())
@@ -135,10 +142,32 @@ async def publish_to_visible(
         "seen": len(delays),
         "p50_ms": round(percentile(delays, 50), 1),
         "p99_ms": round(percentile(delays, 99), 1),
+        "p999_ms": round(percentile(delays, 99.9), 1),
+        "max_ms": round(max(delays, default=float("nan")), 1),
+        "commits": len(timed.seconds),
+        "commit_p50_ms": round(percentile(timed.seconds, 50) * 1000, 1),
+        "commits_over_100ms": sorted(round(t * 1000) for t in timed.seconds if t > 0.1),
     }
 
 
+class _TimedCommits:
+    """The store as the projector sees it, with the wall time of each commit kept: where a tail of
+    publish -> visible comes from (a commit that also checkpoints the store's log is one such)."""
+
+    def __init__(self, store: LadybugGraphStore) -> None:
+        self._store = store
+        self.seconds: list[float] = []
+
+    async def apply(self, batch: Any, **options: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await self._store.apply(batch, **options)
+        finally:
+            self.seconds.append(time.perf_counter() - started)
+
+
 async def run(ctx: BenchContext) -> dict[str, Any]:
+    tune_garbage_collector()  # as in the Context service's process
     sizes, requests = (QUICK_SIZES, QUICK_REQUESTS) if ctx.quick else (SIZES, REQUESTS)
     path = ctx.scratch / "scale.lbug"
     store = LadybugGraphStore(f"ladybug://{path}")
@@ -168,7 +197,8 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
                     **latency,
                 }
             )
-        live = await publish_to_visible(ctx, store, 1_000, 2.0 if ctx.quick else 10.0)
+        await store.checkpoint()
+        live = await publish_to_visible(ctx, store, 1_000, QUICK_LIVE_SECONDS if ctx.quick else LIVE_SECONDS)
     finally:
         if cache is not None:
             await cache.close()
@@ -176,12 +206,15 @@ async def run(ctx: BenchContext) -> dict[str, Any]:
         if valkey is not None:
             valkey.stop()
     first, last = rows[0], rows[-1]
-    growth = round(last["uncached_p50_ms"] / first["uncached_p50_ms"], 2)
+    goal_row = next((row for row in rows if row["stories"] == GOAL_SIZE), last)
+    growth = round(goal_row["uncached_p50_ms"] / first["uncached_p50_ms"], 2)
     result: dict[str, Any] = {
         "sizes": rows,
         "requests_per_size": requests,
         "cache": "valkey (embedded)" if valkey else "none",
         "uncached_p50_growth": growth,
+        "uncached_p50_growth_to": goal_row["stories"],
+        "uncached_p50_growth_largest": round(last["uncached_p50_ms"] / first["uncached_p50_ms"], 2),
         "visible": live,
         "visible_p50_ms": live["p50_ms"],
         "visible_p99_ms": live["p99_ms"],
@@ -222,13 +255,21 @@ def render(r: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"Uncached p50 from the smallest to the largest size: {r['uncached_p50_growth']}x "
-        f"(goal <= 2x: {'met' if met.get('uncached_p50_growth<=2') else 'NOT met'}).",
+        f"Uncached p50 from {r['sizes'][0]['stories']:,} to {r.get('uncached_p50_growth_to', 0):,} stories: "
+        f"{r['uncached_p50_growth']}x "
+        f"(goal <= 2x: {'met' if met.get('uncached_p50_growth<=2') else 'NOT met'}); "
+        f"to {r['sizes'][-1]['stories']:,} stories ({r['sizes'][-1]['nodes']:,} nodes): "
+        f"{r.get('uncached_p50_growth_largest', r['uncached_p50_growth'])}x.",
         "",
         f"Publish -> graph-visible at {r['sizes'][-1]['stories']:,} stories: {r['visible']['events']:,} "
         f"`story.created` events offered at {r['visible']['offered_per_s']:,}/s (fresh nats-server, the "
         "real consumer runtime and projector, visible = committed and announced): "
-        f"p50 {r['visible_p50_ms']} ms, p99 {r['visible_p99_ms']} ms, {r['visible']['seen']:,} seen "
-        f"(goal p99 <= 50 ms: {'met' if met.get('visible_p99<=50ms') else 'NOT met'}).",
+        f"p50 {r['visible_p50_ms']} ms, p99 {r['visible_p99_ms']} ms, "
+        f"p99.9 {r['visible'].get('p999_ms')} ms, "
+        f"max {r['visible'].get('max_ms')} ms, {r['visible']['seen']:,} seen "
+        f"(goal p99 <= 50 ms: {'met' if met.get('visible_p99<=50ms') else 'NOT met'}). "
+        f"{r['visible'].get('commits', 0):,} commits, p50 {r['visible'].get('commit_p50_ms')} ms; "
+        f"those over 100 ms: {r['visible'].get('commits_over_100ms')} ms (the commit during which Ladybug "
+        "checkpoints its log, at each 16 MiB of it, holds every later event back: the tail).",
     ]
     return "\n".join(lines)

@@ -215,6 +215,14 @@ class LadybugGraphStore:
         with contextlib.suppress(Exception):
             old.close()
 
+    async def checkpoint(self) -> None:
+        """Write the log (WAL) into the database file now. Ladybug does it by itself inside the commit
+        that takes the log past 16 MiB, which stalls that commit (~0.2 s on a 100 MB graph, measured):
+        after a bulk load, a checkpoint keeps that stall off the first live commits."""
+        self._require_open()
+        async with self._write_lock:
+            await asyncio.to_thread(self._writer.execute, "CHECKPOINT")
+
     # ------------------------------------------------------------------ reads
 
     async def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
