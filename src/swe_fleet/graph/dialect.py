@@ -153,24 +153,26 @@ def ladybug_columnar(cypher: str, params: dict[str, Any]) -> tuple[str, dict[str
 
 
 def _arrow_column(values: list[Any]) -> Any:
-    """An Arrow array typed from the column's first value rather than inferred: pyarrow's inference
+    """An Arrow array typed from the column's values rather than inferred by pyarrow, whose inference
     costs ~6x more and tries to import `dateutil` on every call (when it is not installed, a failed
-    import searches sys.path each time). A column whose values disagree is inferred as before; one
-    with no value at all, or only empty lists, gets strings (Ladybug needs a type)."""
+    import searches sys.path each time). Only a column of one Python type is typed so (pyarrow would
+    truncate 2.5 into an int64 column without a word); a mixed one is inferred as before; one with no
+    value at all, or only empty lists, gets strings (Ladybug needs a type)."""
     import pyarrow as pa
 
-    first = next((value for value in values if value is not None), None)
-    if first is None:
+    kinds = {type(value) for value in values if value is not None}
+    if not kinds:
         return pa.array(values, type=pa.string())
-    if isinstance(first, list | tuple):
-        arrow_type = pa.list_(pa.string())  # the vocabulary's only list type
-    else:
-        arrow_type = {str: pa.string(), bool: pa.bool_(), int: pa.int64(), float: pa.float64()}.get(
-            type(first)
+    if len(kinds) == 1:
+        (kind,) = kinds
+        arrow_type = (
+            pa.list_(pa.string())  # the vocabulary's only list type
+            if kind in (list, tuple)
+            else {str: pa.string(), bool: pa.bool_(), int: pa.int64(), float: pa.float64()}.get(kind)
         )
-    if arrow_type is not None:
-        try:
-            return pa.array(values, type=arrow_type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            pass
+        if arrow_type is not None:
+            try:
+                return pa.array(values, type=arrow_type)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                pass
     return pa.array(values)

@@ -9,6 +9,7 @@ from neo4j.graph import Graph, Node, Relationship
 
 from swe_fleet.graph.dialect import (
     ladybug_add_column_ddl,
+    ladybug_columnar,
     ladybug_schema_ddl,
     ladybug_value,
     neo4j_schema_ddl,
@@ -111,3 +112,32 @@ async def test_an_unreachable_neo4j_is_a_transient_unavailability():
     with pytest.raises(GraphUnavailable):
         await store.read("RETURN 1 AS ok")
     await store.close()
+
+
+def test_a_batch_becomes_arrow_columns_typed_from_their_values() -> None:
+    import pyarrow as pa
+
+    rows = [
+        {"id": "a", "n": 1, "x": 1.5, "ok": True, "tags": ["t"], "gone": None, "empty": []},
+        {"id": "b", "n": None, "x": None, "ok": None, "tags": [], "gone": None, "empty": []},
+    ]
+    cypher, params = ladybug_columnar(
+        "UNWIND $rows AS row\nMATCH (n:Story {id: row.id}) SET n.t = row.tags", {"rows": rows}
+    )
+    assert cypher == "LOAD FROM $rows\nMATCH (n:Story {id: row_id}) SET n.t = row_tags"
+    schema = params["rows"].schema
+    assert [schema.field(f"row_{name}").type for name in rows[0]] == [
+        pa.string(),
+        pa.int64(),
+        pa.float64(),
+        pa.bool_(),
+        pa.list_(pa.string()),
+        pa.string(),  # no value at all: strings (the engine needs a type)
+        pa.list_(pa.string()),  # only empty lists
+    ]
+    assert params["rows"].column("row_n").to_pylist() == [1, None]
+
+
+def test_a_column_whose_values_disagree_is_inferred_as_before() -> None:
+    _, params = ladybug_columnar("UNWIND $rows AS row\nRETURN row.v", {"rows": [{"v": 1}, {"v": 2.5}]})
+    assert params["rows"].column("row_v").to_pylist() == [1.0, 2.5]
