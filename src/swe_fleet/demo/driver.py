@@ -141,6 +141,7 @@ class DemoDriver:
         story_id: str,
         deadline_seconds: float,
         progress: Callable[[str, int, int], None] | None = None,
+        poll_seconds: float = 2.0,
     ) -> list[dict[str, Any]]:
         """Wait until every dispatched task of the story has its workspace result (or the deadline)."""
         started = time.monotonic()
@@ -161,7 +162,7 @@ class DemoDriver:
                 rows and all(row["outcome"] for row in rows)
             ) or time.monotonic() - started > deadline_seconds:
                 return rows
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(poll_seconds)
 
     async def refuse_approvals(self, story_id: str) -> None:
         """The demo's PO refuses every command an agent of the story asks to run with approval (ADR 0612):

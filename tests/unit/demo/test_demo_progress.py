@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from swe_fleet.demo import driver as demo_driver
 from swe_fleet.demo.driver import DemoDriver
 
 
-async def test_the_workspace_stage_reports_each_task_carried_out(monkeypatch) -> None:
-    monkeypatch.setattr(demo_driver.asyncio, "sleep", _no_wait)
+async def test_the_workspace_stage_reports_each_task_carried_out() -> None:
     polls = [
         [_row("T-1", None), _row("T-2", None)],
         [_row("T-1", "committed"), _row("T-2", None)],
@@ -24,13 +22,9 @@ async def test_the_workspace_stage_reports_each_task_carried_out(monkeypatch) ->
     reported: list[tuple[str, int, int]] = []
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
         driver = DemoDriver("http://fleet", http, lambda _: None)
-        rows = await driver.executions("US-demo", 60, lambda *step: reported.append(step))
+        rows = await driver.executions("US-demo", 60, lambda *step: reported.append(step), poll_seconds=0)
     assert [row["outcome"] for row in rows] == ["committed", "no_change"]
     assert reported == [("agents at work", 0, 2), ("agents at work", 1, 2), ("agents at work", 2, 2)]
-
-
-async def _no_wait(_seconds: float) -> None:
-    return None
 
 
 def _row(task: str, outcome: str | None) -> dict:
