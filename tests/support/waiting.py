@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], what: str = "condition", *, within: float = 60.0, every: float = 0.2
+    check: Callable[[], Awaitable[bool]], what: str = "condition", *, within: float = 60.0, every: float = 0.1
 ) -> None:
     """Poll `check` until it holds: a liveness bound, not a speed assertion."""
     deadline = time.monotonic() + within

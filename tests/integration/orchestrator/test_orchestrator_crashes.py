@@ -133,7 +133,9 @@ async def test_sigkill_from_outside_mid_deliberation_then_restart(
     nats_server, nc, js, tmp_path: Path
 ) -> None:
     log = tmp_path / "orchestrator.log"
-    script = Script(derive_outputs=[three_tasks()], delay_seconds=0.05)
+    # Answers slow enough that a deliberation seen revising cannot also finish before the kill lands
+    # (at 0.05 s an answer, all three were sometimes dispatched between two polls).
+    script = Script(derive_outputs=[three_tasks()], delay_seconds=0.5)
     async with ScriptedWorker(nc, script) as worker:
         first = spawn_module(*ORCHESTRATOR, env=orchestrator_env(nats_server.url), log=log)
         await publish_approval(js, story_id="US-X", plan_id="PL-X", roles=[Role.DEV, Role.QA])
