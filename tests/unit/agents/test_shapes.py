@@ -1,5 +1,7 @@
 """The shapes asked of the LLM are tighter than the contract: anything that fits them validates."""
 
+import re
+
 import pytest
 
 from swe_fleet.agents.domain.inputs import read_inputs
@@ -69,6 +71,32 @@ def test_every_object_is_closed_so_the_grammar_allows_no_extra_keys():
     for kind in LLM_KINDS:
         for found in objects(shape(kind).schema):
             assert found["additionalProperties"] is False
+
+
+def string_schemas(schema):
+    if schema.get("type") == "string":
+        yield schema
+    elif schema.get("type") == "object":
+        for sub in schema["properties"].values():
+            yield from string_schemas(sub)
+    elif schema.get("type") == "array":
+        yield from string_schemas(schema["items"])
+
+
+@pytest.mark.parametrize("kind", LLM_KINDS)
+def test_required_text_must_start_with_a_word_within_its_length(kind):
+    """The grammar, not the answer check, refuses a blank or a dot where words are needed."""
+    patterned = [text for text in string_schemas(shape(kind).schema) if text.get("minLength", 0) >= 1]
+    assert patterned or kind is CommandKind.SCORE  # a score's reasons may be empty
+    for text in patterned:
+        fits = re.compile(text["pattern"]).fullmatch
+        shortest, longest = text["minLength"], text["maxLength"]
+        assert fits("a" * shortest) and fits("7" + "b" * (longest - 1))
+        assert not fits("a" * (longest + 1))
+        if shortest > 1:
+            assert not fits("a" * (shortest - 1))
+        for refused in ("", " ", ".", " Add the route", "-", 'say "hi"', "two\nlines", "back\\slash"):
+            assert not fits(refused), (refused, text["pattern"])
 
 
 def test_a_score_answer_has_one_required_entry_per_rubric_criterion_in_order():
