@@ -179,7 +179,10 @@ def _guarded_lines(guarded_names: Sequence[str]) -> list[str]:
     return ["WITH n, row, coalesce(n.status_at, '') < row.at AS newer", "SET " + ", ".join(guarded)]
 
 
-def rel_statement(type_: str, from_label: str, to_label: str, prop_names: Sequence[str]) -> str:
+def rel_statement(
+    type_: str, from_label: str, to_label: str, prop_names: Sequence[str], *, create: bool = False
+) -> str:
+    """Merge relationships, or CREATE those known to be new (an end was created in this transaction)."""
     spec = rel_type(type_)
     start, end = node_label(from_label).name, node_label(to_label).name
     # Two MATCH clauses, not one with a comma: Ladybug plans `MATCH (a {id}), (b {id})` as a join over
@@ -188,7 +191,7 @@ def rel_statement(type_: str, from_label: str, to_label: str, prop_names: Sequen
         "UNWIND $rows AS row",
         f"MATCH (a:{start} {{id: row.a}})",
         f"MATCH (b:{end} {{id: row.b}})",
-        f"MERGE (a)-[r:{spec.name}]->(b)",
+        f"{'CREATE' if create else 'MERGE'} (a)-[r:{spec.name}]->(b)",
     ]
     if prop_names:
         lines.append("SET " + ", ".join(f"r.{name} = row.p_{name}" for name in prop_names))
@@ -251,11 +254,17 @@ def compile_writes(
         else:
             mode = "update" if row.id in existing.get(row.label, ()) else "create"
         node_groups.setdefault((mode, row.label, row.placeholder, props, guarded), []).append(params)
-    rel_groups: dict[tuple[str, str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
+    rel_groups: dict[tuple[bool, str, str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
     for rel in plan.rels:
         props = _present(rel.props)
         params = {"a": rel.from_id, "b": rel.to_id, **{f"p_{name}": rel.props[name] for name in props}}
-        rel_groups.setdefault((rel.type, rel.from_label, rel.to_label, props), []).append(params)
+        # A relationship with an end created in this transaction cannot exist yet: CREATE it (rows are
+        # coalesced, one per relationship), which on Ladybug costs a fraction of a MERGE.
+        new = existing is not None and (
+            rel.from_id not in existing.get(rel.from_label, ())
+            or rel.to_id not in existing.get(rel.to_label, ())
+        )
+        rel_groups.setdefault((new, rel.type, rel.from_label, rel.to_label, props), []).append(params)
 
     builders = {"merge": node_statement, "update": node_update_statement, "create": node_create_statement}
     statements = [
@@ -265,8 +274,8 @@ def compile_writes(
         )
     ]
     statements += [
-        Statement(rel_statement(type_, start, end, props), {"rows": rows})
-        for (type_, start, end, props), rows in sorted(rel_groups.items())
+        Statement(rel_statement(type_, start, end, props, create=new), {"rows": rows})
+        for (new, type_, start, end, props), rows in sorted(rel_groups.items())
     ]
     return statements
 

@@ -133,3 +133,22 @@ def test_the_ledger_records_every_applied_event_with_its_stories():
         {"id": "E1", "subject": "planning.plan.approved", "occurred_at": AT, "story_ids": ["S1"]}
     ]
     assert statement.params["version"] == 4
+
+
+def test_with_known_nodes_a_relationship_is_created_when_an_end_is_new_and_merged_otherwise():
+    """Rows are coalesced, and a node created in this transaction has no relationships yet."""
+    batch = [approval("E1", "S1", "P1")]
+    fresh = compile_writes(batch, version=1, existing={})
+    known = compile_writes(batch, version=1, existing={"Story": {"S1"}, "Plan": {"P1"}})
+    everything = compile_writes(
+        batch, version=1, existing={"Story": {"S1"}, "Plan": {"P1"}, "PlanApproval": {"PA-E1"}}
+    )
+
+    def verbs(statements):
+        return sorted(
+            ("CREATE" if "CREATE (a)-" in s.cypher else "MERGE") for s in statements if "(a)-[r:" in s.cypher
+        )
+
+    assert verbs(fresh) == verbs(known) == ["CREATE", "CREATE"]
+    assert verbs(everything) == ["MERGE", "MERGE"]
+    assert verbs(compile_writes(batch, version=1)) == ["MERGE", "MERGE"]  # no lookups (Neo4j): MERGE
